@@ -1,0 +1,3 @@
+from iu_core.cli import main
+
+main()

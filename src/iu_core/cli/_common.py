@@ -1,0 +1,84 @@
+"""What every command shares: the application context, output helpers, shared groups."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import psycopg
+from rich.console import Console
+
+from iu_core import db
+from iu_core.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@dataclass
+class AppContext:
+    """Resolved once per command: where the database is, and a way to reach it."""
+
+    settings: Settings
+    _url: str | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            self._url = db.resolve_url(self.settings)
+        return self._url
+
+    def connect(self, *, autocommit: bool = False) -> psycopg.Connection[Any]:
+        return db.connect(self.url, autocommit=autocommit)
+
+    @contextmanager
+    def connection(self, *, autocommit: bool = False) -> Iterator[psycopg.Connection[Any]]:
+        conn = self.connect(autocommit=autocommit)
+        try:
+            with conn:
+                yield conn
+        finally:
+            conn.close()
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+def json_option(func: F) -> F:
+    """``--json``: print machine-readable output instead of tables."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(func)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, default=_default, indent=2, ensure_ascii=False) + "\n")
+
+
+# Groups that several modules add commands to.
+@click.group("route")
+def route_group() -> None:
+    """Routes: where events of a type go, and how."""

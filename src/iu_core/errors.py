@@ -1,0 +1,43 @@
+"""Errors a user can cause and fix: the CLI prints them as one line and exits non-zero."""
+
+from __future__ import annotations
+
+import psycopg
+
+
+class IuCoreError(Exception):
+    """A user-facing error: bad input, refused operation, unreachable server."""
+
+    exit_code = 1
+
+
+class NotFound(IuCoreError):
+    """A named thing (unit, piece, route, dead letter) does not exist."""
+
+
+class Refused(IuCoreError):
+    """The system refused the operation on purpose (guard, gate, policy)."""
+
+
+# SQLSTATEs raised by IU Core's own SQL (see migrations/001_schema_contract.sql).
+IU_SQLSTATES = {
+    "IU001": "delivery gate is closed",
+    "IU002": "route is not on the live allowlist",
+    "IU003": "route is still dry-run",
+    "IU004": "unknown route",
+    "IU005": "internal consumer not registered",
+    "IU006": "malformed structure event payload",
+    "IU007": "append-only table refuses UPDATE",
+    "IU008": "route is disabled",
+}
+
+
+def describe_database_error(exc: psycopg.Error) -> str:
+    """One line for a database error, without internals a user cannot act on."""
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag else None
+    hint = getattr(diag, "message_hint", None) if diag else None
+    text = primary or str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if hint:
+        text = f"{text} ({hint})"
+    return text

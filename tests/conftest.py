@@ -1,0 +1,149 @@
+"""Test harness: one real PostgreSQL per session, a migrated template, a fresh database per test.
+
+The server is the embedded one from the wheel, in a temporary data directory,
+unless ``IU_CORE_TEST_DATABASE_URL`` names another server (its maintenance
+database; the tests create and drop their own databases there). Durability is
+switched off on the embedded test server only: tests assert behaviour, the
+benchmarks measure speed on a durable server.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from iu_core import migrations
+
+TEMPLATE = "iu_core_test_template"
+
+
+def _with_db(url: str, dbname: str) -> str:
+    return psycopg.conninfo.make_conninfo(url, dbname=dbname)
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of the test server's maintenance database."""
+    external = os.environ.get("IU_CORE_TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    from iu_core.embedded import _wheel, stop_server
+
+    data_dir = tmp_path_factory.mktemp("pg") / "data"
+    server = _wheel().get_server(data_dir, cleanup_mode=None)
+    url = str(server.get_uri())
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET fsync = off")
+        conn.execute("ALTER SYSTEM SET synchronous_commit = off")
+        conn.execute("ALTER SYSTEM SET full_page_writes = off")
+        conn.execute("SELECT pg_reload_conf()")
+    try:
+        yield url
+    finally:
+        stop_server(data_dir)
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_admin_url: str) -> str:
+    """A database migrated once per session; every test clones it."""
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
+    with psycopg.connect(_with_db(pg_admin_url, TEMPLATE), autocommit=True) as conn:
+        migrations.migrate(conn)
+    return TEMPLATE
+
+
+def create_database(admin_url: str, template: str | None) -> tuple[str, str]:
+    name = f"iu_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if template:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(template)
+                )
+            )
+        else:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return name, _with_db(admin_url, name)
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def database_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
+    """A fresh, fully migrated database for this test."""
+    name, url = create_database(pg_admin_url, template_db)
+    try:
+        yield url
+    finally:
+        drop_database(pg_admin_url, name)
+
+
+@pytest.fixture
+def empty_database_url(pg_admin_url: str) -> Iterator[str]:
+    """A fresh database with no schema at all."""
+    name, url = create_database(pg_admin_url, None)
+    try:
+        yield url
+    finally:
+        drop_database(pg_admin_url, name)
+
+
+@pytest.fixture
+def conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection to this test's database."""
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        yield connection
+
+
+CliRunner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def run_iu_core(
+    args: list[str],
+    *,
+    database_url: str | None,
+    input: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``iu-core`` CLI in a subprocess, as a user would."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("IU_CORE_")}
+    if database_url:
+        full_env["IU_CORE_DATABASE_URL"] = database_url
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "iu_core", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=cwd,
+        check=False,
+    )
+
+
+@pytest.fixture
+def cli(database_url: str) -> CliRunner:
+    """Run ``iu-core ARGS…`` against this test's database in a subprocess."""
+
+    def run(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return run_iu_core(list(args), database_url=database_url, **kwargs)
+
+    return run
