@@ -10,7 +10,6 @@ listens on a Unix socket only, never on a TCP port.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import subprocess
 import warnings
@@ -63,12 +62,17 @@ def ensure_server(data_dir: Path, database: str = DATABASE_NAME) -> str:
 
 
 def _ensure_database(admin_url: str, database: str) -> None:
+    # Several processes may start at once; an advisory lock makes one of them
+    # create the database and the others find it (concurrent CREATE DATABASE
+    # fails with a unique violation on pg_database, not a clean "exists").
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
-        if not exists:
-            # Another process may create it first; that is as good.
-            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+        conn.execute("SELECT pg_advisory_lock(hashtext('iu_core.create_database'))")
+        try:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+            if not exists:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext('iu_core.create_database'))")
 
 
 def server_status(data_dir: Path) -> ServerStatus:
