@@ -22,7 +22,10 @@ from iu_core.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-console = Console(highlight=False, soft_wrap=True)
+# Piped output (logs, CI) gets a wide page instead of rich's 80-column default,
+# so tables are not cropped; a terminal uses its own width.
+_PIPE_WIDTH = None if sys.stdout.isatty() else 160
+console = Console(highlight=False, soft_wrap=True, width=_PIPE_WIDTH)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
