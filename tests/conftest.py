@@ -10,8 +10,10 @@ benchmarks measure speed on a durable server.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,7 +33,7 @@ def _with_db(url: str, dbname: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_admin_url() -> Iterator[str]:
     """URL of the test server's maintenance database."""
     external = os.environ.get("IU_CORE_TEST_DATABASE_URL")
     if external:
@@ -39,7 +41,10 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     from iu_core.embedded import _wheel, stop_server
 
-    data_dir = tmp_path_factory.mktemp("pg") / "data"
+    # Not under pytest's basetemp: pytest prunes older basetemp folders when
+    # another session starts, which would pull a live server's files away.
+    base = Path(tempfile.mkdtemp(prefix="iu_core_pg_"))
+    data_dir = base / "data"
     server = _wheel().get_server(data_dir, cleanup_mode=None)
     url = str(server.get_uri())
     with psycopg.connect(url, autocommit=True) as conn:
@@ -51,6 +56,7 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
     finally:
         stop_server(data_dir)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
