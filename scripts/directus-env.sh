@@ -7,7 +7,9 @@
 #   scripts/directus-env.sh check     # exit 0 when installed, 1 otherwise
 #
 # The cache directory is ${IU_CORE_DIRECTUS_CACHE:-$HOME/.cache/iu-core/directus-12.4.0};
-# tests/test_http_directus.py reads the same variable. 12.4.1 depends on a package
+# tests/test_http_directus.py reads the same variable (and keeps a bootstrapped
+# SQLite template there, iu-core-test-bootstrapped-12.4.0.db, so that later test
+# sessions skip `directus bootstrap`). 12.4.1 depends on a package
 # version the registry here lacks, so the version is pinned. Node 20 prints
 # EBADENGINE warnings but runs it.
 set -euo pipefail

@@ -1,0 +1,58 @@
+-- Named queries of the HTTP targets (iu_core.targets) and their CLI (cli/http.py).
+
+-- route_http_settings --
+-- Everything a target needs about one route, and whether it may deliver now.
+SELECT r.route_code,
+       r.event_type,
+       r.target_kind,
+       r.target_ref,
+       r.enabled,
+       r.disabled_reason,
+       r.dry_run,
+       r.timeout_s::float8          AS timeout_s,
+       r.connect_timeout_s::float8  AS connect_timeout_s,
+       r.allow_networks,
+       public.fn_iu_delivery_gate_open()            AS gate_open,
+       public.fn_iu_route_allowlisted(r.route_code) AS allowlisted
+  FROM iu_outbound_route r
+ WHERE r.route_code = %(route_code)s
+
+-- route_active_credentials --
+-- Credentials that sign or authenticate now: the current one first, then a
+-- superseded one still inside its rotation window.
+SELECT kind, secret, fingerprint, valid_until
+  FROM iu_route_credential
+ WHERE route_code = %(route_code)s
+   AND (superseded_at IS NULL OR valid_until > now())
+ ORDER BY kind, superseded_at NULLS FIRST, credential_id DESC
+
+-- event_occurred_at --
+SELECT occurred_at FROM event_outbox WHERE event_id = %(event_ref)s
+
+-- replace_credential --
+SELECT fn_iu_route_credential_replace(
+           %(route_code)s, %(kind)s, %(secret)s, %(fingerprint)s,
+           make_interval(secs => %(window_s)s)) AS previous_valid_until
+
+-- credential_fingerprints --
+-- What `route secret show-fingerprint` shows: never the secret itself.
+SELECT kind,
+       fingerprint,
+       created_at,
+       superseded_at IS NULL AS current,
+       valid_until,
+       (superseded_at IS NULL OR valid_until > now()) AS active
+  FROM iu_route_credential
+ WHERE route_code = %(route_code)s
+   AND kind = %(kind)s
+ ORDER BY superseded_at NULLS FIRST, credential_id DESC
+
+-- route_exists --
+SELECT route_code, target_kind FROM iu_outbound_route WHERE route_code = %(route_code)s
+
+-- set_route_enabled --
+SELECT * FROM fn_iu_route_set_enabled(%(route_code)s, %(enabled)s, %(reason)s)
+
+-- set_audit_context --
+-- Who and what, for the operator audit trail (005): transaction-local.
+SELECT set_config('iu_core.actor', %(actor)s, true), set_config('iu_core.context', %(context)s, true)

@@ -1,0 +1,128 @@
+-- Named queries of the delivery worker and its operator commands
+-- (iu_core.worker.store). State transitions live in plpgsql functions of
+-- migrations/004_worker.sql; these blocks call them or read state.
+
+-- load_routes --
+-- Every route with what the worker needs to schedule it, plus the gate and
+-- the allowlist as seen in the same snapshot.
+SELECT r.route_code, r.event_type, r.target_kind, r.target_ref, r.dry_run, r.enabled,
+       r.ordering_policy, r.max_attempts, r.timeout_s::float8 AS timeout_s,
+       r.connect_timeout_s::float8 AS connect_timeout_s, r.max_in_flight,
+       r.rate_limit_per_s::float8 AS rate_limit_per_s,
+       fn_iu_delivery_gate_open() AS gate_open,
+       fn_iu_route_allowlisted(r.route_code) AS allowlisted,
+       c.open_until AS circuit_open_until
+  FROM iu_outbound_route r
+  LEFT JOIN iu_route_circuit c ON c.route_code = r.route_code
+ ORDER BY r.route_code
+
+-- decide_batch --
+SELECT fn_iu_worker_decide_batch(%(route_code)s, %(limit)s::integer)
+
+-- deliver_sql_batch --
+SELECT claimed, sent, retrying, dead, blocked, paused
+  FROM fn_iu_worker_deliver_sql_batch(%(route_code)s, %(limit)s::integer)
+
+-- claim --
+SELECT delivery_id, event_id, event_seq, aggregate_id, event_type, payload, occurred_at,
+       attempt_no, lease_token
+  FROM fn_iu_worker_claim(%(route_code)s, %(limit)s::integer, %(worker)s, %(lease_s)s::numeric)
+
+-- record --
+SELECT sent, skipped, retrying, dead, fenced
+  FROM fn_iu_worker_record(%(route_code)s::text, %(ids)s::bigint[], %(attempt_nos)s::integer[],
+                           %(statuses)s::text[], %(details)s::jsonb[], %(started)s::timestamptz[],
+                           %(finished)s::timestamptz[], %(leases)s::uuid[])
+
+-- sweep --
+SELECT fn_iu_worker_sweep()
+
+-- next_due --
+-- Seconds until the earliest claimable delivery of the given routes is due
+-- (negative: due now; NULL: nothing waiting). One index probe per route.
+SELECT extract(epoch FROM min(n.available_at) - now())::float8 AS seconds
+  FROM unnest(%(routes)s::text[]) AS r(route_code)
+  CROSS JOIN LATERAL (
+        SELECT d.available_at FROM iu_delivery d
+         WHERE d.route_code = r.route_code AND d.state IN ('pending', 'retrying', 'inflight')
+         ORDER BY d.available_at LIMIT 1) n
+
+-- backfill --
+SELECT fn_iu_worker_backfill(%(route_code)s, %(since)s::timestamptz)
+
+-- replay --
+SELECT fn_iu_worker_replay(%(ids)s::bigint[], %(route_code)s::text, %(all)s::boolean, %(by)s::text, %(note)s::text)
+
+-- discard --
+SELECT fn_iu_worker_discard(%(ids)s::bigint[], %(route_code)s::text, %(all)s::boolean, %(by)s::text, %(note)s::text)
+
+-- gate --
+SELECT fn_iu_delivery_gate_open() AS gate_open,
+       coalesce((SELECT value FROM dot_config WHERE key = 'iu_core.delivery_live_routes'), '[]'::jsonb)
+           AS allowlist
+
+-- route_status --
+-- Per route: its settings, circuit, and the counts of unfinished deliveries
+-- (from the stream index) and open dead letters.
+SELECT r.route_code, r.event_type, r.target_kind, r.target_ref, r.dry_run, r.enabled,
+       r.disabled_reason, r.ordering_policy,
+       fn_iu_route_allowlisted(r.route_code) AS allowlisted,
+       coalesce(c.consecutive_failures, 0) AS consecutive_failures,
+       c.open_until AS circuit_open_until,
+       CASE WHEN c.open_until > now() THEN 'open'
+            WHEN coalesce(c.consecutive_failures, 0) >= r.circuit_failure_threshold THEN 'half-open'
+            ELSE 'closed' END AS circuit,
+       coalesce(b.backlog, 0) AS backlog,
+       coalesce(b.pending, 0) AS pending,
+       coalesce(b.in_flight, 0) AS in_flight,
+       coalesce(b.retrying, 0) AS retrying,
+       coalesce(b.held, 0) AS held,
+       extract(epoch FROM now() - b.oldest)::float8 AS lag_s,
+       (SELECT count(*) FROM iu_route_dead_letter l
+         WHERE l.route_code = r.route_code AND l.status = 'open') AS dead_letters
+  FROM iu_outbound_route r
+  LEFT JOIN iu_route_circuit c ON c.route_code = r.route_code
+  LEFT JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE d.state <> 'dead') AS backlog,
+               count(*) FILTER (WHERE d.state = 'pending') AS pending,
+               count(*) FILTER (WHERE d.state = 'inflight') AS in_flight,
+               count(*) FILTER (WHERE d.state = 'retrying') AS retrying,
+               count(*) FILTER (WHERE d.state = 'held') AS held,
+               min(d.created_at) FILTER (WHERE d.state <> 'dead') AS oldest
+          FROM iu_delivery d
+         WHERE d.route_code = r.route_code
+           AND d.state IN ('pending', 'inflight', 'retrying', 'held', 'dead')) b ON true
+ ORDER BY r.route_code
+
+-- deliveries --
+-- Unfinished (and dry-run) deliveries, newest problems first within a route:
+-- "what has not reached where, and why". States shown: pending, in-flight,
+-- retrying, held, dead, dry-run (decided).
+SELECT d.delivery_id, d.route_code, r.target_kind, r.target_ref, d.event_id, d.event_seq,
+       o.event_type, d.aggregate_id AS iu_id, iu.code AS iu_code,
+       CASE d.state WHEN 'decided' THEN 'dry-run' WHEN 'inflight' THEN 'in-flight' ELSE d.state END AS state,
+       d.attempts, d.available_at AS next_attempt_at, d.last_error, d.created_at, d.finished_at
+  FROM iu_delivery d
+  LEFT JOIN iu_outbound_route r ON r.route_code = d.route_code
+  LEFT JOIN event_outbox o ON o.event_id = d.event_id
+  LEFT JOIN information_unit iu ON iu.iu_id = d.aggregate_id
+ WHERE d.state = ANY (%(states)s::text[])
+   AND (%(route_code)s::text IS NULL OR d.route_code = %(route_code)s)
+   AND (%(iu_code)s::text IS NULL OR iu.code = %(iu_code)s)
+ ORDER BY d.route_code, d.event_seq
+ LIMIT %(limit)s
+
+-- dead_letters --
+SELECT l.dead_letter_id, l.route_code, l.event_ref, o.event_type, o.aggregate_id AS iu_id,
+       l.reason, l.attempts, l.status, l.created_at, l.resolved_at, l.resolved_by, l.resolution_note
+  FROM iu_route_dead_letter l
+  LEFT JOIN event_outbox o ON o.event_id = l.event_ref
+ WHERE (%(all_statuses)s OR l.status = 'open')
+   AND (%(route_code)s::text IS NULL OR l.route_code = %(route_code)s)
+ ORDER BY l.dead_letter_id
+
+-- dead_letter_ids --
+SELECT dead_letter_id FROM iu_route_dead_letter WHERE dead_letter_id = ANY (%(ids)s::bigint[])
+
+-- route_exists --
+SELECT 1 FROM iu_outbound_route WHERE route_code = %(route_code)s

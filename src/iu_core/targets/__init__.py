@@ -1,0 +1,45 @@
+"""Delivery targets that leave the database: HTTP endpoints and Directus flows.
+
+``build_runtime_registry(database_url)`` is what the worker calls: a registry
+with ``external_endpoint`` and ``directus_flow`` built (every other kind stays
+unbuilt until someone builds it). Both targets share one settings reader and
+one connection pool, and are safe to call from many threads at once.
+"""
+
+from __future__ import annotations
+
+from iu_core.delivery_seam import DeliveryRegistry, build_registry
+from iu_core.targets.address_policy import AddressDecision, check_address, resolve_checked
+from iu_core.targets.directus import DirectusFlowTarget, parse_flow_ref
+from iu_core.targets.external_endpoint import ExternalEndpointTarget
+from iu_core.targets.route_settings import RouteSettingsReader
+
+__all__ = [
+    "HTTP_TARGET_KINDS",
+    "AddressDecision",
+    "DirectusFlowTarget",
+    "ExternalEndpointTarget",
+    "build_http_targets",
+    "build_runtime_registry",
+    "check_address",
+    "parse_flow_ref",
+    "resolve_checked",
+]
+
+HTTP_TARGET_KINDS = ("external_endpoint", "directus_flow")
+
+
+def build_http_targets(
+    database_url: str, *, cache_ttl_s: float = 5.0
+) -> dict[str, ExternalEndpointTarget | DirectusFlowTarget]:
+    """The two HTTP targets, sharing one settings reader (cached ``cache_ttl_s``)."""
+    reader = RouteSettingsReader(database_url, ttl_s=cache_ttl_s)
+    return {
+        "external_endpoint": ExternalEndpointTarget(reader),
+        "directus_flow": DirectusFlowTarget(reader),
+    }
+
+
+def build_runtime_registry(database_url: str) -> DeliveryRegistry:
+    """A runtime registry with ``external_endpoint`` and ``directus_flow`` built."""
+    return build_registry(dict(build_http_targets(database_url)))

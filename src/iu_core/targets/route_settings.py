@@ -1,0 +1,162 @@
+"""A route's HTTP settings and credentials, read from the database and cached briefly.
+
+Targets run on many worker threads at once; they share one reader. The reader
+keeps ONE autocommit connection behind a lock (a query takes well under a
+millisecond, and the cache absorbs repeats) and reconnects after an error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from iu_core.sqlfiles import queries
+from iu_core.targets.address_policy import IPNetwork, parse_networks
+
+__all__ = ["RouteHttpSettings", "RouteSettingsReader", "SettingsUnavailable"]
+
+
+class SettingsUnavailable(Exception):
+    """The database could not be read (retryable: the database comes back)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RouteHttpSettings:
+    """One route as an HTTP target sees it. ``secrets``/``token`` never leave the target."""
+
+    route_code: str
+    event_type: str
+    target_kind: str
+    target_ref: str
+    enabled: bool
+    dry_run: bool
+    gate_open: bool
+    allowlisted: bool
+    timeout_s: float
+    connect_timeout_s: float
+    allow_networks: tuple[IPNetwork, ...]
+    # (secret, valid_until) — current first; valid_until None for the current one.
+    webhook_secrets: tuple[tuple[str, dt.datetime | None], ...]
+    access_token: str | None
+
+    def __repr__(self) -> str:  # keep credentials out of any accidental print or log
+        return f"RouteHttpSettings(route_code={self.route_code!r}, target_kind={self.target_kind!r})"
+
+    @property
+    def live_refusal(self) -> str | None:
+        """Why this route may not deliver now (None: it may), as the SQL seam checks it."""
+        if not self.gate_open:
+            return "the delivery gate is closed"
+        if not self.enabled:
+            return f"route {self.route_code} is disabled"
+        if not self.allowlisted:
+            return f"route {self.route_code} is not on the live allowlist"
+        if self.dry_run:
+            return f"route {self.route_code} is still dry-run"
+        return None
+
+    def signing_secrets(self, now: dt.datetime | None = None) -> list[str]:
+        """The secrets that sign now: the current one, and a previous one inside its window."""
+        now = now or dt.datetime.now(dt.UTC)
+        return [s for s, until in self.webhook_secrets if until is None or until > now]
+
+
+@dataclass
+class _Cached:
+    settings: RouteHttpSettings | None
+    expires: float
+
+
+class RouteSettingsReader:
+    """Reads ``RouteHttpSettings`` by route code; thread-safe; caches for ``ttl_s``."""
+
+    def __init__(self, database_url: str, *, ttl_s: float = 5.0) -> None:
+        self._url = database_url
+        self._ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection[dict[str, Any]] | None = None
+        self._cache: dict[str, _Cached] = {}
+        self._q = queries("http")
+
+    def _fetch(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Run one named query under the lock; one reconnect on a broken connection."""
+        with self._lock:
+            for retry in (False, True):
+                try:
+                    if self._conn is None or self._conn.closed:
+                        self._conn = psycopg.connect(
+                            self._url, autocommit=True, row_factory=dict_row, connect_timeout=5
+                        )
+                    return self._conn.execute(self._q[query], params).fetchall()
+                except psycopg.OperationalError as exc:
+                    if self._conn is not None:
+                        self._conn.close()
+                    self._conn = None
+                    if retry:
+                        first = (str(exc).strip().splitlines() or ["unavailable"])[0]
+                        raise SettingsUnavailable(f"cannot read route settings: {first}") from exc
+        raise AssertionError("unreachable")
+
+    def get(self, route_code: str, *, fresh: bool = False) -> RouteHttpSettings | None:
+        """The route's settings (None: no such route). ``fresh`` bypasses the cache."""
+        now = time.monotonic()
+        cached = self._cache.get(route_code)
+        if cached is not None and not fresh and cached.expires > now:
+            return cached.settings
+        rows = self._fetch("route_http_settings", {"route_code": route_code})
+        settings = None
+        if rows:
+            creds = self._fetch("route_active_credentials", {"route_code": route_code})
+            settings = _build(rows[0], creds)
+        self._cache[route_code] = _Cached(settings, now + self._ttl_s)
+        return settings
+
+    def occurred_at(self, event_ref: str) -> dt.datetime | None:
+        """When the event happened (its outbox row), for the body's ``timestamp``."""
+        try:
+            rows = self._fetch("event_occurred_at", {"event_ref": event_ref})
+        except psycopg.DataError:
+            return None
+        return rows[0]["occurred_at"] if rows else None
+
+    def invalidate(self) -> None:
+        self._cache.clear()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __del__(self) -> None:
+        # A registry is usually kept for the life of a worker and never closed;
+        # when it goes away, its connection goes with it (no ResourceWarning).
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            conn.close()
+
+
+def _build(row: dict[str, Any], creds: list[dict[str, Any]]) -> RouteHttpSettings:
+    secrets = tuple((c["secret"], c["valid_until"]) for c in creds if c["kind"] == "webhook_secret")
+    tokens = [c["secret"] for c in creds if c["kind"] == "access_token" and c["valid_until"] is None]
+    return RouteHttpSettings(
+        route_code=row["route_code"],
+        event_type=row["event_type"],
+        target_kind=row["target_kind"],
+        target_ref=row["target_ref"],
+        enabled=bool(row["enabled"]),
+        dry_run=bool(row["dry_run"]),
+        gate_open=bool(row["gate_open"]),
+        allowlisted=bool(row["allowlisted"]),
+        timeout_s=float(row["timeout_s"]),
+        connect_timeout_s=float(row["connect_timeout_s"]),
+        allow_networks=parse_networks(row["allow_networks"] or ()),
+        webhook_secrets=secrets,
+        access_token=tokens[0] if tokens else None,
+    )

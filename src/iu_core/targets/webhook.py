@@ -1,0 +1,84 @@
+"""Standard Webhooks: the event body, its signature headers, and signing secrets.
+
+A delivery is ``{"id", "type", "timestamp", "data"}`` serialised ONCE to
+bytes; those exact bytes are both signed and sent (re-serialising would let
+key order or whitespace drift and break the receiver's verification).
+
+Headers (https://www.standardwebhooks.com):
+- ``webhook-id``: the delivery's idempotency key — identical on every retry,
+  so a receiver that dedupes on it applies an event once;
+- ``webhook-timestamp``: integer seconds, new on every attempt (receivers
+  reject stale timestamps, so a retry must be re-signed);
+- ``webhook-signature``: ``v1,<base64 HMAC-SHA256>`` per active secret,
+  space-separated: during a rotation window the new and the previous secret
+  both sign, so a receiver holding either one verifies.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from standardwebhooks import Webhook
+
+__all__ = [
+    "SECRET_PREFIX",
+    "event_body",
+    "fingerprint",
+    "new_secret",
+    "signature_header",
+    "webhook_headers",
+]
+
+SECRET_PREFIX = "whsec_"
+_SECRET_BYTES = 32  # Standard Webhooks recommends 24 to 64 bytes
+
+
+def new_secret() -> str:
+    """A fresh ``whsec_…`` secret (32 random bytes, base64)."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(_SECRET_BYTES)).decode("ascii")
+
+
+def fingerprint(secret: str) -> str:
+    """A short, one-way name for a secret or token: safe to show, log and compare."""
+    return "sha256:" + hashlib.sha256(secret.encode("utf-8")).hexdigest()[:16]
+
+
+def event_body(
+    webhook_id: str, event_type: str, occurred_at: dt.datetime, payload: Mapping[str, Any]
+) -> bytes:
+    """The bytes sent (and signed): compact JSON, UTF-8.
+
+    ``timestamp`` is when the event occurred (not the attempt), so the body is
+    the same on every retry; only the signature headers change.
+    """
+    body = {
+        "id": webhook_id,
+        "type": event_type,
+        "timestamp": occurred_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "data": dict(payload),
+    }
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
+
+
+def signature_header(secrets_: Sequence[str], webhook_id: str, timestamp: int, body: bytes) -> str:
+    """``v1,<sig>`` for each secret (current first), space-separated."""
+    when = dt.datetime.fromtimestamp(timestamp, tz=dt.UTC)
+    text = body.decode("utf-8")
+    return " ".join(Webhook(secret).sign(webhook_id, when, text) for secret in secrets_)
+
+
+def webhook_headers(
+    secrets_: Sequence[str], webhook_id: str, body: bytes, *, timestamp: int
+) -> dict[str, str]:
+    """The three Standard Webhooks headers for one attempt."""
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature_header(secrets_, webhook_id, timestamp, body),
+    }

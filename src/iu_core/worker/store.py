@@ -1,0 +1,202 @@
+"""Database I/O of the worker: one function per named query of ``sql/queries/worker.sql``.
+
+Every function takes an open connection and runs one statement; the state
+transitions themselves are plpgsql functions of ``migrations/004_worker.sql``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from iu_core.sqlfiles import queries
+
+Conn = psycopg.Connection[Any]
+
+
+def _q(name: str) -> str:
+    return queries("worker")[name]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A route as the scheduler sees it, with the gate and allowlist of the same snapshot."""
+
+    route_code: str
+    event_type: str
+    target_kind: str
+    target_ref: str
+    dry_run: bool
+    enabled: bool
+    ordering_policy: str
+    max_attempts: int
+    timeout_s: float
+    connect_timeout_s: float
+    max_in_flight: int
+    rate_limit_per_s: float | None
+    gate_open: bool
+    allowlisted: bool
+    circuit_open_until: dt.datetime | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Route:
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+    @property
+    def live(self) -> bool:
+        return not self.dry_run
+
+    def circuit_open(self, now: dt.datetime) -> bool:
+        return self.circuit_open_until is not None and self.circuit_open_until > now
+
+    def paused_reason(self, now: dt.datetime) -> str | None:
+        """Why a live route is not worked on now (None: it is). Dry-run routes never pause."""
+        if not self.enabled:
+            return "disabled"
+        if self.dry_run:
+            return None
+        if not self.gate_open:
+            return "gate closed"
+        if not self.allowlisted:
+            return "not allowlisted"
+        if self.circuit_open(now):
+            return "circuit open"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery leased to this worker for dispatch outside the database."""
+
+    delivery_id: int
+    event_id: uuid.UUID
+    event_seq: int
+    aggregate_id: uuid.UUID
+    event_type: str
+    payload: Mapping[str, Any]
+    occurred_at: dt.datetime
+    attempt_no: int
+    lease_token: uuid.UUID
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Claimed:
+        payload = row["payload"] if isinstance(row["payload"], Mapping) else {}
+        return cls(
+            delivery_id=row["delivery_id"],
+            event_id=row["event_id"],
+            event_seq=row["event_seq"],
+            aggregate_id=row["aggregate_id"],
+            event_type=row["event_type"],
+            payload=payload,
+            occurred_at=row["occurred_at"],
+            attempt_no=row["attempt_no"],
+            lease_token=row["lease_token"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SqlBatch:
+    """What one live sql_function batch did (one transaction)."""
+
+    claimed: int
+    sent: int
+    retrying: int
+    dead: int
+    blocked: int
+    paused: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What recording a set of outcomes did."""
+
+    sent: int
+    skipped: int
+    retrying: int
+    dead: int
+    fenced: int
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The outcome of one dispatched delivery, waiting to be recorded."""
+
+    route_code: str
+    delivery_id: int
+    attempt_no: int
+    lease_token: uuid.UUID
+    status: str
+    detail: Mapping[str, Any]
+    started_at: dt.datetime
+    finished_at: dt.datetime
+
+
+def _dict_cursor(conn: Conn) -> psycopg.Cursor[dict[str, Any]]:
+    return conn.cursor(row_factory=dict_row)
+
+
+def load_routes(conn: Conn) -> list[Route]:
+    with _dict_cursor(conn) as cur:
+        return [Route.from_row(row) for row in cur.execute(_q("load_routes")).fetchall()]
+
+
+def decide_batch(conn: Conn, route_code: str, limit: int) -> int:
+    row = conn.execute(_q("decide_batch"), {"route_code": route_code, "limit": limit}).fetchone()
+    return int(row[0]) if row else 0
+
+
+def deliver_sql_batch(conn: Conn, route_code: str, limit: int) -> SqlBatch:
+    with _dict_cursor(conn) as cur:
+        row = cur.execute(_q("deliver_sql_batch"), {"route_code": route_code, "limit": limit}).fetchone()
+    if row is None:
+        return SqlBatch(0, 0, 0, 0, 0, None)
+    return SqlBatch(**row)
+
+
+def claim(conn: Conn, route_code: str, limit: int, worker: str, lease_s: float) -> list[Claimed]:
+    params = {"route_code": route_code, "limit": limit, "worker": worker, "lease_s": lease_s}
+    with _dict_cursor(conn) as cur:
+        return [Claimed.from_row(row) for row in cur.execute(_q("claim"), params).fetchall()]
+
+
+def _jsonable(detail: Mapping[str, Any]) -> Jsonb:
+    # Targets return plain JSON values; anything else (a datetime, a Decimal)
+    # is written as text rather than failing the whole batch.
+    return Jsonb(json.loads(json.dumps(dict(detail), default=str)))
+
+
+def record(conn: Conn, route_code: str, results: Sequence[Result]) -> Recorded:
+    params = {
+        "route_code": route_code,
+        "ids": [r.delivery_id for r in results],
+        "attempt_nos": [r.attempt_no for r in results],
+        "statuses": [r.status for r in results],
+        "details": [_jsonable(r.detail) for r in results],
+        "started": [r.started_at for r in results],
+        "finished": [r.finished_at for r in results],
+        "leases": [r.lease_token for r in results],
+    }
+    with _dict_cursor(conn) as cur:
+        row = cur.execute(_q("record"), params).fetchone()
+    return Recorded(**row) if row else Recorded(0, 0, 0, 0, len(results))
+
+
+def sweep(conn: Conn) -> int:
+    row = conn.execute(_q("sweep")).fetchone()
+    return int(row[0]) if row else 0
+
+
+def next_due(conn: Conn, route_codes: Sequence[str]) -> float | None:
+    """Seconds until the earliest delivery of these routes is due; None when none waits."""
+    if not route_codes:
+        return None
+    row = conn.execute(_q("next_due"), {"routes": list(route_codes)}).fetchone()
+    return None if row is None or row[0] is None else float(row[0])
