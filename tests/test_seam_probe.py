@@ -141,10 +141,15 @@ def test_broken_consumer_makes_the_probe_fail(
 
 
 def test_a_seam_that_ignores_the_gate_fails_s1(cli: CliRunner, conn: psycopg.Connection[Any]) -> None:
-    conn.execute(
-        """CREATE OR REPLACE FUNCTION fn_iu_delivery_gate_open() RETURNS boolean
-           LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$ SELECT true $$"""
-    )
+    # Rewrite the seam so that it skips its gate check.
+    row = conn.execute(
+        "SELECT pg_get_functiondef('fn_iu_route_deliver(text, uuid, jsonb)'::regprocedure)"
+    ).fetchone()
+    assert row is not None
+    definition = str(row[0])
+    broken = definition.replace("IF v_gate IS DISTINCT FROM 'true'::jsonb THEN", "IF false THEN")
+    assert broken != definition
+    conn.execute(broken)
     result = cli("probe", "--json")
     assert result.returncode == 1
     data = json.loads(result.stdout)

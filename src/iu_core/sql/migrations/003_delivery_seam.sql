@@ -145,12 +145,23 @@ SET search_path = pg_catalog, public
 AS $$
 DECLARE
     v_route    public.iu_outbound_route%ROWTYPE;
+    v_gate     jsonb;
+    v_allow    jsonb;
     v_name     text;
+    v_consumer regprocedure;
     v_schema   name;
     v_function name;
     v_added    integer;
 BEGIN
-    IF NOT public.fn_iu_delivery_gate_open() THEN
+    -- This runs once per delivered event (the worker's hot path), so the gate
+    -- and the allowlist are read in one statement here rather than through
+    -- fn_iu_delivery_gate_open / fn_iu_route_allowlisted; same meaning: the
+    -- gate is open only on JSON true, anything but an array allows nothing.
+    SELECT (SELECT c.value FROM public.dot_config c WHERE c.key = 'iu_core.delivery_enabled'),
+           (SELECT c.value FROM public.dot_config c WHERE c.key = 'iu_core.delivery_live_routes')
+      INTO v_gate, v_allow;
+
+    IF v_gate IS DISTINCT FROM 'true'::jsonb THEN
         RAISE EXCEPTION 'delivery refused for route %: the delivery gate is closed', p_route_code
             USING ERRCODE = 'IU001', HINT = 'open the gate first (iu-core gate open)';
     END IF;
@@ -167,7 +178,7 @@ BEGIN
             USING ERRCODE = 'IU008';
     END IF;
 
-    IF NOT public.fn_iu_route_allowlisted(p_route_code) THEN
+    IF NOT (jsonb_typeof(v_allow) = 'array' AND v_allow @> jsonb_build_array(p_route_code)) THEN
         RAISE EXCEPTION 'delivery refused for route %: it is not on the live allowlist', p_route_code
             USING ERRCODE = 'IU002', HINT = 'iu-core allowlist add ROUTE';
     END IF;
@@ -185,24 +196,37 @@ BEGIN
     END IF;
 
     -- target_ref is compared with the registry, never executed or parsed.
-    SELECT c.consumer_name, n.nspname, p.proname
-      INTO v_name, v_schema, v_function
+    SELECT c.consumer_name, c.consumer INTO v_name, v_consumer
       FROM public.iu_internal_consumer c
-      JOIN pg_catalog.pg_proc p ON p.oid = c.consumer
-      JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-     WHERE c.consumer_name = v_route.target_ref
-       AND p.proargtypes = '2950 3802'::oidvector
-       AND p.prorettype = 'integer'::regtype;
+     WHERE c.consumer_name = v_route.target_ref;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'delivery refused for route %: % is not a registered internal consumer',
                         p_route_code, quote_literal(v_route.target_ref)
             USING ERRCODE = 'IU005';
     END IF;
 
-    -- Schema and name come from pg_proc (the registered oid), quoted by %I.
-    EXECUTE format('SELECT %I.%I($1, $2)', v_schema, v_function)
-       INTO v_added
-      USING p_event_ref, p_payload;
+    IF v_consumer = 'public.fn_iu_structure_consumer(uuid, jsonb)'::regprocedure THEN
+        -- The built-in consumer is called statically: its plan is cached, where
+        -- EXECUTE would parse and plan the call again for every event.
+        v_added := public.fn_iu_structure_consumer(p_event_ref, p_payload);
+    ELSE
+        -- Any other registered consumer: schema and name come from pg_proc
+        -- (the registered oid, signature re-checked), quoted by %I.
+        SELECT n.nspname, p.proname INTO v_schema, v_function
+          FROM pg_catalog.pg_proc p
+          JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+         WHERE p.oid = v_consumer
+           AND p.proargtypes = '2950 3802'::oidvector
+           AND p.prorettype = 'integer'::regtype;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'delivery refused for route %: consumer % no longer has the signature (uuid, jsonb) -> integer',
+                            p_route_code, quote_literal(v_name)
+                USING ERRCODE = 'IU005';
+        END IF;
+        EXECUTE format('SELECT %I.%I($1, $2)', v_schema, v_function)
+           INTO v_added
+          USING p_event_ref, p_payload;
+    END IF;
 
     RETURN jsonb_build_object(
         'status', 'sent',
