@@ -7,6 +7,7 @@ millisecond, and the cache absorbs repeats) and reconnects after an error.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 import time
@@ -15,6 +16,7 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from iu_core.sqlfiles import queries
 from iu_core.targets.address_policy import IPNetwork, parse_networks
@@ -76,31 +78,40 @@ class _Cached:
 class RouteSettingsReader:
     """Reads ``RouteHttpSettings`` by route code; thread-safe; caches for ``ttl_s``."""
 
-    def __init__(self, database_url: str, *, ttl_s: float = 5.0) -> None:
+    def __init__(self, database_url: str, *, ttl_s: float = 5.0, max_connections: int = 4) -> None:
         self._url = database_url
         self._ttl_s = ttl_s
-        self._lock = threading.Lock()
-        self._conn: psycopg.Connection[dict[str, Any]] | None = None
+        self._lock = threading.Lock()  # guards opening and closing the pool only
+        self._max_connections = max_connections
+        self._pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] | None = None
         self._cache: dict[str, _Cached] = {}
         self._q = queries("http")
 
-    def _fetch(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """Run one named query under the lock; one reconnect on a broken connection."""
+    def _connections(self) -> ConnectionPool[psycopg.Connection[dict[str, Any]]]:
+        # A small pool, not one connection behind a lock: every dispatch thread
+        # reads its event's timestamp, and they must not queue behind each other.
         with self._lock:
-            for retry in (False, True):
-                try:
-                    if self._conn is None or self._conn.closed:
-                        self._conn = psycopg.connect(
-                            self._url, autocommit=True, row_factory=dict_row, connect_timeout=5
-                        )
-                    return self._conn.execute(self._q[query], params).fetchall()
-                except psycopg.OperationalError as exc:
-                    if self._conn is not None:
-                        self._conn.close()
-                    self._conn = None
-                    if retry:
-                        first = (str(exc).strip().splitlines() or ["unavailable"])[0]
-                        raise SettingsUnavailable(f"cannot read route settings: {first}") from exc
+            if self._pool is None:
+                self._pool = ConnectionPool(
+                    self._url,
+                    min_size=0,
+                    max_size=self._max_connections,
+                    kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": 5},
+                    open=True,
+                    name="iu-core-route-settings",
+                )
+            return self._pool
+
+    def _fetch(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Run one named query on a pooled connection; one retry on a broken connection."""
+        for retry in (False, True):
+            try:
+                with self._connections().connection(timeout=10) as conn:
+                    return conn.execute(self._q[query], params).fetchall()
+            except (psycopg.OperationalError, PoolTimeout) as exc:
+                if retry:
+                    first = (str(exc).strip().splitlines() or ["unavailable"])[0]
+                    raise SettingsUnavailable(f"cannot read route settings: {first}") from exc
         raise AssertionError("unreachable")
 
     def get(self, route_code: str, *, fresh: bool = False) -> RouteHttpSettings | None:
@@ -130,16 +141,17 @@ class RouteSettingsReader:
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
 
     def __del__(self) -> None:
         # A registry is usually kept for the life of a worker and never closed;
-        # when it goes away, its connection goes with it (no ResourceWarning).
-        conn = getattr(self, "_conn", None)
-        if conn is not None:
-            conn.close()
+        # when it goes away, its connections go with it.
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            with contextlib.suppress(Exception):
+                pool.close(timeout=1)
 
 
 def _build(row: dict[str, Any], creds: list[dict[str, Any]]) -> RouteHttpSettings:

@@ -538,7 +538,10 @@ BEGIN
            FOR UPDATE SKIP LOCKED
     ), streams AS (
         SELECT c.aggregate_id, count(*) AS n FROM cand c GROUP BY c.aggregate_id
-    ), firsts AS (
+    ), firsts AS MATERIALIZED (
+        -- MATERIALIZED: with large backlogs the planner otherwise pushes the join
+        -- with cand into the LATERAL loop and rescans cand once per stream
+        -- (batch-squared work: 89 ms instead of 17 ms per claim at 100k).
         -- The first n unfinished deliveries of each claimed stream, n = how many
         -- of its rows were claimed: if they are all ours, all ours are clear;
         -- ours after the first foreign one are blocked. One index range scan of
