@@ -98,6 +98,8 @@ class Worker:
         self._stop = threading.Event()
         self._once = False
         self._wakes = [threading.Event() for _ in range(self.config.concurrency)]
+        self._waiting = [False] * self.config.concurrency  # lane i is idle in _wait
+        self._next_wake = 0
         self._lock = threading.Lock()
         self._routes: list[store.Route] = []
         self._routes_at = 0.0
@@ -123,6 +125,19 @@ class Worker:
     def _wake_all(self) -> None:
         for wake in self._wakes:
             wake.set()
+
+    def _wake_one(self) -> None:
+        """Wake one idle lane (round robin): new work needs one claim, not a stampede of
+        every lane claiming at once. With no lane idle, wake them all: a lane between its
+        last claim and its wait must not sleep through this."""
+        n = len(self._wakes)
+        for step in range(n):
+            index = (self._next_wake + step) % n
+            if self._waiting[index]:
+                self._next_wake = index + 1
+                self._wakes[index].set()
+                return
+        self._wake_all()
 
     def registry(self) -> DeliveryRegistry:
         if self._registry is None:
@@ -371,7 +386,7 @@ class Worker:
         with self._lock:
             self._inflight[result.route_code] -= 1
             self._inflight_total -= 1
-        self._wake_all()
+        self._wake_one()  # one lane records the results and claims the next heads
 
     def _flush(self, conn: psycopg.Connection[Any]) -> int:
         """Record every finished delivery: one call per route."""
@@ -454,7 +469,11 @@ class Worker:
             for r in routes:  # wake when an open circuit's cool-down ends
                 if r.enabled and r.live and r.circuit_open(now) and r.circuit_open_until is not None:
                     timeout = min(timeout, max((r.circuit_open_until - now).total_seconds(), MIN_IDLE_WAIT_S))
-        self._wakes[index].wait(timeout)
+        self._waiting[index] = True
+        try:
+            self._wakes[index].wait(timeout)
+        finally:
+            self._waiting[index] = False
 
     # -- listener --------------------------------------------------------------------
     def _listen(self) -> None:
@@ -472,7 +491,9 @@ class Worker:
                             if note.payload == "config":
                                 with self._lock:
                                     self._routes_dirty = True
-                            self._wake_all()
+                                self._wake_all()
+                            else:
+                                self._wake_one()
             except psycopg.Error as exc:
                 log.debug("listener lost its connection: %s", type(exc).__name__)
                 self._stop.wait(backoff.next_delay())
