@@ -17,7 +17,9 @@ class ProcError(RuntimeError):
 
 
 def env() -> dict[str, str]:
-    out = {k: v for k, v in os.environ.items() if not k.startswith("IU_CORE_")}
+    out = {
+        k: v for k, v in os.environ.items() if not k.startswith("IU_CORE_") or k.startswith("IU_CORE_BENCH_")
+    }
     out["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), out.get("PYTHONPATH", "")) if p)
     out.setdefault("PYTHONUNBUFFERED", "1")
     return out

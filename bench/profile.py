@@ -140,10 +140,11 @@ def main(n: int, concurrency: int, k: int, samples: int, mode: str = "sql") -> s
         ]
         if res.get("py_spy"):
             lines += [
-                f"- py-spy: {res['samples']} on-CPU samples at 200 Hz over all threads "
-                f"(≈ {res['sampled_s']:.1f} s of Python CPU); raw profile `{res['raw_profile']}`",
+                f"- py-spy: {res['samples']} samples at 200 Hz over all threads (≈ {res['sampled_s']:.1f} "
+                "thread-seconds; py-spy also counts threads blocked on a lock or a socket as active); "
+                f"raw profile `{res['raw_profile']}`",
                 "",
-                "Hottest frames (self time, share of on-CPU samples):",
+                "Hottest frames (self time, share of samples):",
                 "",
             ]
             lines += [f"- {share_:.0%} `{frame}`" for frame, share_ in res["top_self"]]

@@ -92,6 +92,21 @@ def table(r: RunResults) -> str:
                     f"**{_fmt(sorted(vals)[len(vals) // 2], 'ms')}** | ms | "
                     f"{', '.join(_fmt(v, 'ms') for v in vals)} | | | | |"
                 )
+    for key, fig in r.figures.items():
+        shares = fig.extra.get("worker_cpu_share")
+        if key.startswith("worker.sql.") and shares:
+            med = sorted(shares)[len(shares) // 2]
+            extra_rows.append(
+                f"| worker process CPU / wall time, {key.rsplit('.', 1)[1]} "
+                "(the rest: waiting for PostgreSQL) "
+                f"| **{med:.0%}** | | {', '.join(f'{v:.0%}' for v in shares)} | | | | |"
+            )
+    for key, fig in r.figures.items():
+        if key.startswith("claim.") and "batch_ms" in fig.extra:
+            extra_rows.append(
+                f"| whole `fn_iu_worker_deliver_sql_batch` (claim + deliver + audit), backlog "
+                f"{fig.extra.get('backlog', 0):,} | **{_fmt(fig.extra['batch_ms'], 'ms')}** | ms | | | | | |"
+            )
     rss = peak_rss(r)
     if rss is not None:
         n = r.meta.get("params", {}).get("n")
@@ -261,7 +276,7 @@ def write(
         "",
         "```sh",
         "pip install -r bench/requirements.txt   # bench-only: peers, plot, profilers",
-        m.get("command", "python -m bench"),
+        str(m.get("command", "python -m bench")).strip(),
         "```",
         "",
         f"Run {m.get('started_at', '?')} → {m.get('finished_at', '?')} ({m.get('duration_s', '?')} s). "

@@ -41,6 +41,7 @@ class Params:
     claim_samples: int = 15
     latency_events: int = 100
     latency_load_s: float = 10.0
+    worker_timeout_s: float | None = None  # None: max(120 s, N / 100 events/s)
     only: list[str] = field(default_factory=list)  # empty: every group
     large: bool = False
     quick: bool = False
@@ -57,6 +58,7 @@ class Params:
             claim_samples=3,
             latency_events=8,
             latency_load_s=1.0,
+            worker_timeout_s=15.0,
             quick=True,
         )
 
@@ -181,7 +183,14 @@ class Runner:
                 key = f"worker.sql.c{c}"
 
                 def do_w(c: int = c, key: str = key) -> None:
-                    run = measure.worker(srv, p.n, mode="sql", concurrency=c, batch_size=p.batch_size)
+                    run = measure.worker(
+                        srv,
+                        p.n,
+                        mode="sql",
+                        concurrency=c,
+                        batch_size=p.batch_size,
+                        timeout=p.worker_timeout_s,
+                    )
                     fig = r.figure(
                         key, f"IU Core worker, live sql_function + full audit, concurrency {c}", "events/s"
                     )
@@ -200,7 +209,9 @@ class Runner:
 
             def do_d() -> None:
                 c = max(p.concurrencies)
-                run = measure.worker(srv, p.n, mode="dry", concurrency=c, batch_size=p.batch_size)
+                run = measure.worker(
+                    srv, p.n, mode="dry", concurrency=c, batch_size=p.batch_size, timeout=p.worker_timeout_s
+                )
                 fig = r.figure(
                     "worker.dry",
                     f"IU Core worker, dry-run routes (decisions recorded), concurrency {c}",
@@ -222,6 +233,7 @@ class Runner:
                         concurrency=p.http_concurrency,
                         batch_size=p.batch_size,
                         target_url=url,
+                        timeout=p.worker_timeout_s,
                     )
                 fig = r.figure(
                     "worker.http",
@@ -262,9 +274,10 @@ class Runner:
 
         # Idle: the default configuration (one lane) and the peak one; each event
         # alone, 50 ms apart, so every one is a LISTEN/NOTIFY wake-up.
-        for c, key in ((1, "latency.idle"), (c_peak, f"latency.idle_c{c_peak}")):
-            if c is None or (c == 1 and key != "latency.idle"):
-                continue
+        idle_runs = [(1, "latency.idle")]
+        if c_peak is not None and c_peak != 1:
+            idle_runs.append((c_peak, f"latency.idle_c{c_peak}"))
+        for c, key in idle_runs:
 
             def idle(c: int = c, key: str = key) -> None:
                 res = measure.pickup_latency(
@@ -287,8 +300,6 @@ class Runner:
                 self.log(f"  {key}: p50 {res['p50_ms']:.1f} ms, p99 {res['p99_ms']:.1f} ms")
 
             self.guarded(key, idle)
-            if c_peak == 1:
-                break
         peak = max((self.results.median(f"worker.sql.c{c}") or 0.0) for c in p.concurrencies)
         if not peak:
             self.results.errors.setdefault(

@@ -14,6 +14,8 @@ import argparse
 import dataclasses
 import inspect
 import json
+import logging
+import os
 import resource
 import sys
 import time
@@ -41,14 +43,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--poll-interval", type=float, default=None)
     parser.add_argument("--forever", action="store_true", help="run until SIGTERM instead of --once")
+    parser.add_argument(
+        "--http-concurrency",
+        type=int,
+        default=int(os.environ["IU_CORE_BENCH_HTTP_CONCURRENCY"])
+        if os.environ.get("IU_CORE_BENCH_HTTP_CONCURRENCY")
+        else None,
+        help="WorkerConfig.http_concurrency (default: the worker's)",
+    )
     args = parser.parse_args(argv)
 
     from iu_core.worker import run_worker
+
+    # The worker's own log on stderr (warnings by default; IU_CORE_BENCH_WORKER_LOG=INFO
+    # shows its one line per batch): the bench quotes its tail when a run fails.
+    logging.basicConfig(
+        level=os.environ.get("IU_CORE_BENCH_WORKER_LOG", "WARNING").upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
 
     config = build_config(
         concurrency=args.concurrency,
         batch_size=args.batch_size,
         poll_interval=args.poll_interval,
+        http_concurrency=args.http_concurrency,
     )
     # Tell the parent we are about to start (it times pickup latency from here on).
     print(json.dumps({"ready": True}), flush=True)

@@ -94,7 +94,7 @@ WITH cand AS MATERIALIZED (
        FOR UPDATE SKIP LOCKED
 ), streams AS (
     SELECT c.aggregate_id, count(*) AS n FROM cand c GROUP BY c.aggregate_id
-), firsts AS (
+), firsts AS MATERIALIZED (
     SELECT e.delivery_id, e.aggregate_id, e.event_seq
       FROM streams s
       CROSS JOIN LATERAL (

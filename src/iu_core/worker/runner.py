@@ -220,7 +220,7 @@ class Worker:
                         worked += self._round(conn, routes, index)
                         worked += self._flush(conn)
                         if index == 0:
-                            self._maybe_sweep(conn)
+                            worked += self._maybe_sweep(conn)  # released rows are due work
                     if self._once and worked == 0 and self._idle():
                         return
                     if worked == 0:
@@ -440,13 +440,14 @@ class Worker:
             )
         return done
 
-    def _maybe_sweep(self, conn: psycopg.Connection[Any]) -> None:
+    def _maybe_sweep(self, conn: psycopg.Connection[Any]) -> int:
         if time.monotonic() - self._last_sweep < self.config.sweep_interval_s:
-            return
+            return 0
         self._last_sweep = time.monotonic()
         released = store.sweep(conn)
         if released:
             log.info("sweep released=%d held deliveries", released)
+        return released
 
     def _wait(
         self, index: int, conn: psycopg.Connection[Any], routes: list[store.Route], stopping: bool

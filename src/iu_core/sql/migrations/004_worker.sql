@@ -249,8 +249,13 @@ BEGIN
                        WHERE h.route_code = p_route_code AND h.state = 'held') THEN
         RETURN 0;
     END IF;
+    -- available_at keeps its original (earlier) value: the claim takes rows in
+    -- (available_at, event_seq) order, and a released head must come before
+    -- the still-pending later rows of its own and other streams. Stamped with
+    -- now(), it would sort behind them, and a claim window filled with rows
+    -- blocked behind pending heads would never reach the heads.
     UPDATE public.iu_delivery h
-       SET state = 'pending', available_at = now()
+       SET state = 'pending', available_at = least(h.available_at, now())
       FROM (SELECT DISTINCT ON (e.aggregate_id) e.delivery_id
               FROM public.iu_delivery e
              WHERE e.route_code = p_route_code
@@ -328,7 +333,7 @@ DECLARE
     v_released integer;
 BEGIN
     UPDATE public.iu_delivery h
-       SET state = 'pending', available_at = now()
+       SET state = 'pending', available_at = least(h.available_at, now())  -- see fn_iu_worker_release_held
       FROM public.iu_outbound_route r
      WHERE h.state = 'held'
        AND r.route_code = h.route_code
