@@ -60,7 +60,7 @@ def insert_events(
     event_type: str = "structure_op_applied",
     payload: dict[str, Any] | None = None,
 ) -> list[uuid.UUID]:
-    """Insert ``n`` well-formed structure events (interface 2), IUs round-robin; return event ids."""
+    """Insert ``n`` well-formed structure events (the payload contract), IUs round-robin; return event ids."""
     ius = list(ius or [uuid.uuid4()])
     rows = conn.execute(
         """

@@ -1,5 +1,5 @@
--- Benchmark data: well-formed structure events (payload per the team's
--- interface 2) written straight into event_outbox, set-based, and the routes
+-- Benchmark data: well-formed structure events (payload per the
+-- structure-event contract) written straight into event_outbox, set-based, and the routes
 -- that deliver them. Parameters are bound by psycopg (%(name)s).
 
 -- generate_events --

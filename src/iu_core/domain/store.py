@@ -196,7 +196,7 @@ def emit_structure_events(
 ) -> tuple[uuid.UUID, ...]:
     """One ``structure_op_applied`` for the operation, one ``structure_piece_deprecated`` per piece.
 
-    Payload keys are the cross-helper contract (team brief, interface 2):
+    Payload keys are the structure-event contract (README, structure operations):
     ``iu_id``, ``operation_id``, ``operation_type``, ``event_type``, ``pieces``
     and, on the deprecated events, ``piece_id``.
     """
