@@ -296,11 +296,15 @@ def attempts_of(conn: psycopg.Connection[Any], route: str) -> list[tuple[str, di
     ]
 
 
-def run_worker(cli: Any, conn: psycopg.Connection[Any], route: str, until: int) -> None:
-    """Run `iu-core worker --once` until ``until`` attempts of ROUTE are recorded (bounded)."""
+def run_worker(cli: Any, conn: psycopg.Connection[Any], route: str, until: int) -> str:
+    """Run `iu-core worker --once` (debug logs) until ``until`` attempts of ROUTE are recorded
+    (bounded); return everything the worker printed."""
+    printed = ""
     for _ in range(10):
-        done = cli("worker", "--once", "--routes", route)
+        done = cli("worker", "--once", "--routes", route, "--log-level", "debug")
+        printed += done.stdout + done.stderr
         assert done.returncode == 0, done.stderr
         if len(attempts_of(conn, route)) >= until:
-            return
+            break
         time.sleep(0.3)
+    return printed

@@ -41,7 +41,7 @@ def test_retry_then_sent_through_the_worker(conn: psycopg.Connection[Any], cli: 
         _live_route(conn, "hook.e2e", rx.url)
         rx.script = [Reply(503, body=b"busy")]
         event = outbox_structure_event(conn)
-        run_worker(cli, conn, "hook.e2e", until=2)
+        worker_logs = run_worker(cli, conn, "hook.e2e", until=2)
         outputs = [
             cli("status", "--json"),
             cli("deliveries", "list", "--json"),
@@ -56,8 +56,9 @@ def test_retry_then_sent_through_the_worker(conn: psycopg.Connection[Any], cli: 
     assert [s.headers["webhook-id"] for s in rx.seen] == [f"hook.e2e:{event}"] * 2
     for seen in rx.seen:
         assert Webhook(SECRET).verify(seen.body, seen.headers)["data"]["operation_type"] == "split"
-    # The secret is nowhere the worker writes or the CLI prints.
-    written = json.dumps([a[1] for a in attempts])
+    # The secret is nowhere the worker writes or logs, or the CLI prints.
+    assert "hook.e2e" in worker_logs  # the debug log was captured
+    written = worker_logs + json.dumps([a[1] for a in attempts])
     written += "".join(o.stdout + o.stderr for o in outputs)
     written += "".join(r[0] for r in conn.execute("SELECT t::text FROM iu_operator_audit t").fetchall())
     assert all(o.returncode == 0 for o in outputs), [o.stderr for o in outputs]
