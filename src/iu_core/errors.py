@@ -41,3 +41,8 @@ def describe_database_error(exc: psycopg.Error) -> str:
     if hint:
         text = f"{text} ({hint})"
     return text
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    """``text`` on one line (whitespace folded), at most ``limit`` characters: for reasons and logs."""
+    return " ".join(text.split())[:limit]

@@ -42,6 +42,7 @@ import certifi
 import httpcore
 import httpx
 
+from iu_core.errors import one_line
 from iu_core.targets.address_policy import AddressRefused, IPNetwork, resolve_checked
 
 __all__ = ["BODY_CAP", "HttpResult", "post"]
@@ -211,11 +212,6 @@ def _error_kind(exc: Exception) -> str:
     return "http_error"
 
 
-def _one_line(text: str, limit: int = 300) -> str:
-    flat = " ".join(text.split())
-    return flat[:limit]
-
-
 def post(
     url: str,
     body: bytes,
@@ -294,11 +290,11 @@ def post(
                 truncated = True  # the status line arrived; a body that stalls is cut off
     except (httpcore.ConnectionNotAvailable, httpcore.UnsupportedProtocol) as exc:
         return HttpResult(
-            status=None, error="http_error", error_text=_one_line(str(exc)), latency_ms=elapsed()
+            status=None, error="http_error", error_text=one_line(str(exc), 300), latency_ms=elapsed()
         )
     except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError) as exc:
         if status is None:
-            text = _one_line(str(exc)) or type(exc).__name__
+            text = one_line(str(exc), 300) or type(exc).__name__
             return HttpResult(status=None, error=_error_kind(exc), error_text=text, latency_ms=elapsed())
         truncated = True
     finally:

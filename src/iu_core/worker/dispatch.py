@@ -32,6 +32,7 @@ from iu_core.delivery_seam import (
     build_registry,
     dispatch_delivery,
 )
+from iu_core.errors import one_line
 from iu_core.worker.store import Claimed, Result, Route
 
 log = logging.getLogger("iu_core.worker")
@@ -95,11 +96,6 @@ def compose_registry(
     return build_registry(built)
 
 
-def _one_line(text: str, limit: int = 500) -> str:
-    first = (text.strip().splitlines() or [""])[0]
-    return first[:limit]
-
-
 def deliver_one(route: Route, claimed: Claimed, registry: DeliveryRegistry) -> Result:
     """Dispatch one claimed delivery; never raises (a failure is an outcome)."""
     started = dt.datetime.now(dt.UTC)
@@ -121,10 +117,10 @@ def deliver_one(route: Route, claimed: Claimed, registry: DeliveryRegistry) -> R
             detail.setdefault("reason", "the target reported a failure")
     except DeliveryNotImplemented as exc:
         status = "failed"
-        detail = {"reason": _one_line(str(exc)), "retryable": False, "unbuilt": True}
+        detail = {"reason": one_line(str(exc)), "retryable": False, "unbuilt": True}
     except Exception as exc:  # a target bug must not stop the worker: retry it, then dead-letter
         status = "failed"
-        detail = {"reason": _one_line(f"{type(exc).__name__}: {exc}"), "retryable": True}
+        detail = {"reason": one_line(f"{type(exc).__name__}: {exc}"), "retryable": True}
         log.warning(
             "target raised route=%s kind=%s error=%s", route.route_code, route.target_kind, type(exc).__name__
         )

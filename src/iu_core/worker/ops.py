@@ -7,7 +7,6 @@ Plain functions over a connection that return JSON-ready dicts; the CLI
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +14,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from iu_core.errors import IuCoreError, NotFound
+from iu_core.operator import default_actor, gate_state
 from iu_core.sqlfiles import queries
 
 Conn = psycopg.Connection[Any]
@@ -40,22 +40,15 @@ def _rows(conn: Conn, name: str, params: dict[str, Any] | None = None) -> list[d
         return cur.execute(_q(name), params or {}).fetchall()
 
 
-def actor() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
 def status(conn: Conn) -> dict[str, Any]:
     """Gate, allowlist and every route with its backlog, lag, in-flight, retries, dead letters."""
-    gate = _rows(conn, "gate")[0]
+    gate = gate_state(conn)
     routes = _rows(conn, "route_status")
     for route in routes:
         route["mode"] = "dry-run" if route["dry_run"] else "live"
     return {
-        "gate_open": bool(gate["gate_open"]),
-        "allowlist": gate["allowlist"] if isinstance(gate["allowlist"], list) else [],
+        "gate_open": gate.gate_open,
+        "allowlist": list(gate.allowlist),
         "routes": routes,
         "totals": {
             key: sum(int(r[key]) for r in routes)
@@ -107,7 +100,13 @@ def _resolve(
     conn: Conn, query: str, ids: Sequence[int], route_code: str | None, everything: bool, reason: str | None
 ) -> int:
     _check_selection(conn, ids, route_code, everything)
-    params = {"ids": list(ids), "route_code": route_code, "all": everything, "by": actor(), "note": reason}
+    params = {
+        "ids": list(ids),
+        "route_code": route_code,
+        "all": everything,
+        "by": default_actor(),
+        "note": reason,
+    }
     row = conn.execute(_q(query), params).fetchone()
     return int(row[0]) if row else 0
 

@@ -56,11 +56,6 @@ SELECT fn_iu_worker_replay(%(ids)s::bigint[], %(route_code)s::text, %(all)s::boo
 -- discard --
 SELECT fn_iu_worker_discard(%(ids)s::bigint[], %(route_code)s::text, %(all)s::boolean, %(by)s::text, %(note)s::text)
 
--- gate --
-SELECT fn_iu_delivery_gate_open() AS gate_open,
-       coalesce((SELECT value FROM dot_config WHERE key = 'iu_core.delivery_live_routes'), '[]'::jsonb)
-           AS allowlist
-
 -- route_status --
 -- Per route: its settings, circuit, and the counts of unfinished deliveries
 -- (from the stream index) and open dead letters.
