@@ -15,7 +15,7 @@ import click
 import psycopg
 
 from iu_core import __version__
-from iu_core.cli import db, demo, domain, http, operator, seam, worker
+from iu_core.cli import console, db, demo, domain, http, operator, prune, report, seam, vector, worker, workflow
 from iu_core.cli._common import AppContext, err_console, route_group
 from iu_core.errors import IuCoreError, describe_database_error
 from iu_core.settings import DATA_DIR_ENV, DATABASE_URL_ENV, Settings, default_data_dir
@@ -64,7 +64,7 @@ def cli(ctx: click.Context, database_url: str | None, data_dir: Path | None) -> 
     ctx.obj = AppContext(Settings(database_url or None, data_dir or default_data_dir()))
 
 
-for module in (db, domain, seam, operator, worker, http, demo):
+for module in (db, domain, seam, operator, worker, http, demo, workflow, vector, report, console, prune):
     for command in module.COMMANDS:
         cli.add_command(command)
 cli.add_command(route_group)
