@@ -1,7 +1,7 @@
 """The runtime macros, the fail-closed probe, rollback and projection rebuild.
 
 Each runs a packaged SQL file unchanged (the same text ``psql -v
-ON_ERROR_STOP=1 -f FILE`` runs) through ``seam_sql.run_script`` and turns its
+ON_ERROR_STOP=1 -f FILE`` runs) through ``psql_script.run_script`` and turns its
 final SELECT into a frozen report. These are the Python API the CLI and the
 demo call:
 
@@ -22,8 +22,9 @@ import psycopg
 
 from iu_core import db
 from iu_core.errors import IuCoreError
-from iu_core.operator import default_actor, require_schema
-from iu_core.seam_sql import ResultSet, ScriptFailed, ScriptRun, run_script
+from iu_core.ops.change import default_actor
+from iu_core.ops.schema import require_schema
+from iu_core.psql_script import ResultSet, ScriptFailed, ScriptRun, run_script
 from iu_core.sqlfiles import queries, read_sql
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Numbered SQL migrations with a ledger.
+"""Numbered SQL migrations with a ledger, then the functions, each from its own file.
 
 Each ``sql/migrations/NNN_name.sql`` is applied in its own transaction together
 with its ledger row, so a migration is either fully recorded or not there at
@@ -6,6 +6,14 @@ all. A session advisory lock serialises migrators: a second ``db migrate``
 started at the same moment waits, then finds nothing pending. The ledger keeps
 each file's SHA-256, so an applied migration that was edited afterwards is
 reported by ``verify``.
+
+Tables change through numbered delta migrations; functions do not. Every
+``sql/functions/NAME.sql`` holds ``CREATE OR REPLACE`` statements for one
+function or a small family, and ``migrate`` (re)applies a file whenever its
+checksum differs from the one in ``iu_schema_function``. A fix to a function
+is therefore a one-file change, and the file is the function's current text.
+Function files run with ``check_function_bodies = off`` (as pg_dump restores
+do), so their order does not matter.
 """
 
 from __future__ import annotations
@@ -29,6 +37,14 @@ LEDGER_DDL = """
 CREATE TABLE IF NOT EXISTS iu_schema_migration (
     version    integer PRIMARY KEY,
     name       text NOT NULL,
+    checksum   text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+FUNCTION_LEDGER_DDL = """
+CREATE TABLE IF NOT EXISTS iu_schema_function (
+    name       text PRIMARY KEY,
     checksum   text NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT now()
 )
@@ -97,6 +113,61 @@ def available() -> list[Migration]:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class FunctionFile:
+    """One ``sql/functions/NAME.sql``: the current text of a function or a small family."""
+
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()
+
+
+def function_files() -> list[FunctionFile]:
+    """The function files shipped in the package, by name."""
+    folder = resources.files("iu_core").joinpath("sql/functions")
+    found = [
+        FunctionFile(entry.name.removesuffix(".sql"), entry.read_text(encoding="utf-8"))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".sql")
+    ]
+    return sorted(found, key=lambda f: f.name)
+
+
+def _function_ledger(conn: psycopg.Connection[Any]) -> dict[str, str]:
+    exists = conn.execute("SELECT to_regclass('iu_schema_function') IS NOT NULL").fetchone()
+    if not exists or not exists[0]:
+        return {}
+    rows = conn.execute("SELECT name, checksum FROM iu_schema_function").fetchall()
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+def stale_functions(conn: psycopg.Connection[Any]) -> list[FunctionFile]:
+    """Function files whose text is not the one applied (new or changed)."""
+    ledger = _function_ledger(conn)
+    return [f for f in function_files() if ledger.get(f.name) != f.checksum]
+
+
+def _apply_functions(conn: psycopg.Connection[Any]) -> list[FunctionFile]:
+    conn.execute(FUNCTION_LEDGER_DDL)
+    stale = stale_functions(conn)
+    if stale:
+        with conn.transaction():
+            conn.execute("SET LOCAL check_function_bodies = off")
+            for function in stale:
+                conn.execute(function.sql.encode("utf-8"))
+                conn.execute(
+                    "INSERT INTO iu_schema_function (name, checksum) VALUES (%s, %s) "
+                    "ON CONFLICT (name) DO UPDATE SET checksum = excluded.checksum, applied_at = now()",
+                    (function.name, function.checksum),
+                )
+    # Privileges follow the functions: re-granted after every migrate (idempotent).
+    conn.execute(resources.files("iu_core").joinpath("sql/grants.sql").read_text(encoding="utf-8").encode())
+    return stale
+
+
 def _ledger(conn: psycopg.Connection[Any]) -> dict[int, tuple[str, str, str]]:
     exists = conn.execute("SELECT to_regclass('iu_schema_migration') IS NOT NULL").fetchone()
     if not exists or not exists[0]:
@@ -135,7 +206,8 @@ def pending(conn: psycopg.Connection[Any]) -> list[Migration]:
 
 
 def migrate(conn: psycopg.Connection[Any]) -> list[Migration]:
-    """Apply every pending migration; return those applied. ``conn`` must be autocommit."""
+    """Apply every pending migration, then every new or changed function file; return the
+    migrations applied. ``conn`` must be autocommit."""
     if not conn.autocommit:
         raise ValueError("migrate() needs an autocommit connection")
     conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
@@ -150,6 +222,7 @@ def migrate(conn: psycopg.Connection[Any]) -> list[Migration]:
                     (migration.version, migration.name, migration.checksum),
                 )
             applied.append(migration)
+        _apply_functions(conn)
         return applied
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
@@ -158,6 +231,7 @@ def migrate(conn: psycopg.Connection[Any]) -> list[Migration]:
 def pending_sql(conn: psycopg.Connection[Any]) -> str:
     """The SQL ``migrate`` would apply now, as one script."""
     parts = [f"-- {m.filename}\n{m.sql.rstrip()}\n" for m in pending(conn)]
+    parts += [f"-- functions/{f.name}.sql\n{f.sql.rstrip()}\n" for f in stale_functions(conn)]
     return "\n".join(parts)
 
 
@@ -172,6 +246,8 @@ def verify(conn: psycopg.Connection[Any]) -> list[str]:
                 f"migration {state.version:03d}_{state.name} differs from the one applied "
                 "(edited after it was applied, or unknown to this version)"
             )
+    for function in stale_functions(conn):
+        problems.append(f"function file {function.name}.sql is not applied (new or changed)")
     for kind, name in REQUIRED_OBJECTS:
         if kind == "table":
             row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()

@@ -15,8 +15,27 @@ import click
 import psycopg
 
 from iu_core import __version__
-from iu_core.cli import console, db, demo, domain, http, operator, prune, report, seam, vector, worker, workflow
-from iu_core.cli._common import AppContext, err_console, route_group
+from iu_core.cli import (
+    allowlist,
+    audit,
+    console,
+    db,
+    dead_letters,
+    deliver,
+    deliveries,
+    demo,
+    domain,
+    gate,
+    prune,
+    report,
+    route,
+    seam,
+    status,
+    vector,
+    worker,
+    workflow,
+)
+from iu_core.cli._common import AppContext, err_console
 from iu_core.errors import IuCoreError, describe_database_error
 from iu_core.settings import DATA_DIR_ENV, DATABASE_URL_ENV, Settings, default_data_dir
 
@@ -64,10 +83,14 @@ def cli(ctx: click.Context, database_url: str | None, data_dir: Path | None) -> 
     ctx.obj = AppContext(Settings(database_url or None, data_dir or default_data_dir()))
 
 
-for module in (db, domain, seam, operator, worker, http, demo, workflow, vector, report, console, prune):
+# Every noun of the command line, one module each.
+NOUNS = (
+    db, domain, seam, gate, allowlist, route, status, deliveries, dead_letters, deliver, audit,
+    worker, demo, workflow, vector, report, console, prune,
+)
+for module in NOUNS:
     for command in module.COMMANDS:
         cli.add_command(command)
-cli.add_command(route_group)
 
 
 def main() -> None:

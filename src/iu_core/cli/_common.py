@@ -16,8 +16,10 @@ from typing import Any, TypeVar
 import click
 import psycopg
 from rich.console import Console
+from rich.table import Column, Table
 
 from iu_core import db
+from iu_core.ops.change import Changed
 from iu_core.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -81,7 +83,27 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, default=_default, indent=2, ensure_ascii=False) + "\n")
 
 
-# Groups that several modules add commands to.
-@click.group("route")
-def route_group() -> None:
-    """Routes: where events of a type go, and how."""
+@contextmanager
+def operator_connection(app: AppContext) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection to a database whose schema is up to date (else one clear line)."""
+    from iu_core.ops.schema import require_schema
+
+    with app.connection(autocommit=True) as conn:
+        require_schema(conn)
+        yield conn
+
+
+def print_changed(changed: Changed, as_json: bool) -> None:
+    """What a mutating command did: its summary line, or the whole result as JSON."""
+    if as_json:
+        print_json(changed.as_dict())
+    else:
+        console.print(changed.summary, markup=False)
+
+
+def wide_table(first: str, *headers: str, first_width: int = 0) -> Table:
+    """A table whose first column (a route code, an id) is never cut; the others fold."""
+    return Table(
+        Column(first, no_wrap=True, min_width=max(first_width, len(first))),
+        *(Column(h, overflow="fold") for h in headers),
+    )

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from iu_core import migrations
 from iu_core.cli._common import AppContext, console, json_option, pass_app, print_json
+from iu_core.cli.workflow import install_engines
 from iu_core.embedded import server_status, stop_server
 from iu_core.errors import IuCoreError
 
@@ -19,19 +20,29 @@ def db_group() -> None:
 
 
 @db_group.command("migrate")
+@click.option(
+    "--with",
+    "engines",
+    multiple=True,
+    type=click.Choice(["pgqueuer"]),
+    help="Also install (or bring up to date) this job engine's schema with its own installer.",
+)
 @json_option
 @pass_app
-def migrate_cmd(app: AppContext, as_json: bool) -> None:
+def migrate_cmd(app: AppContext, engines: tuple[str, ...], as_json: bool) -> None:
     """Apply every pending migration (safe to run concurrently and repeatedly)."""
     with app.connection(autocommit=True) as conn:
         applied = migrations.migrate(conn)
+    installed = {name: result.value for name, result in install_engines(app.url, engines).items()}
     if as_json:
-        print_json({"applied": [m.filename for m in applied]})
+        print_json({"applied": [m.filename for m in applied], **({"engines": installed} if engines else {})})
         return
     if not applied:
         console.print("Schema is up to date; nothing to apply.")
     for m in applied:
         console.print(f"applied {m.filename}")
+    for name, result in installed.items():
+        console.print(f"{name}: {result}")
 
 
 @db_group.command("status")

@@ -1,8 +1,8 @@
-"""``iu-core demo``: the seeds' whole story on the configured database, step by step.
+"""``iu-core demo``: IU Core's whole story, step by step, in a database of its own.
 
-It can be run again on the same data directory: the corpus is written once,
-every later step is idempotent (the macros deliver what is still undelivered,
-which on a second run is nothing).
+The demo never touches the user's data: it (re)creates the database
+``iu_core_demo`` on the configured server and works only there, so running it
+again starts the same story afresh and no user route is flipped or delivered to.
 """
 
 from __future__ import annotations
@@ -13,14 +13,21 @@ import click
 from rich.panel import Panel
 from rich.table import Table
 
-from iu_core import domain, macros, migrations, operator
+import psycopg
+from psycopg import sql
+
+from iu_core import domain, macros, migrations
 from iu_core.cli._common import AppContext, console, pass_app
 from iu_core.cli.seam import probe_cmd
-from iu_core.cli.worker import status_cmd
+from iu_core.cli.status import status_cmd
+from iu_core.ops import allowlist as allowlist_ops
+from iu_core.ops import gate as gate_ops
+from iu_core.ops import routes as route_ops
 from iu_core.errors import IuCoreError
 from iu_core.worker import WorkerConfig, run_worker
 
 ACTOR = "demo"
+DEMO_DATABASE = "iu_core_demo"
 LIVE_ROUTE = "structure_op_applied.workflow"
 CONSUMER = "fn_iu_structure_consumer"
 
@@ -51,9 +58,14 @@ def _projection(app: AppContext) -> int:
 @click.pass_context
 @pass_app
 def demo_cmd(app: AppContext, ctx: click.Context) -> None:
-    """Walk IU Core's story on the configured database (safe to run again)."""
-    url = app.url
-    console.print(f"[bold]IU Core demo[/bold] on {url}")
+    """Walk IU Core's story in its own database iu_core_demo (your data is never touched)."""
+    url = _fresh_demo_database(app.url)
+    app = AppContext(app.settings, _url=url)
+    ctx.obj = app
+    console.print(
+        f"[bold]IU Core demo[/bold] in its own database {DEMO_DATABASE} "
+        "(created afresh; no other database is touched)"
+    )
 
     _step(1, "Migrate", "Numbered SQL migrations, each with its ledger row in one transaction.")
     with app.connection(autocommit=True) as conn:
@@ -149,22 +161,40 @@ def demo_cmd(app: AppContext, ctx: click.Context) -> None:
     console.print("\n[bold green]demo complete[/bold green]")
 
 
+def _fresh_demo_database(url: str) -> str:
+    """Drop and create the demo's own database on the server of ``url``; return its URL."""
+    current = psycopg.conninfo.conninfo_to_dict(url).get("dbname")
+    if current == DEMO_DATABASE:
+        raise IuCoreError(f"the configured database is {DEMO_DATABASE}, which the demo recreates: use another")
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            name = sql.Identifier(DEMO_DATABASE)
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise IuCoreError(
+            f"the demo needs a database of its own and may not create {DEMO_DATABASE} here "
+            "(grant CREATEDB, or run it on the embedded server)"
+        ) from exc
+    return psycopg.conninfo.make_conninfo(url, dbname=DEMO_DATABASE)
+
+
 def _live_round_trip(app: AppContext, url: str) -> None:
     # An autocommit connection: each operator call below is its own audited transaction.
     with app.connection(autocommit=True) as conn:
-        original = operator.get_route(conn, LIVE_ROUTE)
-        gate_before = operator.gate_state(conn)
+        original = route_ops.get_route(conn, LIVE_ROUTE)
+        gate_before = gate_ops.gate_state(conn)
         try:
-            operator.set_route(conn, LIVE_ROUTE, operator.RouteChanges(dry_run=False), actor=ACTOR)
+            route_ops.set_route(conn, LIVE_ROUTE, route_ops.RouteChanges(dry_run=False), actor=ACTOR)
         except IuCoreError as refused:
             console.print(f"going live while the gate is closed is refused: [yellow]{refused}[/yellow]")
         try:
-            operator.set_gate(conn, True, actor=ACTOR)
-            operator.allowlist_add(conn, [LIVE_ROUTE], actor=ACTOR)
-            operator.set_route(
+            gate_ops.set_gate(conn, True, actor=ACTOR)
+            allowlist_ops.add(conn, [LIVE_ROUTE], actor=ACTOR)
+            route_ops.set_route(
                 conn,
                 LIVE_ROUTE,
-                operator.RouteChanges(target_kind="sql_function", target_ref=CONSUMER, dry_run=False),
+                route_ops.RouteChanges(target_kind="sql_function", target_ref=CONSUMER, dry_run=False),
                 actor=ACTOR,
             )
             console.print(f"{LIVE_ROUTE} is live -> sql_function / {CONSUMER}")
@@ -185,17 +215,17 @@ def _live_round_trip(app: AppContext, url: str) -> None:
                 f"projection rows: {before} -> {_projection(app)}"
             )
         finally:
-            operator.set_route(
+            route_ops.set_route(
                 conn,
                 LIVE_ROUTE,
-                operator.RouteChanges(
+                route_ops.RouteChanges(
                     target_kind=original.target_kind, target_ref=original.target_ref, dry_run=True
                 ),
                 actor=ACTOR,
             )
             if LIVE_ROUTE not in gate_before.allowlist:
-                operator.allowlist_remove(conn, [LIVE_ROUTE], actor=ACTOR)
-            operator.set_gate(conn, gate_before.gate_open, actor=ACTOR)
+                allowlist_ops.remove(conn, [LIVE_ROUTE], actor=ACTOR)
+            gate_ops.set_gate(conn, gate_before.gate_open, actor=ACTOR)
             console.print("route back to dry-run; allowlist and gate restored")
 
 

@@ -145,7 +145,10 @@ def _report(result: domain.OperationResult, as_json: bool) -> None:
 def split_cmd(
     app: AppContext, piece: str, offset: int | None, paragraph: int | None, actor: str | None, as_json: bool
 ) -> None:
-    """Split PIECE in two; the second part follows it and takes its sub-pieces."""
+    """Split PIECE in two; the second part follows it and takes its sub-pieces.
+
+    The root piece (the document itself) cannot be split: split a piece under it.
+    """
     with app.connection() as conn:
         _report(domain.split_piece(conn, piece, offset=offset, paragraph=paragraph, actor=actor), as_json)
 
@@ -157,7 +160,11 @@ def split_cmd(
 @json_option
 @pass_app
 def merge_cmd(app: AppContext, first: str, second: str, actor: str | None, as_json: bool) -> None:
-    """Merge two adjacent sibling pieces into the earlier one."""
+    """Merge two adjacent sibling pieces into the earlier one.
+
+    FIRST and SECOND may be given in either order: `op merge B A` is the same merge,
+    with the same result and journal entry, as `op merge A B`.
+    """
     with app.connection() as conn:
         _report(domain.merge_pieces(conn, first, second, actor=actor), as_json)
 

@@ -1,0 +1,24 @@
+"""The operator service layer: every action an operator takes, for the CLI and the console alike.
+
+Each action is a function taking a connection (and, when it changes
+something, an ``actor``) and returning a typed result. Changes run in one
+audited transaction (``iu_core.ops.change``), so the audit trail names the
+actor whichever front end called. Nothing here prints.
+"""
+
+from iu_core.ops import allowlist, audit, dead_letters, deliveries, gate, routes, schema, secrets, status
+from iu_core.ops.change import Changed, default_actor
+
+__all__ = [
+    "Changed",
+    "allowlist",
+    "audit",
+    "dead_letters",
+    "default_actor",
+    "deliveries",
+    "gate",
+    "routes",
+    "schema",
+    "secrets",
+    "status",
+]

@@ -1,0 +1,15 @@
+"""The operator audit trail: who changed which route, gate, allowlist or secret, when."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg.rows import dict_row
+
+from iu_core.ops.change import Conn, q
+
+
+def log(conn: Conn, *, object_key: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest audit rows first (who, when, what, before, after)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return list(cur.execute(q("audit"), {"object_key": object_key, "limit": limit}).fetchall())

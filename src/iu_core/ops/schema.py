@@ -1,0 +1,25 @@
+"""Whether the database has the schema this code needs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from iu_core import migrations
+from iu_core.errors import IuCoreError
+
+
+class NotMigrated(IuCoreError):
+    """The database lacks (part of) IU Core's schema."""
+
+
+def require_schema(conn: psycopg.Connection[Any]) -> None:
+    """Refuse to work on a database whose migrations are not all applied (one clear line)."""
+    exists = conn.execute("SELECT to_regclass('public.iu_schema_migration') IS NOT NULL").fetchone()
+    if not exists or not exists[0]:
+        raise NotMigrated("database not migrated: run iu-core db migrate")
+    pending = migrations.pending(conn)
+    if pending:
+        names = ", ".join(m.filename for m in pending)
+        raise NotMigrated(f"the database schema is not up to date (pending: {names}): run iu-core db migrate")

@@ -1,0 +1,83 @@
+-- A consumer must have the signature fn(event_ref uuid, payload jsonb) RETURNS
+-- integer (rows added), so the dispatcher's call is always well-formed.
+CREATE OR REPLACE FUNCTION fn_iu_internal_consumer_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_catalog.pg_proc p
+         WHERE p.oid = NEW.consumer
+           AND p.prokind = 'f'
+           AND p.proargtypes = '2950 3802'::oidvector      -- (uuid, jsonb)
+           AND p.prorettype = 'integer'::regtype
+           AND NOT p.proretset) THEN
+        RAISE EXCEPTION 'internal consumer % must be a function (event_ref uuid, payload jsonb) RETURNS integer',
+                        NEW.consumer
+            USING ERRCODE = 'IU005';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+-- Validates the payload of a structure event and inserts its projection row.
+-- Idempotent: ON CONFLICT (event_ref) DO NOTHING, so re-delivering an event
+-- adds nothing. Returns the number of rows added (1 the first time, then 0).
+-- Writes iu_tree_change_log and nothing else; a malformed payload raises IU006
+-- before anything is written.
+CREATE OR REPLACE FUNCTION fn_iu_structure_consumer(event_ref uuid, payload jsonb) RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c_uuid constant text := '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
+    v_event_type text;
+    v_problem    text;
+    v_added      integer;
+BEGIN
+    -- Which structure event this is: the payload says so; else the outbox row.
+    IF jsonb_typeof(payload) = 'object' THEN
+        v_event_type := coalesce(
+            payload ->> 'event_type',
+            (SELECT o.event_type FROM public.event_outbox o WHERE o.event_id = event_ref));
+    END IF;
+
+    v_problem := CASE
+        WHEN event_ref IS NULL THEN 'event_ref is null'
+        WHEN jsonb_typeof(payload) IS DISTINCT FROM 'object' THEN 'payload is not a JSON object'
+        WHEN v_event_type IS NULL THEN 'event_type is missing'
+        WHEN v_event_type NOT IN ('structure_op_applied', 'structure_piece_deprecated')
+            THEN format('event_type %L is not a structure event', v_event_type)
+        WHEN jsonb_typeof(payload -> 'iu_id') IS DISTINCT FROM 'string'
+             OR NOT (payload ->> 'iu_id') ~ c_uuid THEN 'iu_id is missing or not a uuid'
+        WHEN jsonb_typeof(payload -> 'operation_id') IS DISTINCT FROM 'string'
+             OR NOT (payload ->> 'operation_id') ~ c_uuid THEN 'operation_id is missing or not a uuid'
+        WHEN jsonb_typeof(payload -> 'operation_type') IS DISTINCT FROM 'string'
+             OR btrim(payload ->> 'operation_type') = '' THEN 'operation_type is missing or empty'
+        WHEN v_event_type = 'structure_piece_deprecated'
+             AND (jsonb_typeof(payload -> 'piece_id') IS DISTINCT FROM 'string'
+                  OR NOT (payload ->> 'piece_id') ~ c_uuid) THEN 'piece_id is missing or not a uuid'
+        WHEN payload ? 'piece_id' AND payload -> 'piece_id' <> 'null'::jsonb
+             AND (jsonb_typeof(payload -> 'piece_id') IS DISTINCT FROM 'string'
+                  OR NOT (payload ->> 'piece_id') ~ c_uuid) THEN 'piece_id is not a uuid'
+    END;
+    IF v_problem IS NOT NULL THEN
+        RAISE EXCEPTION 'malformed structure event %: %', coalesce(event_ref::text, '(null)'), v_problem
+            USING ERRCODE = 'IU006';
+    END IF;
+
+    INSERT INTO public.iu_tree_change_log
+           (event_ref, event_type, iu_id, operation_id, operation_type, piece_id, delivered_by)
+    VALUES (event_ref,
+            v_event_type,
+            (payload ->> 'iu_id')::uuid,
+            (payload ->> 'operation_id')::uuid,
+            payload ->> 'operation_type',
+            (payload ->> 'piece_id')::uuid,           -- NULL unless a piece was deprecated
+            'fn_iu_structure_consumer')
+    ON CONFLICT ON CONSTRAINT iu_tree_change_log_event_ref_key DO NOTHING;  -- re-delivery: +0
+    GET DIAGNOSTICS v_added = ROW_COUNT;
+    RETURN v_added;
+END
+$$;

@@ -1,0 +1,129 @@
+-- Claims, delivers through fn_iu_route_deliver in event_seq order, writes the
+-- attempt rows and the deliveries' new states, all in the caller's single
+-- transaction: the projection row, the attempt and the state commit together
+-- or not at all, so a worker killed at any instant leaves either the whole
+-- batch done or nothing (exactly-once effect; rows locked, no lease needed).
+--
+-- Fast path: the whole loop in one exception block (one subtransaction).
+-- When any delivery raises, the block rolls back and the batch runs again one
+-- event at a time, each in its own block, so one bad event fails alone: later
+-- events of its IU in the batch are left for later (they will wait behind it),
+-- other IUs go on. A refusal of the seam (gate closed, not allowlisted,
+-- dry-run, disabled, kind changed) stops the batch: the rest stays pending.
+--
+-- Failures: IU006 (malformed payload) and data/integrity errors (22xxx, 23xxx)
+-- are permanent; anything else (IU005 an unregistered consumer, a deadlock, ...)
+-- is retried with backoff.
+CREATE OR REPLACE FUNCTION fn_iu_worker_deliver_sql_batch(p_route_code text, p_limit integer)
+RETURNS TABLE (claimed integer, sent integer, retrying integer, dead integer, blocked integer, paused text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_route    public.iu_outbound_route%ROWTYPE;
+    v_reason   text;
+    v_ready    bigint[];
+    v_blocked  bigint[];
+    v_ids      bigint[] := '{}';
+    v_nos      integer[] := '{}';
+    v_statuses text[] := '{}';
+    v_details  jsonb[] := '{}';
+    v_started  timestamptz[] := '{}';
+    v_finished timestamptz[] := '{}';
+    v_failed_streams uuid[] := '{}';
+    v_rec      record;
+    v_t0       timestamptz;
+    v_result   jsonb;
+    v_state    text;
+    v_msg      text;
+    v_paused   text;
+    v_out      record;
+BEGIN
+    SELECT * INTO v_route FROM public.iu_outbound_route r WHERE r.route_code = p_route_code;
+    v_reason := public.fn_iu_worker_route_blocked(v_route);
+    IF v_reason IS NULL AND (v_route.dry_run OR v_route.target_kind <> 'sql_function') THEN
+        v_reason := 'not a live sql_function route';
+    END IF;
+    IF v_reason IS NOT NULL THEN
+        RETURN QUERY SELECT 0, 0, 0, 0, 0, v_reason;
+        RETURN;
+    END IF;
+
+    SELECT c.ready, c.blocked INTO v_ready, v_blocked
+      FROM public.fn_iu_worker_claim_rows(p_route_code,
+               public.fn_iu_worker_batch_limit(v_route, p_limit),
+               v_route.ordering_policy = 'strict', false) c;
+    IF cardinality(v_ready) = 0 THEN
+        RETURN QUERY SELECT cardinality(v_blocked), 0, 0, 0, cardinality(v_blocked), NULL::text;
+        RETURN;
+    END IF;
+
+    BEGIN  -- fast path
+        FOR v_rec IN
+            SELECT d.delivery_id, d.event_id, d.attempts, o.payload
+              FROM unnest(v_ready) WITH ORDINALITY AS u(id, ord)
+              JOIN public.iu_delivery d ON d.delivery_id = u.id
+              LEFT JOIN public.event_outbox o ON o.event_id = d.event_id
+             ORDER BY u.ord
+        LOOP
+            v_t0 := clock_timestamp();
+            v_result := public.fn_iu_route_deliver(p_route_code, v_rec.event_id, v_rec.payload);
+            v_ids := array_append(v_ids, v_rec.delivery_id);
+            v_nos := array_append(v_nos, v_rec.attempts + 1);
+            v_statuses := array_append(v_statuses, 'sent'::text);
+            v_details := array_append(v_details, v_result -> 'detail');
+            v_started := array_append(v_started, v_t0);
+            v_finished := array_append(v_finished, clock_timestamp());
+        END LOOP;
+    EXCEPTION WHEN OTHERS THEN
+        v_ids := '{}'; v_nos := '{}'; v_statuses := '{}'; v_details := '{}';
+        v_started := '{}'; v_finished := '{}';
+        -- slow path: one event per subtransaction
+        FOR v_rec IN
+            SELECT d.delivery_id, d.event_id, d.attempts, d.aggregate_id, o.payload
+              FROM unnest(v_ready) WITH ORDINALITY AS u(id, ord)
+              JOIN public.iu_delivery d ON d.delivery_id = u.id
+              LEFT JOIN public.event_outbox o ON o.event_id = d.event_id
+             ORDER BY u.ord
+        LOOP
+            CONTINUE WHEN v_rec.aggregate_id = ANY (v_failed_streams);  -- its IU failed earlier in this batch
+            v_t0 := clock_timestamp();
+            BEGIN
+                IF v_rec.payload IS NULL THEN
+                    RAISE EXCEPTION 'event % is no longer in event_outbox', v_rec.event_id
+                        USING ERRCODE = 'IU006';
+                END IF;
+                v_result := public.fn_iu_route_deliver(p_route_code, v_rec.event_id, v_rec.payload);
+                v_ids := array_append(v_ids, v_rec.delivery_id);
+                v_nos := array_append(v_nos, v_rec.attempts + 1);
+                v_statuses := array_append(v_statuses, 'sent'::text);
+                v_details := array_append(v_details, v_result -> 'detail');
+                v_started := array_append(v_started, v_t0);
+                v_finished := array_append(v_finished, clock_timestamp());
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
+                IF v_state IN ('IU001', 'IU002', 'IU003', 'IU004', 'IU008', '0A000') THEN
+                    v_paused := 'paused: ' || v_msg;
+                    EXIT;
+                END IF;
+                v_failed_streams := array_append(v_failed_streams, v_rec.aggregate_id);
+                v_ids := array_append(v_ids, v_rec.delivery_id);
+                v_nos := array_append(v_nos, v_rec.attempts + 1);
+                v_statuses := array_append(v_statuses, 'failed'::text);
+                v_details := array_append(v_details, jsonb_build_object(
+                    'reason', v_msg,
+                    'sqlstate', v_state,
+                    'retryable', NOT (v_state = 'IU006' OR left(v_state, 2) IN ('22', '23'))));
+                v_started := array_append(v_started, v_t0);
+                v_finished := array_append(v_finished, clock_timestamp());
+            END;
+        END LOOP;
+    END;
+
+    SELECT * INTO v_out
+      FROM public.fn_iu_worker_record(p_route_code, v_ids, v_nos, v_statuses, v_details,
+                                      v_started, v_finished, array_fill(NULL::uuid, ARRAY[cardinality(v_ids)]));
+    RETURN QUERY SELECT cardinality(v_ready) + cardinality(v_blocked), v_out.sent, v_out.retrying,
+                        v_out.dead, cardinality(v_blocked), v_paused;
+END
+$$;
