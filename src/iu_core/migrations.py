@@ -205,9 +205,14 @@ def pending(conn: psycopg.Connection[Any]) -> list[Migration]:
     return [m for m in available() if m.version not in applied]
 
 
-def migrate(conn: psycopg.Connection[Any]) -> list[Migration]:
+def migrate(conn: psycopg.Connection[Any], *, up_to: int | None = None) -> list[Migration]:
     """Apply every pending migration, then every new or changed function file; return the
-    migrations applied. ``conn`` must be autocommit."""
+    migrations applied. ``conn`` must be autocommit.
+
+    ``up_to``: stop after that version and leave the function files alone, which is
+    how a database of an earlier release is made (0.1 shipped migrations 001-006,
+    with its functions inside them).
+    """
     if not conn.autocommit:
         raise ValueError("migrate() needs an autocommit connection")
     conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
@@ -215,6 +220,8 @@ def migrate(conn: psycopg.Connection[Any]) -> list[Migration]:
         conn.execute(LEDGER_DDL)
         applied: list[Migration] = []
         for migration in pending(conn):
+            if up_to is not None and migration.version > up_to:
+                break
             with conn.transaction():
                 conn.execute(migration.sql.encode("utf-8"))
                 conn.execute(
@@ -222,7 +229,8 @@ def migrate(conn: psycopg.Connection[Any]) -> list[Migration]:
                     (migration.version, migration.name, migration.checksum),
                 )
             applied.append(migration)
-        _apply_functions(conn)
+        if up_to is None:
+            _apply_functions(conn)
         return applied
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))

@@ -19,8 +19,7 @@ from hypothesis import strategies as st
 
 from iu_core import domain
 from iu_core.domain.model import Piece, Tree
-
-from .test_domain_autocut import documents
+from tests.support.documents import documents
 
 settings.register_profile(
     "domain-db",
@@ -43,7 +42,7 @@ def _candidates(conn: psycopg.Connection[Any], tree: Tree, kind: str) -> list[di
     active = _active(tree)
     non_root = [p for p in active if p.parent_piece_id is not None]
     if kind == "split":
-        return [{"piece": p.piece_id, "max": len(p.text) - 1} for p in active if len(p.text) >= 2]
+        return [{"piece": p.piece_id, "max": len(p.text) - 1} for p in active if p.parent_piece_id is not None and len(p.text) >= 2]
     if kind == "merge":
         out = []
         for p in active:

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import click
-from rich.table import Table
 
-from iu_core.cli._common import AppContext, console, json_option, operator_connection, pass_app, print_json
+from iu_core.cli._common import (
+    AppContext,
+    console,
+    json_option,
+    operator_connection,
+    pass_app,
+    print_json,
+    wide_table,
+)
 from iu_core.ops import status as status_ops
 
 
@@ -33,7 +40,8 @@ def status_cmd(app: AppContext, as_json: bool) -> None:
     console.print(f"delivery gate: {gate}")
     allowlist = ", ".join(state["allowlist"]) or "(empty)"
     console.print(f"live allowlist: {allowlist}")
-    table = Table(
+    width = max((len(r["route_code"]) for r in state["routes"]), default=0)
+    table = wide_table(
         "route",
         "kind",
         "ref",
@@ -46,6 +54,7 @@ def status_cmd(app: AppContext, as_json: bool) -> None:
         "retrying",
         "held",
         "dead letters",
+        first_width=width,
     )
     for r in state["routes"]:
         enabled = "yes" if r["enabled"] else f"no ({r['disabled_reason'] or 'disabled'})"
@@ -65,6 +74,16 @@ def status_cmd(app: AppContext, as_json: bool) -> None:
             str(r["dead_letters"]),
         )
     console.print(table)
+    health = state["health"]
+    oldest = health["oldest_transaction"]
+    console.print(
+        f"database: transaction-ID age {health['xid_age']}, xmin horizon age "
+        f"{health['xmin_horizon_age'] if health['xmin_horizon_age'] is not None else '-'}, "
+        f"oldest open transaction {_age(oldest['age_s']) if oldest else '-'}",
+        markup=False,
+    )
+    for warning in health["warnings"]:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
 
 
 COMMANDS: list[click.Command] = [status_cmd]

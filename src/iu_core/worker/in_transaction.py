@@ -1,0 +1,130 @@
+"""Delivering a batch to a transactional target (workflow engine, vector, report) in ONE transaction.
+
+    BEGIN
+      claim a batch (leases, per-IU order, the route's refusal checked)
+      SAVEPOINT; target.deliver_batch(conn, deliveries)    -- the target's rows
+      record the attempts and the delivery states (fenced by lease)
+    COMMIT
+
+Everything the batch did commits together or not at all. A worker killed
+anywhere in between rolls the whole transaction back, its leases included:
+the next worker finds the deliveries pending and the target's rows absent,
+so nothing is written twice: exactly once in effect, as for sql_function.
+
+The target works inside a savepoint: if it raises (a bug, a lost lock, a
+statement timeout) its partial writes are undone and every delivery of the
+batch is recorded as a retryable failure with the reason. The statement
+timeout of the transaction is the route's timeout, so a target waiting on a
+lock cannot hold the claim for ever.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from iu_core.delivery_seam import DeliveryOutcome, DeliveryRequest
+from iu_core.errors import one_line
+from iu_core.targets.transactional import EventDelivery, TransactionalTarget
+from iu_core.worker import store
+from iu_core.worker.dispatch import idempotency_key
+from iu_core.worker.store import SqlBatch
+
+log = logging.getLogger("iu_core.worker")
+
+Conn = psycopg.Connection[Any]
+
+
+def _event_deliveries(route: store.Route, claimed: Sequence[store.Claimed]) -> list[EventDelivery]:
+    return [
+        EventDelivery(
+            request=DeliveryRequest(
+                route_code=route.route_code,
+                event_ref=str(c.event_id),
+                target_kind=route.target_kind,
+                target_ref=route.target_ref,
+                idempotency_key=idempotency_key(route.route_code, c.event_id),
+                safe_payload=c.payload,
+            ),
+            event_id=c.event_id,
+            event_seq=c.event_seq,
+            event_type=c.event_type,
+            aggregate_id=c.aggregate_id,
+            occurred_at=c.occurred_at,
+        )
+        for c in claimed
+    ]
+
+
+def _outcomes(
+    conn: Conn, route: store.Route, target: TransactionalTarget, deliveries: list[EventDelivery]
+) -> list[DeliveryOutcome]:
+    try:
+        with conn.transaction():  # a savepoint: a raising target leaves nothing behind
+            outcomes = target.deliver_batch(conn, deliveries)
+        if len(outcomes) != len(deliveries):
+            raise RuntimeError(
+                f"the target returned {len(outcomes)} outcomes for {len(deliveries)} deliveries"
+            )
+        return outcomes
+    except Exception as exc:  # the batch is retried; the worker goes on
+        reason = one_line(f"{type(exc).__name__}: {exc}")
+        log.warning("route=%s kind=%s target failed: %s", route.route_code, route.target_kind, reason)
+        return [
+            DeliveryOutcome(
+                status="failed",
+                delivered=False,
+                target_kind=route.target_kind,
+                detail={"reason": reason, "retryable": True},
+            )
+            for _ in deliveries
+        ]
+
+
+def deliver_in_transaction(
+    conn: Conn, route: store.Route, limit: int, worker_id: str, target: TransactionalTarget
+) -> SqlBatch:
+    """Claim up to ``limit`` deliveries of ``route``, deliver them through ``target``, record; one commit."""
+    lease_s = route.timeout_s + route.connect_timeout_s + 30.0  # the open transaction holds the rows anyway
+    with conn.transaction():
+        conn.execute(
+            "SELECT set_config('statement_timeout', %s, true)",
+            (f"{int(max(route.timeout_s, 1.0) * 1000)}ms",),
+        )
+        claimed = store.claim(conn, route.route_code, limit, worker_id, lease_s)
+        if not claimed:
+            return SqlBatch(0, 0, 0, 0, 0, None)
+        started = dt.datetime.now(dt.UTC)
+        outcomes = _outcomes(conn, route, target, _event_deliveries(route, claimed))
+        finished = dt.datetime.now(dt.UTC)
+        results = []
+        for c, outcome in zip(claimed, outcomes, strict=True):
+            detail = dict(outcome.detail)
+            if outcome.status == "failed":
+                detail.setdefault("retryable", True)
+                detail.setdefault("reason", "the target reported a failure")
+            results.append(
+                store.Result(
+                    route_code=route.route_code,
+                    delivery_id=c.delivery_id,
+                    attempt_no=c.attempt_no,
+                    lease_token=c.lease_token,
+                    status=outcome.status,
+                    detail=detail,
+                    started_at=started,
+                    finished_at=finished,
+                )
+            )
+        recorded = store.record(conn, route.route_code, results)
+    return SqlBatch(
+        claimed=len(claimed),
+        sent=recorded.sent + recorded.skipped,
+        retrying=recorded.retrying,
+        dead=recorded.dead,
+        blocked=0,
+        paused=None,
+    )

@@ -1,0 +1,79 @@
+"""An upgrade from the first release's schema gives the very catalog a fresh install gives.
+
+The first release shipped migrations 001-006 with every function inside them.
+A database made by it is upgraded by `migrate` (the later deltas, then every
+function file); the catalog of the result must equal a fresh install's:
+tables, columns, constraints, indexes, triggers, function bodies and
+settings, and privileges.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from iu_core import migrations
+
+FIRST_RELEASE = 6
+
+CATALOG_QUERIES = {
+    "columns": """
+        SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+               pg_get_expr(d.adbin, d.adrelid)
+          FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+          JOIN pg_namespace n ON n.oid = c.relnamespace
+          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE n.nspname = 'public' AND a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p')
+         ORDER BY 1, 2""",
+    "constraints": """
+        SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)
+          FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2""",
+    "indexes": "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1, 2",
+    "triggers": """
+        SELECT tgrelid::regclass::text, tgname, pg_get_triggerdef(oid)
+          FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1, 2""",
+    "functions": """
+        SELECT p.oid::regprocedure::text, p.prosrc, p.proconfig, p.provolatile, p.proacl::text
+          FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace ORDER BY 1""",
+    "table_privileges": """
+        SELECT c.relname, c.relacl::text FROM pg_class c
+         WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'S') ORDER BY 1""",
+}
+
+
+def _catalog(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    with psycopg.connect(url) as conn:
+        return {name: conn.execute(query).fetchall() for name, query in CATALOG_QUERIES.items()}
+
+
+def test_upgrade_from_the_first_release_equals_a_fresh_install(
+    database_url: str, empty_database_url: str
+) -> None:
+    # database_url: a fresh install (the test template). empty: made as the first release made it.
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        first = migrations.migrate(conn, up_to=FIRST_RELEASE)
+        assert [m.version for m in first] == list(range(1, FIRST_RELEASE + 1))
+        assert conn.execute("SELECT to_regclass('iu_schema_function')").fetchone() == (None,)
+        upgraded = migrations.migrate(conn)
+        assert all(m.version > FIRST_RELEASE for m in upgraded)
+        assert migrations.verify(conn) == []
+    fresh, upgrade = _catalog(database_url), _catalog(empty_database_url)
+    for name in CATALOG_QUERIES:
+        assert upgrade[name] == fresh[name], name
+
+
+def test_a_changed_function_file_is_applied_again(database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("UPDATE iu_schema_function SET checksum = 'old' WHERE name = 'route_refusal'")
+        conn.execute(
+            "CREATE OR REPLACE FUNCTION fn_iu_route_refusal_by_code(p_route_code text)"
+            " RETURNS TABLE (reason text, sqlstate text, message text, hint text)"
+            " LANGUAGE sql AS $$ SELECT NULL::text, NULL::text, NULL::text, NULL::text $$"
+        )
+        assert [f.name for f in migrations.stale_functions(conn)] == ["route_refusal"]
+        assert migrations.verify(conn) == ["function file route_refusal.sql is not applied (new or changed)"]
+        migrations.migrate(conn)
+        assert migrations.stale_functions(conn) == []
+        refusal = conn.execute("SELECT reason FROM fn_iu_route_refusal_by_code('nope')").fetchone()
+    assert refusal == ("gate_closed",)
