@@ -118,7 +118,7 @@ def table(r: RunResults) -> str:
 
 
 def targets(r: RunResults) -> list[dict[str, Any]]:
-    """The issue's targets, evaluated on this run's medians (met: True/False, None = not measured)."""
+    """The targets, evaluated on this run's medians (met: True/False, None = not measured)."""
     out: list[dict[str, Any]] = []
     key, worker = best_worker_sql(r)
     limit_audit = r.median("limit.audit")
@@ -298,7 +298,7 @@ def write(
         "",
         table(r),
         "",
-        "## Targets (issue 8)",
+        "## Targets",
         "",
         targets_table(r),
         "",

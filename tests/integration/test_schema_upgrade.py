@@ -77,3 +77,16 @@ def test_a_changed_function_file_is_applied_again(database_url: str) -> None:
         assert migrations.stale_functions(conn) == []
         refusal = conn.execute("SELECT reason FROM fn_iu_route_refusal_by_code('nope')").fetchone()
     assert refusal == ("gate_closed",)
+
+
+def test_a_database_of_the_first_release_verifies_despite_reworded_comments(database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for version, earlier in migrations.EARLIER_CHECKSUMS.items():
+            (checksum,) = sorted(earlier)
+            conn.execute("UPDATE iu_schema_migration SET checksum = %s WHERE version = %s", (checksum, version))
+        assert migrations.verify(conn) == []
+        conn.execute("UPDATE iu_schema_migration SET checksum = 'edited' WHERE version = 1")
+        assert migrations.verify(conn) == [
+            "migration 001_schema_contract differs from the one applied "
+            "(edited after it was applied, or unknown to this version)"
+        ]

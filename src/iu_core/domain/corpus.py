@@ -19,8 +19,8 @@ The story (each step one transaction, pieces found by their labels):
    restore it; deprecate Điều 5 and restore it; split Điều 1 and merge it back;
 5. REG-EN: rename Article 7.
 
-It writes exactly ``DEMO_STRUCTURE_EVENTS`` = 56 structure events (the seed's
-figures: runtime/220 delivers one, runtime/300 the other 55): 20 operations,
+It writes exactly ``DEMO_STRUCTURE_EVENTS`` = 56 structure events (the
+demo's figures: runtime/220 delivers one, runtime/300 the other 55): 20 operations,
 so 20 ``structure_op_applied``, and 36 ``structure_piece_deprecated``; 24 on
 REG-EN and 32 on QC-VI; plus 2 ``iu_created`` and 1 ``iu_relation_added``. On a database where either code
 exists already it writes nothing and reports ``seeded=False``.

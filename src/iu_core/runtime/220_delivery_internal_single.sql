@@ -1,4 +1,4 @@
--- runtime/220 — internal delivery seam, SINGLE event (seed 004, section 1).
+-- runtime/220 — internal delivery seam, SINGLE event (the single-event macro).
 --
 -- Delivers exactly ONE structure event — the oldest undelivered one — through
 -- fn_iu_route_deliver to the internal consumer fn_iu_structure_consumer,

@@ -1,4 +1,4 @@
--- runtime/300 — internal delivery seam, controlled BATCH (seed 004, section 2).
+-- runtime/300 — internal delivery seam, controlled BATCH (the delivery batch macro).
 --
 -- Delivers EVERY undelivered structure event through fn_iu_route_deliver to
 -- the internal consumer fn_iu_structure_consumer, proves that re-delivery is

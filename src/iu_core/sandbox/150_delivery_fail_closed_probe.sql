@@ -1,4 +1,4 @@
--- sandbox/150 — the fail-closed probe of the delivery seam (seed 004, section 3).
+-- sandbox/150 — the fail-closed probe of the delivery seam (nine probes, one rolled-back transaction).
 --
 -- Nine probes S1–S9 against fn_iu_route_deliver and fn_iu_structure_consumer,
 -- in ONE transaction that is always rolled back: the probe creates its own
@@ -191,7 +191,7 @@ SELECT 'S9', 'iu_route_dead_letter open = 0',
                        count(*) AS now_open
                   FROM iu_route_dead_letter d WHERE d.status = 'open') s;
 
--- The report: the seed's table.
+-- The report: one row per probe.
 SELECT n AS "#", probe, result FROM pg_temp.iu_probe_result ORDER BY n;
 
 -- The verdict: anything but 9/9 PASS is an error (psql exits non-zero).

@@ -1,4 +1,4 @@
--- 001 — the schema contract (SPEC section 3): configuration, the knowledge
+-- 001 — the schema contract: configuration, the knowledge
 -- domain, the transactional outbox, routes and their guard, the worker's audit
 -- path, the dead-letter queue and the internal projection.
 --
@@ -177,7 +177,7 @@ CREATE TRIGGER trg_iu_outbound_route_delivery_guard
     BEFORE INSERT OR UPDATE ON iu_outbound_route
     FOR EACH ROW EXECUTE FUNCTION fn_iu_outbound_route_delivery_guard();
 
--- The seeds' starting state: one route per structure event type, both dry-run
+-- The starting state: one route per structure event type, both dry-run
 -- to the workflow engine's no-op reference (the event stays in the outbox).
 INSERT INTO iu_outbound_route (route_code, event_type, target_kind, target_ref, dry_run) VALUES
     ('structure_op_applied.workflow', 'structure_op_applied', 'workflow', 'event_outbox', true),

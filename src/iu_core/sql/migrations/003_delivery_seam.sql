@@ -1,4 +1,4 @@
--- 003 — the delivery seam of record (SPEC sections 3 and 6, seed 004):
+-- 003 — the delivery seam of record (the seam every live sql_function delivery goes through):
 --   iu_internal_consumer        the registry of internal SQL consumers
 --   fn_iu_structure_consumer    the internal consumer: one projection row per structure event
 --   fn_iu_route_deliver         the SQL delivery primitive, fail-closed

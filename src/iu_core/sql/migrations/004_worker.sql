@@ -1,4 +1,4 @@
--- 004 — the delivery worker (SPEC section 5, issue 5):
+-- 004 — the delivery worker:
 --   iu_delivery          one row per (route, event): the delivery's state machine
 --   iu_route_decision    what a dry-run route would have delivered
 --   iu_route_circuit     per-route circuit breaker state

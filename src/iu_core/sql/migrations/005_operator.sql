@@ -1,4 +1,4 @@
--- 005 — the operator's audit trail (issue 6): every change of a route, of the
+-- 005 — the operator's audit trail: every change of a route, of the
 -- delivery gate, of the live allowlist or of the internal consumer registry is
 -- recorded with who, when, before and after. Triggers record it, so a change made with psql, by the CLI or by
 -- a runtime macro is recorded alike.

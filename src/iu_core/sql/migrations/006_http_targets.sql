@@ -1,4 +1,4 @@
--- 006 — HTTP targets (SPEC section 7): per-route credentials for the
+-- 006 — HTTP targets: per-route credentials for the
 -- external_endpoint target (Standard Webhooks signing secrets) and the
 -- directus_flow target (Directus access tokens).
 --
