@@ -1,5 +1,11 @@
 """Test harness: one real PostgreSQL per session, a migrated template, a fresh database per test.
 
+The tests are in layers, one folder each, and every test gets its layer's
+marker from its folder: ``unit`` (pure functions, no database), ``integration``
+(the real PostgreSQL, in-process), ``e2e`` (the CLI and the worker as
+processes, real HTTP receivers, Directus, the demo) and ``contract`` (the
+suite every delivery target passes). Helpers live in ``tests/support``.
+
 The server is the embedded one from the wheel, in a temporary data directory,
 unless ``IU_CORE_TEST_DATABASE_URL`` names another server (its maintenance
 database; the tests create and drop their own databases there). Durability is
@@ -17,7 +23,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
@@ -25,13 +31,37 @@ from psycopg import sql
 
 from iu_core import migrations
 
+if TYPE_CHECKING:
+    from tests.support.directus import Directus
+
 TEMPLATE = "iu_core_test_template"
+
+
+LAYERS = ("unit", "integration", "e2e", "contract")
+_TESTS_DIR = Path(__file__).resolve().parent
+# A unit test runs without a server: none of these may reach it.
+_DATABASE_FIXTURES = {"pg_admin_url", "template_db", "database_url", "empty_database_url", "conn", "cli"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test with the layer its folder names (``-m unit``, ``-m "not e2e"``, ...)."""
+    for item in items:
+        try:
+            layer = item.path.resolve().relative_to(_TESTS_DIR).parts[0]
+        except ValueError:
+            continue
+        if layer in LAYERS:
+            item.add_marker(getattr(pytest.mark, layer))
+        if layer == "unit":
+            wanted = set(getattr(item, "fixturenames", ())) & _DATABASE_FIXTURES
+            if wanted:
+                raise pytest.UsageError(f"{item.nodeid} is a unit test but uses {sorted(wanted)}")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Install Directus before the first directus test, outside any test's timeout."""
     if any(item.get_closest_marker("directus") for item in session.items):
-        from tests.directus_install import ensure_installed
+        from tests.support.directus_install import ensure_installed
 
         problem = ensure_installed()
         if problem:  # the directus fixture fails each of its tests with this reason
@@ -110,6 +140,16 @@ def database_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def other_database_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
+    """A second fresh, fully migrated database for this test (another installation)."""
+    name, url = create_database(pg_admin_url, template_db)
+    try:
+        yield url
+    finally:
+        drop_database(pg_admin_url, name)
+
+
+@pytest.fixture
 def empty_database_url(pg_admin_url: str) -> Iterator[str]:
     """A fresh database with no schema at all."""
     name, url = create_database(pg_admin_url, None)
@@ -163,3 +203,12 @@ def cli(database_url: str) -> CliRunner:
         return run_iu_core(list(args), database_url=database_url, **kwargs)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def directus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Directus]:
+    """A real Directus on 127.0.0.1 for the whole session (started on first use)."""
+    from tests.support.directus import running_directus
+
+    with running_directus(tmp_path_factory.mktemp("directus")) as server:
+        yield server

@@ -99,8 +99,8 @@ class DeliveryTarget(Protocol):
 class UnbuiltDeliveryTarget:
     """The fail-closed default: every delivery raises ``DeliveryNotImplemented``."""
 
-    def __init__(self, target_kind: str) -> None:
-        if target_kind not in DELIVERY_TARGET_KINDS:
+    def __init__(self, target_kind: str | None = None) -> None:
+        if target_kind is not None and target_kind not in DELIVERY_TARGET_KINDS:
             raise ValueError(f"unknown target_kind {target_kind!r}")
         self.target_kind = target_kind
 

@@ -49,6 +49,13 @@ class ServerStatus:
 def ensure_server(data_dir: Path, database: str = DATABASE_NAME) -> str:
     """Start (or join) the embedded server for ``data_dir``; return a URL to ``database``."""
     data_dir = data_dir.expanduser().resolve()
+    if data_dir.exists() and not data_dir.is_dir():
+        raise IuCoreError(f"the data directory {data_dir} is a file, not a directory")
+    if data_dir.is_dir() and any(data_dir.iterdir()) and not (data_dir / "PG_VERSION").exists():
+        raise IuCoreError(
+            f"{data_dir} is not empty and is not a PostgreSQL data directory (no PG_VERSION): "
+            "give an empty or new directory with --data-dir"
+        )
     try:
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         server = _wheel().get_server(data_dir, cleanup_mode=None)

@@ -29,6 +29,7 @@ IU_SQLSTATES = {
     "IU006": "malformed structure event payload",
     "IU007": "append-only table refuses UPDATE",
     "IU008": "route is disabled",
+    "IU009": "route circuit is open",
 }
 
 

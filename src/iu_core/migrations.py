@@ -1,17 +1,21 @@
-"""Numbered SQL migrations with a ledger, then the functions, each from its own file.
+"""The schema: a baseline by noun, numbered deltas, then the functions, each from its own file.
 
-Each ``sql/migrations/NNN_name.sql`` is applied in its own transaction together
-with its ledger row, so a migration is either fully recorded or not there at
-all. A session advisory lock serialises migrators: a second ``db migrate``
-started at the same moment waits, then finds nothing pending. The ledger keeps
-each file's SHA-256, so an applied migration that was edited afterwards is
-reported by ``verify``.
+- ``sql/schema/*.sql``: the tables, indexes and starting rows of the first
+  release, one file per noun (routes, delivery, audit, ...), readable in one
+  place; ``sql/schema/wiring.sql`` holds every trigger of that schema.
+- ``sql/migrations/NNN_name.sql``: numbered deltas after it (tables change
+  only through these).
+- ``sql/functions/NAME.sql``: ``CREATE OR REPLACE`` of one function or a small
+  family; (re)applied whenever a file's checksum differs from the one in
+  ``iu_schema_function``, so a fix to a function is a one-file change.
+- ``sql/grants.sql``: privileges, applied after the functions every time.
 
-Tables change through numbered delta migrations; functions do not. Every
-``sql/functions/NAME.sql`` holds ``CREATE OR REPLACE`` statements for one
-function or a small family, and ``migrate`` (re)applies a file whenever its
-checksum differs from the one in ``iu_schema_function``. A fix to a function
-is therefore a one-file change, and the file is the function's current text.
+A fresh database gets all of it in ONE transaction, recorded in the ledger
+as the first release's versions 1-6 (the baseline is exactly their effect:
+a test compares the catalogs), then the deltas. A database made by an
+earlier release gets its pending deltas, each in its own transaction with
+its ledger row, then the changed functions. A session advisory lock
+serialises migrators: a second ``db migrate`` waits, then finds nothing to do.
 Function files run with ``check_function_bodies = off`` (as pg_dump restores
 do), so their order does not matter.
 """
@@ -50,16 +54,19 @@ CREATE TABLE IF NOT EXISTS iu_schema_function (
 )
 """
 
-# The first release's texts of migrations 001-006, whose comments were reworded
-# since (the SQL is unchanged): a database migrated by that release still
-# verifies as up to date.
-EARLIER_CHECKSUMS: dict[int, frozenset[str]] = {
-    1: frozenset({"aefb2889f210e236cbf2fc5ef5f40b05434acfb46087ac1448817a21bae5aa68"}),
-    3: frozenset({"59d6f376d1e1f7720e578c2e2a5688b084859c5ce3c98f244d7fd5da060b7584"}),
-    4: frozenset({"8755b8963125e1309c4e17c345be5cb5c4e43ce29111cff2e8e95e3fcd7f9c21"}),
-    5: frozenset({"41343a38921b23a88c6e7e28bd7937c9d12bcedc8ed23413eb2e3f219d30d8ff"}),
-    6: frozenset({"adb143ad4ca3ea7a1f896e53ce29742420878f93b9ca9d36958c50f633da4de7"}),
+# The first release's migrations, which the baseline replaces: a database they
+# made verifies by these checksums; a fresh one is recorded with them.
+BASELINE_VERSION = 6
+FIRST_RELEASE: dict[int, tuple[str, str]] = {
+    1: ("schema_contract", "aefb2889f210e236cbf2fc5ef5f40b05434acfb46087ac1448817a21bae5aa68"),
+    2: ("domain", "1b069bfef6d0fec6da42bafd1d67154fc543fa875175687f679433b361651d4b"),
+    3: ("delivery_seam", "59d6f376d1e1f7720e578c2e2a5688b084859c5ce3c98f244d7fd5da060b7584"),
+    4: ("worker", "8755b8963125e1309c4e17c345be5cb5c4e43ce29111cff2e8e95e3fcd7f9c21"),
+    5: ("operator", "41343a38921b23a88c6e7e28bd7937c9d12bcedc8ed23413eb2e3f219d30d8ff"),
+    6: ("http_targets", "adb143ad4ca3ea7a1f896e53ce29742420878f93b9ca9d36958c50f633da4de7"),
 }
+# The baseline's files, in the order tables reference each other.
+BASELINE_FILES = ("config", "domain", "outbox", "routes", "consumers", "delivery", "audit", "projection")
 
 # Objects the code relies on; `verify` reports any that are missing.
 REQUIRED_OBJECTS: tuple[tuple[str, str], ...] = (
@@ -73,7 +80,16 @@ REQUIRED_OBJECTS: tuple[tuple[str, str], ...] = (
     ("table", "iu_route_dead_letter"),
     ("table", "iu_tree_change_log"),
     ("trigger", "trg_iu_outbound_route_delivery_guard"),
+    ("trigger", "trg_event_outbox_fan_out"),
 )
+
+
+def _sql(relative: str) -> str:
+    return resources.files("iu_core").joinpath(relative).read_text(encoding="utf-8")
+
+
+def _checksum(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +104,19 @@ class Migration:
 
     @property
     def checksum(self) -> str:
-        return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()
+        return _checksum(self.sql)
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionFile:
+    """One ``sql/functions/NAME.sql``: the current text of a function or a small family."""
+
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return _checksum(self.sql)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +138,7 @@ class MigrationState:
 
 
 def available() -> list[Migration]:
-    """The migrations shipped in the package, in order."""
+    """The delta migrations shipped in the package (after the baseline), in order."""
     folder = resources.files("iu_core").joinpath("sql/migrations")
     found: list[Migration] = []
     for entry in folder.iterdir():
@@ -121,19 +149,9 @@ def available() -> list[Migration]:
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):
         raise IuCoreError("two migration files share a version number")
+    if versions and versions[0] <= BASELINE_VERSION:
+        raise IuCoreError(f"delta migrations start after the baseline (version {BASELINE_VERSION})")
     return found
-
-
-@dataclass(frozen=True, slots=True)
-class FunctionFile:
-    """One ``sql/functions/NAME.sql``: the current text of a function or a small family."""
-
-    name: str
-    sql: str
-
-    @property
-    def checksum(self) -> str:
-        return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()
 
 
 def function_files() -> list[FunctionFile]:
@@ -145,6 +163,21 @@ def function_files() -> list[FunctionFile]:
         if entry.name.endswith(".sql")
     ]
     return sorted(found, key=lambda f: f.name)
+
+
+def baseline_sql() -> str:
+    """The baseline's tables, as one script (without its wiring)."""
+    return "\n".join(_sql(f"sql/schema/{name}.sql") for name in BASELINE_FILES)
+
+
+def _ledger(conn: psycopg.Connection[Any]) -> dict[int, tuple[str, str, str]]:
+    exists = conn.execute("SELECT to_regclass('iu_schema_migration') IS NOT NULL").fetchone()
+    if not exists or not exists[0]:
+        return {}
+    rows = conn.execute(
+        "SELECT version, name, checksum, applied_at::text FROM iu_schema_migration"
+    ).fetchall()
+    return {int(r[0]): (r[1], r[2], r[3]) for r in rows}
 
 
 def _function_ledger(conn: psycopg.Connection[Any]) -> dict[str, str]:
@@ -161,49 +194,32 @@ def stale_functions(conn: psycopg.Connection[Any]) -> list[FunctionFile]:
     return [f for f in function_files() if ledger.get(f.name) != f.checksum]
 
 
-def _apply_functions(conn: psycopg.Connection[Any]) -> list[FunctionFile]:
-    conn.execute(FUNCTION_LEDGER_DDL)
-    stale = stale_functions(conn)
-    if stale:
-        with conn.transaction():
-            conn.execute("SET LOCAL check_function_bodies = off")
-            for function in stale:
-                conn.execute(function.sql.encode("utf-8"))
-                conn.execute(
-                    "INSERT INTO iu_schema_function (name, checksum) VALUES (%s, %s) "
-                    "ON CONFLICT (name) DO UPDATE SET checksum = excluded.checksum, applied_at = now()",
-                    (function.name, function.checksum),
-                )
-    # Privileges follow the functions: re-granted after every migrate (idempotent).
-    conn.execute(resources.files("iu_core").joinpath("sql/grants.sql").read_text(encoding="utf-8").encode())
-    return stale
-
-
-def _ledger(conn: psycopg.Connection[Any]) -> dict[int, tuple[str, str, str]]:
-    exists = conn.execute("SELECT to_regclass('iu_schema_migration') IS NOT NULL").fetchone()
-    if not exists or not exists[0]:
-        return {}
-    rows = conn.execute(
-        "SELECT version, name, checksum, applied_at::text FROM iu_schema_migration"
-    ).fetchall()
-    return {int(r[0]): (r[1], r[2], r[3]) for r in rows}
+def is_fresh(conn: psycopg.Connection[Any]) -> bool:
+    """True when the database has no IU Core schema yet (the baseline is pending)."""
+    return not _ledger(conn)
 
 
 def status(conn: psycopg.Connection[Any]) -> list[MigrationState]:
     ledger = _ledger(conn)
     states = []
-    known = {m.version for m in available()}
+    for version, (name, checksum) in FIRST_RELEASE.items():
+        row = ledger.get(version)
+        states.append(
+            MigrationState(
+                version, name, row is not None, row[2] if row else None, (row[1] == checksum) if row else None
+            )
+        )
+    known = set(FIRST_RELEASE)
     for m in available():
+        known.add(m.version)
         row = ledger.get(m.version)
         states.append(
             MigrationState(
                 m.version,
                 m.name,
-                applied=row is not None,
-                applied_at=row[2] if row else None,
-                checksum_ok=(row[1] == m.checksum or row[1] in EARLIER_CHECKSUMS.get(m.version, ()))
-                if row
-                else None,
+                row is not None,
+                row[2] if row else None,
+                (row[1] == m.checksum) if row else None,
             )
         )
     # Applied versions this code does not know (a newer IU Core migrated it).
@@ -214,36 +230,72 @@ def status(conn: psycopg.Connection[Any]) -> list[MigrationState]:
 
 
 def pending(conn: psycopg.Connection[Any]) -> list[Migration]:
+    """Delta migrations not applied yet (on a fresh database: all of them, after the baseline)."""
     applied = _ledger(conn)
     return [m for m in available() if m.version not in applied]
 
 
-def migrate(conn: psycopg.Connection[Any], *, up_to: int | None = None) -> list[Migration]:
-    """Apply every pending migration, then every new or changed function file; return the
-    migrations applied. ``conn`` must be autocommit.
+def _record(conn: psycopg.Connection[Any], version: int, name: str, checksum: str) -> None:
+    conn.execute(
+        "INSERT INTO iu_schema_migration (version, name, checksum) VALUES (%s, %s, %s)",
+        (version, name, checksum),
+    )
 
-    ``up_to``: stop after that version and leave the function files alone, which is
-    how a database of an earlier release is made (0.1 shipped migrations 001-006,
-    with its functions inside them).
+
+def _apply_function_files(conn: psycopg.Connection[Any], files: list[FunctionFile]) -> None:
+    """Inside the caller's transaction: every file, then its ledger row."""
+    conn.execute("SET LOCAL check_function_bodies = off")
+    for function in files:
+        conn.execute(function.sql.encode("utf-8"))
+        conn.execute(
+            "INSERT INTO iu_schema_function (name, checksum) VALUES (%s, %s) "
+            "ON CONFLICT (name) DO UPDATE SET checksum = excluded.checksum, applied_at = now()",
+            (function.name, function.checksum),
+        )
+
+
+def _install_fresh(conn: psycopg.Connection[Any]) -> list[Migration]:
+    """Baseline, deltas, functions, wiring and grants in one transaction."""
+    deltas = available()
+    with conn.transaction():
+        conn.execute(baseline_sql().encode("utf-8"))
+        for version, (name, checksum) in FIRST_RELEASE.items():
+            _record(conn, version, name, checksum)
+        for migration in deltas:
+            conn.execute(migration.sql.encode("utf-8"))
+            _record(conn, migration.version, migration.name, migration.checksum)
+        conn.execute(FUNCTION_LEDGER_DDL)
+        _apply_function_files(conn, function_files())
+        conn.execute(_sql("sql/schema/wiring.sql").encode("utf-8"))
+        conn.execute(_sql("sql/grants.sql").encode("utf-8"))
+    return deltas
+
+
+def migrate(conn: psycopg.Connection[Any]) -> list[Migration]:
+    """Bring the database to this code's schema; return the delta migrations applied.
+
+    ``conn`` must be autocommit (each step manages its own transaction).
     """
     if not conn.autocommit:
         raise ValueError("migrate() needs an autocommit connection")
     conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
     try:
         conn.execute(LEDGER_DDL)
+        if is_fresh(conn):
+            return _install_fresh(conn)
         applied: list[Migration] = []
         for migration in pending(conn):
-            if up_to is not None and migration.version > up_to:
-                break
             with conn.transaction():
                 conn.execute(migration.sql.encode("utf-8"))
-                conn.execute(
-                    "INSERT INTO iu_schema_migration (version, name, checksum) VALUES (%s, %s, %s)",
-                    (migration.version, migration.name, migration.checksum),
-                )
+                _record(conn, migration.version, migration.name, migration.checksum)
             applied.append(migration)
-        if up_to is None:
-            _apply_functions(conn)
+        conn.execute(FUNCTION_LEDGER_DDL)
+        stale = stale_functions(conn)
+        with conn.transaction():
+            if stale:
+                _apply_function_files(conn, stale)
+            # Privileges follow the functions: re-granted every time (idempotent).
+            conn.execute(_sql("sql/grants.sql").encode("utf-8"))
         return applied
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
@@ -251,8 +303,16 @@ def migrate(conn: psycopg.Connection[Any], *, up_to: int | None = None) -> list[
 
 def pending_sql(conn: psycopg.Connection[Any]) -> str:
     """The SQL ``migrate`` would apply now, as one script."""
-    parts = [f"-- {m.filename}\n{m.sql.rstrip()}\n" for m in pending(conn)]
+    parts: list[str] = []
+    if is_fresh(conn):
+        parts += [
+            f"-- schema/{name}.sql\n{_sql(f'sql/schema/{name}.sql').rstrip()}\n" for name in BASELINE_FILES
+        ]
+    parts += [f"-- migrations/{m.filename}\n{m.sql.rstrip()}\n" for m in pending(conn)]
     parts += [f"-- functions/{f.name}.sql\n{f.sql.rstrip()}\n" for f in stale_functions(conn)]
+    if is_fresh(conn):
+        parts.append(f"-- schema/wiring.sql\n{_sql('sql/schema/wiring.sql').rstrip()}\n")
+    parts.append(f"-- grants.sql\n{_sql('sql/grants.sql').rstrip()}\n")
     return "\n".join(parts)
 
 

@@ -10,8 +10,7 @@ import psycopg
 import pytest
 
 from iu_core import domain
-
-from .conftest import CliRunner
+from tests.conftest import CliRunner
 
 
 def _snapshot(conn: psycopg.Connection[Any]) -> tuple[Any, ...]:
@@ -125,3 +124,11 @@ def test_bad_input_is_one_line_non_zero_and_writes_nothing(
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert message in lines[0]
     assert _snapshot(conn) == before
+
+
+def test_samples_seed_through_cli(cli: CliRunner) -> None:
+    first = cli("samples", "seed", "--json")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout) == {"seeded": True, "operations": 20, "structure_events": 56}
+    second = cli("samples", "seed")
+    assert second.returncode == 0 and "nothing written" in second.stdout

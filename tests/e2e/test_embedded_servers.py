@@ -16,8 +16,7 @@ import pytest
 
 from iu_core import migrations
 from iu_core.embedded import server_status, stop_server
-
-from .conftest import run_iu_core
+from tests.conftest import run_iu_core
 
 PG15_BIN = Path("/usr/lib/postgresql/15/bin")
 

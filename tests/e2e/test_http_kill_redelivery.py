@@ -15,9 +15,12 @@ import time
 from typing import Any
 
 import psycopg
+import pytest
 from standardwebhooks import Webhook
 
-from tests.test_http_support import Receiver, Reply, add_route, outbox_structure_event, set_secret
+from tests.support.receivers import Receiver, Reply, add_route, outbox_structure_event, set_secret
+
+pytestmark = pytest.mark.slow
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 ROUTE = "kill-hook"

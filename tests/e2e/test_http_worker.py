@@ -1,6 +1,6 @@
 """The HTTP targets through the real worker (`iu-core worker --once`), end to end.
 
-The worker owns retries, dead letters and route disabling (issue 5); these
+The worker owns retries, dead letters and route disabling; these
 tests check that what the targets report drives it as documented, and that a
 route's secret appears nowhere the worker writes or the CLI prints.
 """
@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 from standardwebhooks import Webhook
 
-from tests.test_http_support import (
+from tests.support.receivers import (
     Receiver,
     Reply,
     add_route,

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 
 from iu_core.worker import WorkerConfig, run_worker
-from tests.test_http_support import Receiver, add_route, set_secret
+from tests.support.receivers import Receiver, add_route, set_secret
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 ROUTES = {"ops-hook": "structure_op_applied", "deprecated-hook": "structure_piece_deprecated"}

@@ -19,8 +19,7 @@ import pytest
 
 from iu_core import migrations
 from iu_core.embedded import ensure_server, stop_server
-
-from .test_worker_support import (
+from tests.support.worker import (
     insert_events,
     make_live,
     projection_count,

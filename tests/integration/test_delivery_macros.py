@@ -1,4 +1,4 @@
-"""Runtime macros 220 and 300, their rollback and the projection rebuild (seed 004, issue 6)."""
+"""The delivery macros 220 (one event) and 300 (the batch), their rollback and the projection rebuild."""
 
 from __future__ import annotations
 
@@ -15,12 +15,10 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from iu_core import macros
-from iu_core.seam_sql import split_statements
-
-from .conftest import CliRunner
-from .test_operator_cli import invoke
-from .test_seam_deliver import fingerprint
-from .test_seam_probe import psql_clients, run_psql
+from tests.conftest import CliRunner
+from tests.support.cli import invoke
+from tests.support.psql import psql_clients, run_psql
+from tests.support.seam import fingerprint
 
 RUNTIME = Path(macros.__file__).parent
 MACRO_300 = RUNTIME / macros.MACROS["300"]
@@ -32,7 +30,7 @@ WRITABLE = ("iu_tree_change_log", "iu_operator_audit")
 PROJECTION_COLUMNS = "event_ref, event_type, iu_id, operation_id, operation_type, piece_id, delivered_by"
 
 
-def seed_story(conn: psycopg.Connection[Any], events: int = 56) -> list[uuid.UUID]:
+def write_structure_backlog(conn: psycopg.Connection[Any], events: int = 56) -> list[uuid.UUID]:
     """Three units with root pieces and a relation, and ``events`` well-formed structure events."""
     units = []
     for i in range(3):
@@ -106,8 +104,10 @@ def as_psql_text(data: dict[str, Any]) -> dict[str, str]:
     return {k: text(v) for k, v in data.items() if k != "macro"}
 
 
-def test_the_seed_story(cli: CliRunner, conn: psycopg.Connection[Any]) -> None:
-    events = seed_story(conn)
+def test_220_delivers_one_then_300_the_rest_and_redelivery_adds_nothing(
+    cli: CliRunner, conn: psycopg.Connection[Any]
+) -> None:
+    events = write_structure_backlog(conn)
     assert len(events) == 56
     before = fingerprint(conn)
 
@@ -154,7 +154,7 @@ def test_the_seed_story(cli: CliRunner, conn: psycopg.Connection[Any]) -> None:
 
 
 def test_table_output(database_url: str, conn: psycopg.Connection[Any]) -> None:
-    seed_story(conn, 5)
+    write_structure_backlog(conn, 5)
     result = invoke(database_url, "runtime", "run", "300")
     assert result.returncode == 0, result.stderr
     for name in macros.REPORT_COLUMNS:
@@ -165,7 +165,7 @@ def test_table_output(database_url: str, conn: psycopg.Connection[Any]) -> None:
 def test_success_gate_failure_rolls_back_everything(
     cli: CliRunner, database_url: str, conn: psycopg.Connection[Any]
 ) -> None:
-    seed_story(conn, 55)
+    write_structure_backlog(conn, 55)
     (bad,) = conn.execute(
         "INSERT INTO event_outbox (event_type, aggregate_type, aggregate_id, payload) "
         "VALUES ('structure_op_applied', 'information_unit', gen_random_uuid(), "
@@ -204,7 +204,7 @@ def test_empty_backlog_is_a_clean_no_op(database_url: str, conn: psycopg.Connect
 
 
 def test_300_twice_adds_nothing_the_second_time(database_url: str, conn: psycopg.Connection[Any]) -> None:
-    seed_story(conn, 20)
+    write_structure_backlog(conn, 20)
     first = figures(invoke(database_url, "runtime", "run", "300", "--json"))
     assert first["delivered"] == 20
     rows = projection(conn)
@@ -219,7 +219,7 @@ def test_300_twice_adds_nothing_the_second_time(database_url: str, conn: psycopg
 def test_psql_and_cli_give_the_same_result(
     client: str, database_url: str, conn: psycopg.Connection[Any]
 ) -> None:
-    seed_story(conn, 30)
+    write_structure_backlog(conn, 30)
     via_psql_220 = psql_figures(client, database_url, MACRO_220)
     via_psql_300 = psql_figures(client, database_url, MACRO_300)
     rows_psql = projection(conn)
@@ -238,7 +238,7 @@ def test_psql_and_cli_give_the_same_result(
 def test_rollback_then_rebuild_gives_the_same_projection(
     database_url: str, conn: psycopg.Connection[Any]
 ) -> None:
-    seed_story(conn)
+    write_structure_backlog(conn)
     figures(invoke(database_url, "runtime", "run", "220", "--json"))
     figures(invoke(database_url, "runtime", "run", "300", "--json"))
     original = projection(conn)
@@ -262,8 +262,8 @@ def test_rollback_then_rebuild_gives_the_same_projection(
 
 
 def test_restore_puts_back_any_p0_state(database_url: str, conn: psycopg.Connection[Any]) -> None:
-    seed_story(conn, 10)
-    # A P0 that is not the seeded one: gate open, another route live and
+    write_structure_backlog(conn, 10)
+    # A P0 that is not the freshly migrated one: gate open, another route live and
     # allowlisted, a structure route disabled with custom policy.
     conn.execute(
         "INSERT INTO iu_outbound_route (route_code, event_type, target_kind, target_ref) "
@@ -288,7 +288,7 @@ def test_restore_puts_back_any_p0_state(database_url: str, conn: psycopg.Connect
 
 
 def test_missing_key_in_p0_stays_missing(database_url: str, conn: psycopg.Connection[Any]) -> None:
-    seed_story(conn, 3)
+    write_structure_backlog(conn, 3)
     conn.execute("DELETE FROM dot_config WHERE key = 'iu_core.delivery_live_routes'")
     before = fingerprint(conn)
     assert macros.run_macro(database_url, "300").figures["delivered"] == 3
@@ -298,7 +298,7 @@ def test_missing_key_in_p0_stays_missing(database_url: str, conn: psycopg.Connec
 def test_open_dead_letter_on_a_structure_route_fails_the_gate(
     database_url: str, conn: psycopg.Connection[Any]
 ) -> None:
-    seed_story(conn, 5)
+    write_structure_backlog(conn, 5)
     conn.execute(
         "INSERT INTO iu_route_dead_letter (route_code, event_ref, reason, attempts) "
         "VALUES ('structure_op_applied.workflow', gen_random_uuid(), 'boom', 5)"
@@ -311,7 +311,7 @@ def test_open_dead_letter_on_a_structure_route_fails_the_gate(
 
 
 def test_missing_structure_route_is_a_clear_error(database_url: str, conn: psycopg.Connection[Any]) -> None:
-    seed_story(conn, 2)
+    write_structure_backlog(conn, 2)
     conn.execute("DELETE FROM iu_outbound_route WHERE event_type = 'structure_piece_deprecated'")
     result = invoke(database_url, "runtime", "run", "300")
     assert result.returncode == 1
@@ -321,7 +321,7 @@ def test_missing_structure_route_is_a_clear_error(database_url: str, conn: psyco
 def test_two_batches_at_once_deliver_each_event_once(
     database_url: str, conn: psycopg.Connection[Any]
 ) -> None:
-    seed_story(conn, 40)
+    write_structure_backlog(conn, 40)
     reports: list[macros.MacroReport] = []
     errors: list[BaseException] = []
     barrier = threading.Barrier(2)
@@ -354,20 +354,10 @@ def test_show_prints_the_packaged_sql(database_url: str) -> None:
     assert invoke(database_url, "runtime", "run", "999").returncode == 2  # click: not a choice
 
 
-def test_macros_are_data_only() -> None:
-    # The only DDL is on session-local temp tables; no real object is created or dropped.
-    for path in (MACRO_220, MACRO_300, ROLLBACK_300):
-        statements = [" ".join(s.upper().split()) for s in split_statements(path.read_text(encoding="utf-8"))]
-        assert statements[0] == "BEGIN;" and "COMMIT;" in statements
-        for statement in statements:
-            if statement.startswith(("CREATE", "DROP", "ALTER", "TRUNCATE", "COMMENT", "GRANT")):
-                assert statement.startswith(("CREATE TEMP TABLE", "DROP TABLE IF EXISTS PG_TEMP.")), statement
-
-
 def test_a_non_idempotent_consumer_fails_the_success_gate(
     database_url: str, conn: psycopg.Connection[Any]
 ) -> None:
-    seed_story(conn, 6)
+    write_structure_backlog(conn, 6)
     # Writes a fresh row on every call: re-delivery would add rows.
     conn.execute(
         """CREATE OR REPLACE FUNCTION fn_iu_structure_consumer(event_ref uuid, payload jsonb)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import psycopg
 
 from iu_core import domain
 from iu_core.domain.corpus import DEMO_CODES, DEMO_STRUCTURE_EVENTS, build_demo_corpus
-
-from .conftest import CliRunner
 
 
 def test_demo_corpus_writes_exactly_the_documented_events(conn: psycopg.Connection[Any]) -> None:
@@ -47,11 +44,3 @@ def test_demo_corpus_writes_exactly_the_documented_events(conn: psycopg.Connecti
     assert not again.seeded
     row = conn.execute("SELECT count(*) FROM event_outbox").fetchone()
     assert row == (sum(counts.values()),)
-
-
-def test_samples_seed_through_cli(cli: CliRunner) -> None:
-    first = cli("samples", "seed", "--json")
-    assert first.returncode == 0, first.stderr
-    assert json.loads(first.stdout) == {"seeded": True, "operations": 20, "structure_events": 56}
-    second = cli("samples", "seed")
-    assert second.returncode == 0 and "nothing written" in second.stdout

@@ -1,4 +1,4 @@
-"""seam_sql.run_script: the packaged scripts run from Python exactly as psql runs them."""
+"""psql_script.run_script: the packaged scripts run from Python exactly as psql runs them."""
 
 from __future__ import annotations
 
@@ -7,26 +7,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from iu_core.seam_sql import ScriptFailed, run_script, split_statements
-
-
-def test_split_understands_quotes_comments_and_dollar_bodies() -> None:
-    text = (
-        "-- lead; comment\nBEGIN; /* a; b */ SELECT 'a;''b'; "
-        'DO $body$ BEGIN PERFORM 1; END $body$; SELECT "x;y" FROM t /* nested /* ; */ */;'
-        "\n-- only a comment;\n SELECT $$;$$"
-    )
-    assert split_statements(text) == [
-        "BEGIN;",
-        "SELECT 'a;''b';",
-        "DO $body$ BEGIN PERFORM 1; END $body$;",
-        'SELECT "x;y" FROM t /* nested /* ; */ */;',
-        "SELECT $$;$$",
-    ]
-
-
-def test_split_drops_comment_only_text() -> None:
-    assert split_statements("-- nothing\n/* here; */\n") == []
+from iu_core.psql_script import ScriptFailed, run_script
 
 
 def test_run_script_keeps_every_result_and_stops_at_the_first_error(conn: psycopg.Connection[Any]) -> None:

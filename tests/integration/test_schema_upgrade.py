@@ -1,21 +1,23 @@
 """An upgrade from the first release's schema gives the very catalog a fresh install gives.
 
-The first release shipped migrations 001-006 with every function inside them.
-A database made by it is upgraded by `migrate` (the later deltas, then every
-function file); the catalog of the result must equal a fresh install's:
-tables, columns, constraints, indexes, triggers, function bodies and
-settings, and privileges.
+The first release shipped migrations 001-006 with every function inside
+them (kept in tests/data/release-0.1). A database made by it is upgraded by
+`migrate` (the later deltas, then every function file); a fresh install is
+the baseline of sql/schema/ by noun, the deltas and the function files. The
+two catalogs must be equal: tables, columns, constraints, indexes, triggers,
+function bodies and settings, and privileges.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from iu_core import migrations
 
-FIRST_RELEASE = 6
+RELEASE_0_1 = Path(__file__).parents[1] / "data" / "release-0.1"
 
 CATALOG_QUERIES = {
     "columns": """
@@ -29,7 +31,8 @@ CATALOG_QUERIES = {
     "constraints": """
         SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)
           FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2""",
-    "indexes": "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1, 2",
+    "indexes": """
+        SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1, 2""",
     "triggers": """
         SELECT tgrelid::regclass::text, tgname, pg_get_triggerdef(oid)
           FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1, 2""",
@@ -39,6 +42,12 @@ CATALOG_QUERIES = {
     "table_privileges": """
         SELECT c.relname, c.relacl::text FROM pg_class c
          WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'S') ORDER BY 1""",
+    "starting_rows": """
+        SELECT 'route ' || route_code || ' ' || target_kind || ' ' || target_ref || ' ' || dry_run
+          FROM iu_outbound_route
+        UNION ALL SELECT 'config ' || key || ' ' || value::text FROM dot_config
+        UNION ALL SELECT 'consumer ' || consumer_name || ' ' || consumer::text FROM iu_internal_consumer
+        ORDER BY 1""",
 }
 
 
@@ -47,20 +56,47 @@ def _catalog(url: str) -> dict[str, list[tuple[Any, ...]]]:
         return {name: conn.execute(query).fetchall() for name, query in CATALOG_QUERIES.items()}
 
 
+def make_first_release_database(conn: psycopg.Connection[Any]) -> None:
+    """Migrate as the first release did: each file with its ledger row, in order."""
+    conn.execute(migrations.LEDGER_DDL)
+    for version, (name, checksum) in migrations.FIRST_RELEASE.items():
+        text = (RELEASE_0_1 / f"{version:03d}_{name}.sql").read_text(encoding="utf-8")
+        with conn.transaction():
+            conn.execute(text.encode("utf-8"))
+            conn.execute(
+                "INSERT INTO iu_schema_migration (version, name, checksum) VALUES (%s, %s, %s)",
+                (version, name, checksum),
+            )
+
+
 def test_upgrade_from_the_first_release_equals_a_fresh_install(
     database_url: str, empty_database_url: str
 ) -> None:
     # database_url: a fresh install (the test template). empty: made as the first release made it.
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
-        first = migrations.migrate(conn, up_to=FIRST_RELEASE)
-        assert [m.version for m in first] == list(range(1, FIRST_RELEASE + 1))
+        make_first_release_database(conn)
         assert conn.execute("SELECT to_regclass('iu_schema_function')").fetchone() == (None,)
+        assert [s.version for s in migrations.status(conn) if not s.applied] == [
+            m.version for m in migrations.available()
+        ]
         upgraded = migrations.migrate(conn)
-        assert all(m.version > FIRST_RELEASE for m in upgraded)
+        assert [m.version for m in upgraded] == [m.version for m in migrations.available()]
         assert migrations.verify(conn) == []
     fresh, upgrade = _catalog(database_url), _catalog(empty_database_url)
     for name in CATALOG_QUERIES:
         assert upgrade[name] == fresh[name], name
+
+
+def test_a_fresh_install_is_recorded_as_the_first_release_and_verifies(database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        assert migrations.verify(conn) == []
+        versions = [s.version for s in migrations.status(conn) if s.applied and s.checksum_ok]
+        assert versions[: migrations.BASELINE_VERSION] == list(range(1, migrations.BASELINE_VERSION + 1))
+        conn.execute("UPDATE iu_schema_migration SET checksum = 'edited' WHERE version = 1")
+        assert migrations.verify(conn) == [
+            "migration 001_schema_contract differs from the one applied "
+            "(edited after it was applied, or unknown to this version)"
+        ]
 
 
 def test_a_changed_function_file_is_applied_again(database_url: str) -> None:
@@ -79,14 +115,7 @@ def test_a_changed_function_file_is_applied_again(database_url: str) -> None:
     assert refusal == ("gate_closed",)
 
 
-def test_a_database_of_the_first_release_verifies_despite_reworded_comments(database_url: str) -> None:
+def test_a_second_migrate_does_nothing(database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
-        for version, earlier in migrations.EARLIER_CHECKSUMS.items():
-            (checksum,) = sorted(earlier)
-            conn.execute("UPDATE iu_schema_migration SET checksum = %s WHERE version = %s", (checksum, version))
+        assert migrations.migrate(conn) == []
         assert migrations.verify(conn) == []
-        conn.execute("UPDATE iu_schema_migration SET checksum = 'edited' WHERE version = 1")
-        assert migrations.verify(conn) == [
-            "migration 001_schema_contract differs from the one applied "
-            "(edited after it was applied, or unknown to this version)"
-        ]

@@ -11,9 +11,9 @@ import psycopg
 import pytest
 
 from iu_core.delivery_seam import DeliveryOutcome, DeliveryRequest
-from iu_core.worker import WorkerConfig, ops, run_worker
-
-from .test_worker_support import (
+from iu_core.ops import status as status_ops
+from iu_core.worker import WorkerConfig, run_worker
+from tests.support.worker import (
     DEPRECATED_ROUTE,
     STRUCTURE_ROUTE,
     allow_live,
@@ -312,7 +312,7 @@ def test_circuit_opens_after_consecutive_failures_and_a_probe_closes_it(
     target = ScriptedTarget()
     target.failing.add("*")
     run_worker(database_url, WorkerConfig(batch_size=3), once=True, targets={"vector": target})
-    (row,) = [r for r in ops.status(conn)["routes"] if r["route_code"] == route]
+    (row,) = [r for r in status_ops.status(conn)["routes"] if r["route_code"] == route]
     assert row["circuit"] == "open" and row["consecutive_failures"] == 3
     tried = len(target.calls)
     run_worker(database_url, WorkerConfig(), once=True, targets={"vector": target})
@@ -455,7 +455,7 @@ def test_route_rate_limit_paces_deliveries(conn: psycopg.Connection[Any], databa
 
 
 def test_worker_on_an_unmigrated_database_is_one_clear_error(empty_database_url: str) -> None:
-    from .conftest import run_iu_core
+    from tests.conftest import run_iu_core
 
     ran = run_iu_core(["worker", "--once"], database_url=empty_database_url)
     assert ran.returncode == 1

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 VERSION = "12.4.0"
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "directus-env.sh"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "directus-env.sh"
 
 
 @functools.cache

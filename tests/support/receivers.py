@@ -1,6 +1,5 @@
 """Shared pieces of the HTTP target tests: local receivers on 127.0.0.1 and live routes.
 
-(No tests here; the module is named test_http_* so it stays with the files it serves.)
 Every server binds 127.0.0.1 on a free port: the tests never send anything elsewhere.
 """
 
@@ -17,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from iu_core.delivery_seam import DeliveryRequest
 from iu_core.targets import build_http_targets
@@ -171,7 +171,7 @@ def open_gate(conn: psycopg.Connection[Any], *routes: str) -> None:
     conn.execute("UPDATE dot_config SET value = 'true'::jsonb WHERE key = 'iu_core.delivery_enabled'")
     conn.execute(
         "UPDATE dot_config SET value = value || %s::jsonb WHERE key = 'iu_core.delivery_live_routes'",
-        (psycopg.types.json.Jsonb(list(routes)),),
+        (Jsonb(list(routes)),),
     )
 
 
@@ -281,7 +281,7 @@ def outbox_structure_event(conn: psycopg.Connection[Any]) -> str:
     row = conn.execute(
         "INSERT INTO event_outbox (event_type, aggregate_type, aggregate_id, payload)"
         " VALUES ('structure_op_applied', 'information_unit', %s, %s) RETURNING event_id",
-        (iu, psycopg.types.json.Jsonb(payload)),
+        (iu, Jsonb(payload)),
     ).fetchone()
     assert row is not None
     return str(row[0])

@@ -7,6 +7,7 @@ line on stderr and exits non-zero; only a bug prints a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import click
 import psycopg
 
 from iu_core import __version__
+from iu_core.actor import ACTOR_ENV
 from iu_core.cli import (
     allowlist,
     audit,
@@ -24,13 +26,17 @@ from iu_core.cli import (
     deliver,
     deliveries,
     demo,
-    domain,
+    events,
     gate,
+    ingest,
+    op,
     prune,
+    relations,
     report,
     route,
     seam,
     status,
+    tree,
     vector,
     worker,
     workflow,
@@ -49,6 +55,15 @@ class IuCoreGroup(click.Group):
         except IuCoreError as exc:
             err_console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
             sys.exit(exc.exit_code)
+        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedFunction) as exc:
+            # A command that needs IU Core's schema on a database without it.
+            err_console.print(
+                f"[red]error:[/red] database not migrated ({describe_database_error(exc)}): "
+                "run iu-core db migrate",
+                markup=True,
+                highlight=False,
+            )
+            sys.exit(1)
         except psycopg.OperationalError as exc:
             err_console.print(f"[red]error:[/red] database unavailable: {describe_database_error(exc)}")
             sys.exit(1)
@@ -77,16 +92,47 @@ class IuCoreGroup(click.Group):
     default=None,
     help=f"Data directory of the embedded server. Default: {default_data_dir()}",
 )
+@click.option(
+    "--actor",
+    envvar=ACTOR_ENV,
+    show_envvar=True,
+    default=None,
+    help="Who the audit trail records for every change. Default: the operating-system user.",
+)
 @click.pass_context
-def cli(ctx: click.Context, database_url: str | None, data_dir: Path | None) -> None:
+def cli(ctx: click.Context, database_url: str | None, data_dir: Path | None, actor: str | None) -> None:
     """IU Core: deliver a knowledge hub's outbox events to downstream targets, safely."""
+    if actor:
+        # Every layer (operator actions, structure operations, macros) reads the
+        # actor from here through iu_core.actor.default_actor.
+        os.environ[ACTOR_ENV] = actor
     ctx.obj = AppContext(Settings(database_url or None, data_dir or default_data_dir()))
 
 
 # Every noun of the command line, one module each.
 NOUNS = (
-    db, domain, seam, gate, allowlist, route, status, deliveries, dead_letters, deliver, audit,
-    worker, demo, workflow, vector, report, console, prune,
+    db,
+    ingest,
+    op,
+    tree,
+    relations,
+    events,
+    seam,
+    gate,
+    allowlist,
+    route,
+    status,
+    deliveries,
+    dead_letters,
+    deliver,
+    audit,
+    worker,
+    demo,
+    workflow,
+    vector,
+    report,
+    console,
+    prune,
 )
 for module in NOUNS:
     for command in module.COMMANDS:

@@ -60,6 +60,15 @@ class AppContext:
 pass_app = click.make_pass_decorator(AppContext)
 
 
+actor_option = click.option(
+    "--actor",
+    envvar="IU_CORE_ACTOR",
+    show_envvar=True,
+    default=None,
+    help="Who is recorded as applying the change. Default: the operating-system user.",
+)
+
+
 def json_option(func: F) -> F:
     """``--json``: print machine-readable output instead of tables."""
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(func)

@@ -32,12 +32,21 @@ def db_group() -> None:
 def migrate_cmd(app: AppContext, engines: tuple[str, ...], as_json: bool) -> None:
     """Apply every pending migration (safe to run concurrently and repeatedly)."""
     with app.connection(autocommit=True) as conn:
+        fresh = migrations.is_fresh(conn)
         applied = migrations.migrate(conn)
     installed = {name: result.value for name, result in install_engines(app.url, engines).items()}
     if as_json:
-        print_json({"applied": [m.filename for m in applied], **({"engines": installed} if engines else {})})
+        print_json(
+            {
+                "installed_schema": fresh,
+                "applied": [m.filename for m in applied],
+                **({"engines": installed} if engines else {}),
+            }
+        )
         return
-    if not applied:
+    if fresh:
+        console.print("installed the schema (the baseline, the functions and the triggers)")
+    elif not applied:
         console.print("Schema is up to date; nothing to apply.")
     for m in applied:
         console.print(f"applied {m.filename}")

@@ -10,20 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.panel import Panel
-from rich.table import Table
-
 import psycopg
 from psycopg import sql
+from rich.panel import Panel
+from rich.table import Table
 
 from iu_core import domain, macros, migrations
 from iu_core.cli._common import AppContext, console, pass_app
 from iu_core.cli.seam import probe_cmd
 from iu_core.cli.status import status_cmd
+from iu_core.errors import IuCoreError
 from iu_core.ops import allowlist as allowlist_ops
 from iu_core.ops import gate as gate_ops
 from iu_core.ops import routes as route_ops
-from iu_core.errors import IuCoreError
 from iu_core.worker import WorkerConfig, run_worker
 
 ACTOR = "demo"
@@ -165,7 +164,9 @@ def _fresh_demo_database(url: str) -> str:
     """Drop and create the demo's own database on the server of ``url``; return its URL."""
     current = psycopg.conninfo.conninfo_to_dict(url).get("dbname")
     if current == DEMO_DATABASE:
-        raise IuCoreError(f"the configured database is {DEMO_DATABASE}, which the demo recreates: use another")
+        raise IuCoreError(
+            f"the configured database is {DEMO_DATABASE}, which the demo recreates: use another"
+        )
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             name = sql.Identifier(DEMO_DATABASE)

@@ -14,6 +14,7 @@ from iu_core.cli._common import (
     print_json,
 )
 from iu_core.ops import gate as gate_ops
+from iu_core.ops.change import Changed
 from iu_core.ops.gate import GateState
 
 
@@ -21,6 +22,12 @@ def print_gate(state: GateState) -> None:
     gate = "[green]OPEN[/green]" if state.gate_open else "[red]CLOSED[/red]"
     console.print(f"delivery gate: {gate}")
     console.print(f"live allowlist: {', '.join(state.allowlist) if state.allowlist else '(empty)'}")
+
+
+def _print_change(changed: Changed, as_json: bool) -> None:
+    print_changed(changed, as_json)
+    if not as_json:
+        print_gate(GateState(bool(changed.data["gate_open"]), tuple(changed.data["allowlist"])))
 
 
 @click.group("gate")
@@ -34,7 +41,8 @@ def gate_group() -> None:
 def gate_open_cmd(app: AppContext, as_json: bool) -> None:
     """Open the gate: live, allowlisted routes deliver."""
     with operator_connection(app) as conn:
-        print_changed(gate_ops.set_gate(conn, True), as_json)
+        changed = gate_ops.set_gate(conn, True)
+    _print_change(changed, as_json)
 
 
 @gate_group.command("close")
@@ -43,7 +51,8 @@ def gate_open_cmd(app: AppContext, as_json: bool) -> None:
 def gate_close_cmd(app: AppContext, as_json: bool) -> None:
     """Close the gate: every delivery is refused at once (nothing is lost; the worker pauses)."""
     with operator_connection(app) as conn:
-        print_changed(gate_ops.set_gate(conn, False), as_json)
+        changed = gate_ops.set_gate(conn, False)
+    _print_change(changed, as_json)
 
 
 @gate_group.command("show")

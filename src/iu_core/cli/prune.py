@@ -27,7 +27,9 @@ from iu_core.cli._common import AppContext, console, err_console, json_option, p
 )
 @json_option
 @pass_app
-def prune_command(app: AppContext, older_than: str | None, dry_run: bool, batch_size: int, as_json: bool) -> None:
+def prune_command(
+    app: AppContext, older_than: str | None, dry_run: bool, batch_size: int, as_json: bool
+) -> None:
     """Prune finished events, deliveries, attempts, dry-run decisions and resolved dead letters.
 
     Unfinished work is never pruned: an event stays while any delivery of it is
@@ -49,7 +51,9 @@ def prune_command(app: AppContext, older_than: str | None, dry_run: bool, batch_
         return
     verb = "would prune" if dry_run else "pruned"
     for t in report.tables:
-        console.print(f"{t.table.value:<22} {verb} {t.pruned:>9}  (older than {t.cutoff:%Y-%m-%d %H:%M:%S %Z})")
+        console.print(
+            f"{t.table.value:<22} {verb} {t.pruned:>9}  (older than {t.cutoff:%Y-%m-%d %H:%M:%S %Z})"
+        )
     if not report.tables:
         console.print("nothing to prune: every table's retention is disabled")
     horizon = report.horizon_at.isoformat() if report.horizon_at else "none"

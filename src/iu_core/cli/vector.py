@@ -52,15 +52,23 @@ def reindex_cmd(
         transient=False,
     )
     task = progress.add_task("reindex", total=None)
-    with app.connection(autocommit=True) as conn, progress:
-        result = vector.reindex(
-            conn,
-            collection,
-            embedder,
-            iu_code=iu_code,
-            on_total=lambda n: progress.update(task, total=n),
-            on_progress=lambda n: progress.advance(task, n),
-        )
+
+    def on_total(pieces: int) -> None:  # the bar appears once the work is known to be valid
+        progress.update(task, total=pieces)
+        progress.start()
+
+    try:
+        with app.connection(autocommit=True) as conn:
+            result = vector.reindex(
+                conn,
+                collection,
+                embedder,
+                iu_code=iu_code,
+                on_total=on_total,
+                on_progress=lambda n: progress.advance(task, n),
+            )
+    finally:
+        progress.stop()
     if as_json:
         print_json(result.as_dict())
         return

@@ -7,7 +7,9 @@ import sys
 
 import click
 
+from iu_core import metrics
 from iu_core.cli._common import AppContext, console, json_option, pass_app, print_json
+from iu_core.errors import IuCoreError
 from iu_core.worker import WorkerConfig, run_worker
 
 
@@ -101,6 +103,30 @@ def _routes_option(value: str | None) -> tuple[str, ...] | None:
     show_envvar=True,
     help="info: one line per batch; debug: more.",
 )
+@click.option(
+    "--prune/--no-prune",
+    default=True,
+    show_default=True,
+    envvar="IU_CORE_WORKER_PRUNE",
+    show_envvar=True,
+    help="Prune finished delivery history by the retention settings (see iu-core prune).",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    envvar="IU_CORE_WORKER_METRICS_PORT",
+    show_envvar=True,
+    help="Serve Prometheus metrics on this port (/metrics). Default: no metrics server.",
+)
+@click.option(
+    "--metrics-addr",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="IU_CORE_WORKER_METRICS_ADDR",
+    show_envvar=True,
+    help="Address the metrics server binds to.",
+)
 @json_option
 @pass_app
 def worker_cmd(
@@ -113,6 +139,9 @@ def worker_cmd(
     lease_margin: float,
     once: bool,
     log_level: str,
+    prune: bool,
+    metrics_port: int | None,
+    metrics_addr: str,
     as_json: bool,
 ) -> None:
     """Deliver the outbox continuously: dry-run decisions, live deliveries, retries, dead letters.
@@ -131,8 +160,20 @@ def worker_cmd(
         routes=_routes_option(routes),
         http_concurrency=http_concurrency,
         lease_margin_s=lease_margin,
+        prune=prune,
     )
-    stats = run_worker(app.url, config, once=once, install_signal_handlers=True)
+    server = None
+    if metrics_port is not None:
+        try:
+            server = metrics.start_metrics_server(metrics_port, app.url, addr=metrics_addr)
+        except OSError as exc:
+            where = f"{metrics_addr}:{metrics_port}"
+            raise IuCoreError(f"cannot serve metrics on {where}: {exc.strerror}") from exc
+    try:
+        stats = run_worker(app.url, config, once=once, install_signal_handlers=True)
+    finally:
+        if server is not None:
+            server.shutdown()
     if as_json:
         print_json(stats.as_dict())
     elif once:

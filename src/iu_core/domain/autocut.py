@@ -7,26 +7,42 @@ and a piece's ``text`` runs from its heading line up to the next heading line.
 
 What starts a piece, and its rank (a smaller rank sits higher in the tree):
 
-====================================  ===========  =====
-line                                  kind         rank
-====================================  ===========  =====
-``# Title`` … ``###### Title``         heading      1-6
-``Part 1`` / ``Phần I``               part         10
-``Chapter II`` / ``Chương II``        chapter      20
-``Section 3`` / ``Mục 3``             section      30
-``IV. Title`` (upper-case Roman)      division     35
-``Article 5.`` / ``Điều 5.``          article      40
-``Clause 2`` / ``Khoản 2``, ``2.``    clause       50
-``2.1.`` (decimal, one level deeper)  subclause    52+
-``Point b`` / ``Điểm b``, ``b)``      point        60
-====================================  ===========  =====
+==========================================  ===========  =====
+line                                        kind         rank
+==========================================  ===========  =====
+``# Title`` … ``###### Title``               heading      1-6
+``Part 1`` / ``PART 1 PRELIMINARY`` / Phần  part         10
+``Chapter II`` / ``Chương II``              chapter      20
+``Mục 3`` (Vietnamese section)              section      30
+``IV. Title`` (upper-case Roman)            division     35
+``Section 3``, ``SEC. 3.``, ``§ 3``         section      40
+``Article 5`` / ``Điều 5``                  article      40
+``Clause 2`` / ``Khoản 2``, ``2.``, ``(2)``  clause       50
+``2.1.`` (decimal, one level deeper)        subclause    52+
+``Point b`` / ``Điểm b``, ``b)``, ``(b)``    point        60
+``(B)`` (upper-case letter)                 point        60
+``(ii)``, ``ii.``, ``(II)`` (Roman)          subpoint     70
+==========================================  ===========  =====
+
+A label is followed by the end of the line, a separator (``.``, ``:``, ``)``,
+a dash) and its heading, or directly by a short capitalised heading with no
+closing ``.;:,`` (``Article 1 Short title``); ``Article 5 applies to all.`` is
+prose. English Section and Article are peers of one rank, below Chapter.
+
+Enumerators (rank 50 and deeper) nest in the order they appear, as statutes
+print them: a numbering style already open under the current article continues
+that list (a sibling); a new style opens a list one level deeper. So UK
+``(1) (a) (i)`` and US ``(a) (1) (A) (i) (I)`` both nest correctly. ``(i)``
+right after ``(h)`` is the letter i, not the Roman one (likewise ``(v)``,
+``(x)`` after ``(iv)``, ``(ix)`` are Roman).
 
 A Markdown heading that carries a legal label (``## Article 5. Scope``) takes
 the label's kind and rank; an unlabelled Markdown heading ranks above every
-legal level. A bare label line (``Chương I``) followed by an upper-case line
-takes that line as its heading (the line stays in the piece's text). Lines
-inside fenced code blocks never start a piece. A new piece
-hangs under the nearest open piece of a strictly smaller rank.
+legal level. A bare label line (``Chương I``, ``Article 1``) followed by an
+upper-case line, or for a part/chapter/section/article by a short capitalised
+heading line, takes that line as its heading (the line stays in the piece's
+text). Lines inside fenced code blocks never start a piece. A new piece hangs
+under the nearest open piece of a strictly smaller rank.
 
 ``classify_line(line) -> LineMatch | None`` is the single-line classifier,
 also used by ``split`` to name the new piece.
@@ -38,6 +54,7 @@ import re
 from dataclasses import dataclass, field
 
 ROOT_KIND = "document"
+_ENUM_RANK = 50  # ranks from here on are list enumerators, nested in order of appearance
 
 # Keyword -> (kind, rank), English and Vietnamese, matched case-insensitively.
 _KEYWORDS: dict[str, tuple[str, int]] = {
@@ -45,8 +62,10 @@ _KEYWORDS: dict[str, tuple[str, int]] = {
     "phần": ("part", 10),
     "chapter": ("chapter", 20),
     "chương": ("chapter", 20),
-    "section": ("section", 30),
     "mục": ("section", 30),
+    "section": ("section", 40),
+    "sec.": ("section", 40),
+    "§": ("section", 40),
     "article": ("article", 40),
     "điều": ("article", 40),
     "clause": ("clause", 50),
@@ -54,21 +73,27 @@ _KEYWORDS: dict[str, tuple[str, int]] = {
     "point": ("point", 60),
     "điểm": ("point", 60),
 }
+_CAPTIONED = frozenset({"part", "chapter", "section", "article"})
 
 _ROMAN = r"M{0,3}(?:CM|CD|D?C{0,3})(?:XC|XL|L?X{0,3})(?:IX|IV|V?I{0,3})"
-# "Article 5", "Chương IV", "Phần thứ nhất", "Point b", "Điều 12a"; then the end of
-# the line or a separator (". ", ": ", ") ", " - " or an en/em dash) and the heading. A bare
-# "Article 5 applies …" in running prose is NOT a label: no separator.
+_KW = "|".join(re.escape(k) for k in sorted(_KEYWORDS, key=len, reverse=True))
+# "Article 5", "Chương IV", "Phần thứ nhất", "SEC. 2", "§101", "Section 2.1"; then the end of
+# the line, a separator (". ", ": ", ") ", " - ", an en/em dash) and the heading, or a bare
+# heading (h3) that must look like one (see _short_heading): "Article 5 applies …" is prose.
 _LEGAL = re.compile(
-    r"^(?P<kw>" + "|".join(_KEYWORDS) + r")\s+"
-    r"(?P<num>thứ\s+\w+|\d{1,4}[a-z]?|" + _ROMAN + r"|[a-zđ])"
-    r"(?:\s*$|\s*[.:)]\s*(?P<h1>.*)$|\s+[-\u2013\u2014]\s+(?P<h2>.*)$)",
+    r"^(?P<kw>" + _KW + r")(?:(?<=[.§])\s*|\s+)"
+    r"(?P<num>thứ\s+\w+|\d{1,4}[a-z]?(?:\.\d{1,3})*|" + _ROMAN + r"|[a-zđ])"
+    r"(?:\s*$|\s*[.:)]\s*(?P<h1>.*)$|\s*[\u2013\u2014]\s*(?P<h2>.*)$|\s+-\s+(?P<h3>.*)$"
+    r"|\s+(?P<bare>\S.*)$)",
     re.IGNORECASE,
 )
 _MARKDOWN = re.compile(r"^(?P<hashes>#{1,6})[ \t]+(?P<rest>.*?)(?:[ \t]+#+)?[ \t]*$")
 _ROMAN_LINE = re.compile(r"^(?P<num>" + _ROMAN + r")\.[ \t]+(?P<h>\S.*)$")
-_DECIMAL = re.compile(r"^(?P<num>\d{1,3}(?:\.\d{1,3}){0,3})(?P<dot>\.?)[ \t]+(?P<h>\S.*)$")
-_LETTER = re.compile(r"^(?P<num>\(?[a-zđ]\))[ \t]+(?P<h>\S.*)$")
+_SMALL_ROMAN_LINE = re.compile(r"^(?P<num>[ivx]{1,7})\.[ \t]+(?P<h>\S.*)$")
+# "1. text", "2.1 text", and as printed in some laws "1.Công nghệ", "2..Thông tin".
+_DECIMAL = re.compile(r"^(?P<num>\d{1,3}(?:\.\d{1,3}){0,3})(?P<dot>\.{0,2})(?P<sp>[ \t]*)(?P<h>\S.*)$")
+_PAREN = re.compile(r"^\((?P<tok>\d{1,3}|[a-zđ]|[A-Z]|[ivx]{2,7}|[IVX]{2,7})\)(?:[ \t]+(?P<h>\S.*))?$")
+_LETTER = re.compile(r"^(?P<num>[a-zđ]\))[ \t]+(?P<h>\S.*)$")
 _FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
 
 
@@ -104,13 +129,32 @@ class CutNode:
         return out
 
 
+def _short_heading(text: str) -> bool:
+    """A heading printed without a separator: short, capitalised, no closing punctuation."""
+    text = text.strip()
+    return (
+        bool(text)
+        and text[0].isupper()
+        and text[-1] not in ".;:,"
+        and len(text) <= 120
+        and len(text.split()) <= 16
+    )
+
+
+def _is_roman(token: str) -> bool:
+    return bool(token) and re.fullmatch(_ROMAN, token.upper()) is not None
+
+
 def _legal(text: str) -> LineMatch | None:
     m = _LEGAL.match(text)
     if not m or not m.group("num"):
         return None
+    bare = m.group("bare")
+    if bare is not None and not _short_heading(bare):
+        return None
     keyword = m.group("kw")
     kind, rank = _KEYWORDS[keyword.lower()]
-    heading = (m.group("h1") or m.group("h2") or "").strip()
+    heading = (m.group("h1") or m.group("h2") or m.group("h3") or bare or "").strip()
     return LineMatch(kind, rank, f"{keyword} {m.group('num')}", heading)
 
 
@@ -130,26 +174,91 @@ def classify_line(line: str) -> LineMatch | None:
     return _legal(text.strip("*_").strip()) or _numbered(text)
 
 
+def _paren(token: str, heading: str) -> LineMatch:
+    """``(1)`` clause, ``(a)``/``(A)`` point, ``(ii)``/``(II)`` and a lone ``(i)``/``(I)`` subpoint."""
+    label = f"({token})"
+    if token.isdigit():
+        return LineMatch("clause", 50, label, heading)
+    if len(token) > 1 or token in "iI":
+        return LineMatch("subpoint", 70, label, heading)
+    return LineMatch("point", 60, label, heading)
+
+
 def _numbered(text: str) -> LineMatch | None:
     m = _ROMAN_LINE.match(text)
     if m and m.group("num"):
         return LineMatch("division", 35, f"{m.group('num')}.", m.group("h").strip())
+    m = _SMALL_ROMAN_LINE.match(text)
+    if m and _is_roman(m.group("num")):
+        return LineMatch("subpoint", 70, f"{m.group('num')}.", m.group("h").strip())
+    m = _PAREN.match(text)
+    if m and (m.group("tok").isdigit() or len(m.group("tok")) == 1 or _is_roman(m.group("tok"))):
+        return _paren(m.group("tok"), (m.group("h") or "").strip())
     m = _DECIMAL.match(text)
-    if m and (m.group("dot") or "." in m.group("num")):
-        # "12 apples" is prose; a clause needs "12." ("2.1" may omit the final dot).
-        depth = m.group("num").count(".")
-        kind = "clause" if depth == 0 else "subclause"
-        return LineMatch(kind, 50 + 2 * depth, m.group("num") + ".", m.group("h").strip())
+    if m:
+        num, dot, heading = m.group("num"), m.group("dot"), m.group("h").strip()
+        # "12 apples" is prose; a clause needs "12." ("2.1" may omit the final dot), and
+        # "1.Công" (no space) only when a capital follows the dot.
+        spaced = bool(m.group("sp")) and bool(dot or "." in num)
+        if spaced or (dot and heading[0].isupper()):
+            depth = num.count(".")
+            kind = "clause" if depth == 0 else "subclause"
+            return LineMatch(kind, 50 + 2 * depth, num + ".", heading)
     m = _LETTER.match(text)
     if m:
         return LineMatch("point", 60, m.group("num"), m.group("h").strip())
     return None
 
 
+def _token(label: str) -> str:
+    """The bare number of an enumerator label: "(ii)" -> "ii", "Điểm đ" -> "đ", "a)" -> "a"."""
+    words = label.split()
+    return words[-1].strip("().") if words else ""
+
+
+def _family(match: LineMatch) -> str:
+    """The numbering style of an enumerator: one list continues while its style is open."""
+    token = _token(match.label)
+    if match.kind == "clause":
+        return "1"
+    if match.kind == "subclause":
+        return f"1.{match.label.count('.') - 1}"
+    upper = token.isupper()
+    if match.kind == "point":
+        return "A" if upper else "a"
+    return "I" if upper else "i"
+
+
+def _in_context(match: LineMatch, open_labels: dict[str, str]) -> LineMatch:
+    """A lone (i)/(v)/(x) is a letter or a Roman numeral depending on the list it continues."""
+    token = _token(match.label)
+    if len(token) != 1 or token.lower() not in "ivx":
+        return match
+    letters, romans = ("A", "I") if token.isupper() else ("a", "i")
+    prev_letter = _token(open_labels.get(letters, ""))
+    prev_roman = _token(open_labels.get(romans, ""))
+    if match.kind == "subpoint" and len(prev_letter) == 1 and ord(prev_letter) + 1 == ord(token):
+        return LineMatch("point", 60, match.label, match.heading)
+    roman_next = _is_roman(prev_roman) and _roman_value(prev_roman) + 1 == _roman_value(token)
+    if match.kind == "point" and roman_next:
+        return LineMatch("subpoint", 70, match.label, match.heading)
+    return match
+
+
+def _roman_value(token: str) -> int:
+    values = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100, "D": 500, "M": 1000}
+    total = 0
+    digits = [values[c] for c in token.upper()]
+    for i, v in enumerate(digits):
+        total += -v if i + 1 < len(digits) and digits[i + 1] > v else v
+    return total
+
+
 def autocut(text: str, *, title: str = "") -> CutNode:
     """Cut ``text`` into a piece tree; the root's own text is the preamble."""
     root = CutNode(ROOT_KIND, "", title, "", rank=-1)
     stack: list[CutNode] = [root]
+    families: list[str] = [""]  # the enumerator style of each open piece ("" above rank 50)
     current = root
     parts: list[str] = []
     in_fence = False
@@ -165,22 +274,51 @@ def autocut(text: str, *, title: str = "") -> CutNode:
             continue
         current.text = "".join(parts)
         parts = [line]
-        while stack[-1].rank >= match.rank:
-            stack.pop()
-        heading = match.heading or _caption(lines, index + 1)
-        node = CutNode(match.kind, match.label, heading, "", rank=match.rank)
+        family = ""
+        rank = match.rank
+        if match.rank >= _ENUM_RANK:
+            open_labels = {f: n.label for f, n in zip(families, stack, strict=True) if f}
+            match = _in_context(match, open_labels)
+            family = _family(match)
+            rank = _enumerator_rank(stack, families, family, match.rank)
+        else:
+            while stack[-1].rank >= rank:
+                stack.pop()
+                families.pop()
+        heading = match.heading or _caption(lines, index + 1, match.kind)
+        node = CutNode(match.kind, match.label, heading, "", rank=rank)
         stack[-1].children.append(node)
         stack.append(node)
+        families.append(family)
         current = node
     current.text = "".join(parts)
     return root
 
 
-def _caption(lines: list[str], index: int) -> str:
-    """A bare label ("Chương I") takes an upper-case next line as its heading."""
+def _enumerator_rank(stack: list[CutNode], families: list[str], family: str, rank: int) -> int:
+    """Close the open list of this style (a sibling follows) or open a deeper one; pops ``stack``."""
+    k = len(stack) - 1
+    while k > 0 and stack[k].rank >= _ENUM_RANK:
+        if families[k] == family:
+            same = stack[k].rank
+            del stack[k:], families[k:]
+            return same
+        k -= 1
+    if stack[-1].rank >= _ENUM_RANK:
+        return max(rank, stack[-1].rank + 1)
+    return rank
+
+
+def _caption(lines: list[str], index: int, kind: str) -> str:
+    """A bare label ("Chương I", "Article 1") takes the next line as its heading.
+
+    An upper-case line always; for a part, chapter, section or article also a short
+    capitalised line without closing punctuation ("Subject-matter and objectives").
+    """
     if index < len(lines):
         nxt = lines[index].strip()
-        if nxt and nxt.isupper() and classify_line(nxt) is None:
+        captioned = nxt.isupper() or (kind in _CAPTIONED and _short_heading(nxt))
+        if nxt and captioned and classify_line(nxt) is None:
             return nxt
     return ""
 

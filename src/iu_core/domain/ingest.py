@@ -38,6 +38,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from iu_core.codes import validate_code
 from iu_core.domain import store
 from iu_core.domain.autocut import CutNode, autocut, default_title
 from iu_core.domain.model import IU_CREATED, OperationResult, Piece, Tree, Unit
@@ -114,9 +115,7 @@ def ingest_document(
     else:
         text, where, origin = source, "the document", "text"
     _check_text(text, where)
-    code = code.strip()
-    if not code:
-        raise IuCoreError("an information unit needs a non-empty --code")
+    code = validate_code("IU code", code)
     root = autocut(text)
     with conn.transaction():
         store.defer_positions(conn)

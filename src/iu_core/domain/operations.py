@@ -25,11 +25,13 @@ Semantics (all keep active siblings numbered 0..n-1):
 - split: the piece keeps ``text[:offset]``; a new piece with ``text[offset:]``
   follows it as its next sibling and takes over its sub-pieces, so the
   document reads the same. ``paragraph=N`` splits before the N-th paragraph
-  (N ≥ 2; paragraphs are separated by blank lines). Splitting the root makes
-  the new piece the root's first child. The new piece's kind, label and
+  (N ≥ 2; paragraphs are separated by blank lines). The new piece's kind, label and
   heading come from its first line (``autocut.classify_line``), else
-  ``paragraph``.
-- merge: two adjacent active siblings (either order) become the first one:
+  ``paragraph``. The root (the document itself) is never split: it has no
+  siblings for the tail to join.
+- merge: two adjacent active siblings become the earlier one; they may be
+  given in either order, with the same result and the same journal entry
+  (``piece_id`` the earlier, ``second`` the later):
   its text is followed by the second's, the second's sub-pieces move under
   it, the second is deprecated (with its event). The first must have no
   active sub-pieces, otherwise the second's text would jump ahead of them.
@@ -163,6 +165,11 @@ def split_piece(
 
     def apply(conn: Conn, tree: Tree, piece_id: uuid.UUID, operation_id: uuid.UUID, change: _Change) -> None:
         p = _require_active(tree, piece_id)
+        if p.parent_piece_id is None:
+            raise Refused(
+                f"piece {_short(piece_id)} is the root (the document itself) and cannot be split; "
+                "split one of the pieces under it"
+            )
         at = offset
         if paragraph is not None:
             starts = paragraph_offsets(p.text)
@@ -188,16 +195,10 @@ def split_piece(
         match = classify_line(first_line)
         kind, label, heading = (match.kind, match.label, match.heading) if match else ("paragraph", "", "")
         store.update_piece(conn, replace(p, text=head))
-        if p.parent_piece_id is None:
-            # The root has no siblings: the tail becomes its first child.
-            parent, kids = p.piece_id, []
-            order = tree.children(p.piece_id)
-            new_position = 0
-        else:
-            parent = p.parent_piece_id
-            kids = tree.children(p.piece_id)  # follow the tail, so the document reads the same
-            order = tree.children(parent)
-            new_position = order.index(p) + 1
+        parent = p.parent_piece_id
+        kids = tree.children(p.piece_id)  # follow the tail, so the document reads the same
+        order = tree.children(parent)
+        new_position = order.index(p) + 1
         new_id = store.insert_piece(
             conn,
             iu_id=p.iu_id,
@@ -242,11 +243,10 @@ def merge_pieces(
             if a.parent_piece_id != b.parent_piece_id or a.parent_piece_id is None:
                 raise Refused(f"pieces {_short(a.piece_id)} and {_short(b.piece_id)} are not siblings")
             siblings = tree.children(a.parent_piece_id)
-            ia, ib = siblings.index(a), siblings.index(b)
-            if abs(ia - ib) != 1:
+            if siblings.index(b) < siblings.index(a):
+                a, b = b, a  # either order means the same merge: b joins the earlier a
+            if siblings.index(b) - siblings.index(a) != 1:
                 raise Refused(f"pieces {_short(a.piece_id)} and {_short(b.piece_id)} are not adjacent")
-            if ib < ia:
-                a, b = b, a
             if tree.children(a.piece_id):
                 raise Refused(
                     f"piece {_short(a.piece_id)} ({a.title}) has sub-pieces; "
@@ -260,7 +260,10 @@ def merge_pieces(
             store.set_order(conn, [s.piece_id for s in siblings if s.piece_id != b.piece_id])
             change.pieces += [a.piece_id, b.piece_id, *(k.piece_id for k in kids)]
             change.deprecated.append(b.piece_id)
-            change.outcome.update(into=str(a.piece_id), merged=str(b.piece_id))
+            # The journal names the pieces in document order, whatever order they were given in.
+            change.outcome.update(
+                piece_id=str(a.piece_id), second=str(b.piece_id), into=str(a.piece_id), merged=str(b.piece_id)
+            )
 
         del other_iu
         return _operate(conn, first, "merge", {"second": str(other_id)}, actor, apply)

@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from iu_core.actor import default_actor
 from iu_core.domain import store
 from iu_core.domain.model import IU_RELATION_ADDED, IU_RELATION_REMOVED, RELATION_TYPES
 from iu_core.errors import Refused
@@ -52,7 +53,7 @@ def _change(
             "from_iu_id": source.iu_id,
             "to_iu_id": target.iu_id,
             "relation_type": relation_type,
-            "actor": actor,
+            "actor": actor or default_actor(),
         }
         row = store.fetch_one(conn, "insert_relation" if add else "delete_relation", params)
         if row is None:

@@ -14,6 +14,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from iu_core.actor import default_actor
 from iu_core.domain.model import STRUCTURE_OP_APPLIED, STRUCTURE_PIECE_DEPRECATED, Piece, Tree, Unit
 from iu_core.errors import NotFound, Refused
 from iu_core.sqlfiles import queries
@@ -85,7 +86,7 @@ def insert_operation(
             "iu_id": iu_id,
             "operation_type": operation_type,
             "parameters": Jsonb(_jsonable(parameters)),
-            "actor": actor,
+            "actor": actor or default_actor(),
         },
     )
     assert row is not None

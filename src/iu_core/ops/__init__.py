@@ -6,8 +6,9 @@ audited transaction (``iu_core.ops.change``), so the audit trail names the
 actor whichever front end called. Nothing here prints.
 """
 
+from iu_core.actor import default_actor
 from iu_core.ops import allowlist, audit, dead_letters, deliveries, gate, routes, schema, secrets, status
-from iu_core.ops.change import Changed, default_actor
+from iu_core.ops.change import Changed
 
 __all__ = [
     "Changed",

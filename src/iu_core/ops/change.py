@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -11,10 +9,9 @@ from typing import Any
 
 import psycopg
 
+from iu_core.actor import default_actor
 from iu_core.errors import IuCoreError, Refused, describe_database_error
 from iu_core.sqlfiles import queries
-
-ACTOR_ENV = "IU_CORE_ACTOR"
 
 Conn = psycopg.Connection[Any]
 
@@ -22,17 +19,6 @@ Conn = psycopg.Connection[Any]
 def q(name: str) -> str:
     """A named query of ``sql/queries/ops.sql``."""
     return queries("ops")[name]
-
-
-def default_actor() -> str:
-    """Who acts when nobody said: ``$IU_CORE_ACTOR``, else the operating-system user."""
-    named = os.environ.get(ACTOR_ENV, "").strip()
-    if named:
-        return named
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name (a container without a passwd entry)
-        return "iu-core"
 
 
 @dataclass(frozen=True, slots=True)

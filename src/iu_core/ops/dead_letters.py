@@ -8,8 +8,9 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
+from iu_core.actor import default_actor
 from iu_core.errors import IuCoreError, NotFound
-from iu_core.ops.change import Changed, Conn, change, default_actor, q
+from iu_core.ops.change import Changed, Conn, change, q
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from iu_core.delivery_seam import DELIVERY_TARGET_KINDS
 from iu_core.errors import IuCoreError, NotFound, Refused
 from iu_core.ops import allowlist as allowlist_ops
 from iu_core.ops.change import Changed, Conn, change, q
-from iu_core.ops.refusal import Refusal, route_refusal
+from iu_core.ops.refusal import Refusal, RefusalReason, route_refusal
 from iu_core.targets import registry as refs
 
 
@@ -137,11 +137,11 @@ def add_route(
 ) -> Route:
     """Add a route; it starts in dry-run (make it live with ``set_route(dry_run=False)``)."""
     validate_code("route code", route_code)
+    if conn.execute(q("existing_routes"), {"route_codes": [route_code]}).fetchone():
+        raise IuCoreError(f"route {route_code} already exists (change it with: iu-core route set)")
     _check_kind(target_kind)
     _check_event_type(conn, event_type, allow_unknown_event_type)
     _check_ref(conn, target_kind, target_ref)
-    if conn.execute(q("existing_routes"), {"route_codes": [route_code]}).fetchone():
-        raise IuCoreError(f"route {route_code} already exists (change it with: iu-core route set)")
     with change(conn, "route add", actor):
         conn.execute(
             q("add_route"),
@@ -200,8 +200,13 @@ def set_route(
         )
     if changes.dry_run is False:
         refusal = live_refusal(conn, route_code)
-        if refusal is not None and refusal.reason in ("gate_closed", "not_allowlisted", "disabled"):
-            raise Refused(f"route {route_code} cannot be live: {refusal.message} ({refusal.hint})")
+        why = {
+            RefusalReason.GATE_CLOSED: "the delivery gate is closed",
+            RefusalReason.NOT_ALLOWLISTED: "it is not on the live allowlist",
+            RefusalReason.DISABLED: f"it is disabled ({route.disabled_reason or 'no reason given'})",
+        }
+        if refusal is not None and refusal.reason in why:
+            raise Refused(f"route {route_code} cannot be live: {why[refusal.reason]} ({refusal.hint})")
         problem = _going_live_problem(conn, route, changes)
         if problem is not None:
             raise Refused(f"route {route_code} cannot be live: {problem}")

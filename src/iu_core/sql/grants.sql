@@ -48,6 +48,8 @@ GRANT INSERT, UPDATE, DELETE ON iu_delivery, iu_route_attempt, iu_route_dead_let
 -- A route disabled by the worker (HTTP 410, failing too long) is written by the worker.
 GRANT UPDATE ON iu_outbound_route TO iu_core_worker;
 GRANT INSERT ON iu_operator_audit TO iu_core_worker;
+-- Retention: the worker prunes finished history (never what is unfinished).
+GRANT DELETE ON event_outbox TO iu_core_worker;
 
 GRANT INSERT, UPDATE, DELETE ON dot_config, iu_outbound_route, iu_route_credential, iu_internal_consumer
    TO iu_core_operator;
@@ -57,10 +59,23 @@ DO $$
 DECLARE
     v_table text;
 BEGIN
-    FOREACH v_table IN ARRAY ARRAY['iu_vector_piece', 'iu_vector_delivery', 'iu_structure_report'] LOOP
+    FOREACH v_table IN ARRAY ARRAY['iu_vector_piece', 'iu_vector_delivery', 'iu_structure_report',
+                                   'iu_retention_horizon'] LOOP
         IF pg_catalog.to_regclass('public.' || v_table) IS NOT NULL THEN
             EXECUTE format('GRANT INSERT, UPDATE, DELETE ON public.%I TO iu_core_worker', v_table);
         END IF;
     END LOOP;
+END
+$$;
+
+-- The operator sets retention; nobody but the console reads its users' password hashes.
+DO $$
+BEGIN
+    IF pg_catalog.to_regclass('public.iu_retention_setting') IS NOT NULL THEN
+        GRANT INSERT, UPDATE ON public.iu_retention_setting TO iu_core_operator;
+    END IF;
+    IF pg_catalog.to_regclass('public.iu_console_user') IS NOT NULL THEN
+        REVOKE SELECT ON public.iu_console_user FROM iu_core_worker;
+    END IF;
 END
 $$;

@@ -21,6 +21,7 @@ import ipaddress
 import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "AddressDecision",
@@ -28,6 +29,7 @@ __all__ = [
     "IPAddress",
     "IPNetwork",
     "check_address",
+    "check_resolved",
     "parse_networks",
     "resolve_checked",
 ]
@@ -199,6 +201,18 @@ def resolve_checked(host: str, port: int, allow_networks: Sequence[IPNetwork] = 
         infos = socket.getaddrinfo(literal, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as exc:
         raise AddressRefused(f"cannot resolve host {host!r}: {exc}", retryable=True) from exc
+    return check_resolved(host, infos, allow_networks)
+
+
+def check_resolved(
+    host: str, infos: Sequence[tuple[Any, ...]], allow_networks: Sequence[IPNetwork] = ()
+) -> list[str]:
+    """The addresses of one ``getaddrinfo`` answer for ``host``, if EVERY one is allowed.
+
+    Shared by the synchronous resolver above and the asyncio client (which
+    resolves in the event loop's executor): the same rule, one place.
+    """
+    literal = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     addresses: list[str] = []
     for _family, _type, _proto, _canon, sockaddr in infos:
         ip = str(sockaddr[0])

@@ -43,6 +43,9 @@ class HttpTarget(ABC):
 
     target_kind: str
     status_rule: StatusRule | None = None
+    # The worker sends this kind on its event loop (iu_core.targets.http) with the
+    # same request and classification; ``deliver`` serves the seam and one-off calls.
+    asyncio_path = True
 
     def __init__(self, reader: RouteSettingsReader) -> None:
         self._reader = reader

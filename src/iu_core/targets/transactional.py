@@ -2,7 +2,7 @@
 
 The worker delivers a live route of such a kind like this, in ONE transaction:
 
-    claim a batch (leases)  ->  target.deliver_batch(conn, deliveries)  ->  record attempts and states  ->  COMMIT
+    claim a batch -> target.deliver_batch(conn, deliveries) -> record attempts and states -> COMMIT
 
 so the target's rows (a pgqueuer job, vectors, a report row), the attempt rows
 and the delivery states commit together or not at all. A worker killed

@@ -45,7 +45,7 @@ import httpx
 from iu_core.errors import one_line
 from iu_core.targets.address_policy import AddressRefused, IPNetwork, resolve_checked
 
-__all__ = ["BODY_CAP", "HttpResult", "post"]
+__all__ = ["BODY_CAP", "HttpResult", "post", "ssl_context"]
 
 BODY_CAP = 16 * 1024
 _USER_AGENT = "iu-core-webhooks/1"
@@ -167,7 +167,7 @@ _pools_lock = threading.Lock()
 CA_BUNDLE_ENV = "IU_CORE_CA_BUNDLE"
 
 
-def _ssl_context() -> ssl.SSLContext:
+def ssl_context() -> ssl.SSLContext:
     """Certificates are verified against the host NAME (SNI), with certifi's CAs or $IU_CORE_CA_BUNDLE."""
     return ssl.create_default_context(cafile=os.environ.get(CA_BUNDLE_ENV) or certifi.where())
 
@@ -178,7 +178,7 @@ def _pool_for(allow_networks: Sequence[IPNetwork]) -> httpcore.ConnectionPool:
         pool = _pools.get(key)
         if pool is None:
             pool = httpcore.ConnectionPool(
-                ssl_context=_ssl_context(),
+                ssl_context=ssl_context(),
                 network_backend=_PinnedBackend(),
                 retries=0,
                 max_connections=100,

@@ -16,10 +16,10 @@ Python API (used by ``iu-core worker``, the demo and the benchmarks)::
   with ``install_signal_handlers``), then drains in-flight work and returns.
 - ``WorkerConfig(concurrency, batch_size, poll_interval, routes, http_concurrency,
   lease_margin_s, sweep_interval_s, drain_timeout_s, worker_id)``.
-- ``iu_core.worker.ops``: the operator's view (status, deliveries, dead letters,
-  backfill) as plain functions returning dicts.
+- The operator's view (status, deliveries, dead letters, backfill) is the
+  operator service layer, ``iu_core.ops``.
 
-How it works (details beside the code, in ``sql/migrations/004_worker.sql``):
+How it works (details beside the code, in ``sql/functions/``):
 
 - Fan-out: a statement-level trigger on ``event_outbox`` writes one
   ``iu_delivery`` row per matching route in the event's own transaction, so a

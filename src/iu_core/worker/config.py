@@ -28,6 +28,7 @@ class WorkerConfig:
     sweep_interval_s how often held deliveries are re-checked (safety net)
     drain_timeout_s  on SIGTERM: how long in-flight deliveries may take to finish
     worker_id        written as lease_owner
+    prune            prune finished history by the retention settings (one worker at a time)
     """
 
     concurrency: int = 1
@@ -39,6 +40,7 @@ class WorkerConfig:
     sweep_interval_s: float = 5.0
     drain_timeout_s: float = 30.0
     worker_id: str = field(default_factory=default_worker_id)
+    prune: bool = True
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -62,6 +64,9 @@ class WorkerStats:
     dead: int = 0
     fenced: int = 0
     batches: int = 0
+    claims: int = 0  # claims that returned deliveries
+    round_trips: int = 0  # statements for claims and records of Python-dispatched kinds
+    released: int = 0  # claimed deliveries given back unsent (the route went away)
     reconnects: int = 0
     elapsed_s: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)

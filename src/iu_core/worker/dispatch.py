@@ -5,7 +5,7 @@ The worker's registry is composed explicitly (``delivery_seam.build_registry``):
 - ``sql_function`` is never dispatched from Python: the worker delivers it
   inside the database (``fn_iu_worker_deliver_sql_batch``), in the same
   transaction as its audit rows;
-- ``workflow`` with target_ref ``event_outbox`` is the seeds' no-op: outcome
+- ``workflow`` with target_ref ``event_outbox`` is a no-op: outcome
   ``skipped``, the event stays in the outbox;
 - ``external_endpoint`` / ``directus_flow`` come from
   ``iu_core.targets.build_runtime_registry(database_url)`` when that module is
@@ -19,7 +19,8 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from iu_core.delivery_seam import (
@@ -133,4 +134,39 @@ def deliver_one(route: Route, claimed: Claimed, registry: DeliveryRegistry) -> R
         detail=detail,
         started_at=started,
         finished_at=dt.datetime.now(dt.UTC),
+        target_kind=route.target_kind,
     )
+
+
+class PoolDispatcher:
+    """Synchronous targets (the workflow no-op, targets passed in by the caller, unbuilt
+    kinds) run on a thread pool; their outcomes go to the completer like HTTP ones."""
+
+    def __init__(
+        self,
+        registry: DeliveryRegistry,
+        threads: int,
+        put: Callable[[Result], None],
+        done: Callable[[str, int], None],
+    ) -> None:
+        self._registry = registry
+        self._threads = threads
+        self._put = put
+        self._done = done
+        self._pool: ThreadPoolExecutor | None = None
+
+    def submit(self, route: Route, claimed: list[Claimed]) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="iu-core-deliver")
+        for item in claimed:
+            self._pool.submit(self._one, route, item)
+
+    def _one(self, route: Route, item: Claimed) -> None:
+        try:
+            self._put(deliver_one(route, item, self._registry))
+        finally:
+            self._done(route.route_code, item.delivery_id)
+
+    def stop(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)

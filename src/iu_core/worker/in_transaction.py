@@ -29,6 +29,7 @@ import psycopg
 
 from iu_core.delivery_seam import DeliveryOutcome, DeliveryRequest
 from iu_core.errors import one_line
+from iu_core.metrics import record_results
 from iu_core.targets.transactional import EventDelivery, TransactionalTarget
 from iu_core.worker import store
 from iu_core.worker.dispatch import idempotency_key
@@ -117,9 +118,11 @@ def deliver_in_transaction(
                     detail=detail,
                     started_at=started,
                     finished_at=finished,
+                    target_kind=route.target_kind,
                 )
             )
         recorded = store.record(conn, route.route_code, results)
+    record_results(route.route_code, results, recorded.dead)
     return SqlBatch(
         claimed=len(claimed),
         sent=recorded.sent + recorded.skipped,

@@ -1,13 +1,13 @@
 """Database I/O of the worker: one function per named query of ``sql/queries/worker.sql``.
 
-Every function takes an open connection and runs one statement; the state
-transitions themselves are plpgsql functions of ``migrations/004_worker.sql``.
+Every function takes an open connection and runs ONE statement (one round
+trip); the state transitions themselves are plpgsql functions of
+``sql/functions/worker_*.sql``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -116,13 +116,15 @@ class SqlBatch:
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    """What recording a set of outcomes did."""
+    """What recording a set of outcomes did (``auto_disabled``: the reason, when the
+    route was disabled for failing too long)."""
 
     sent: int
     skipped: int
     retrying: int
     dead: int
     fenced: int
+    auto_disabled: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,7 @@ class Result:
     detail: Mapping[str, Any]
     started_at: dt.datetime
     finished_at: dt.datetime
+    target_kind: str = ""  # for the metrics; not recorded in the database
 
 
 def _dict_cursor(conn: Conn) -> psycopg.Cursor[dict[str, Any]]:
@@ -167,10 +170,43 @@ def claim(conn: Conn, route_code: str, limit: int, worker: str, lease_s: float) 
         return [Claimed.from_row(row) for row in cur.execute(_q("claim"), params).fetchall()]
 
 
+def claim_http(
+    conn: Conn, route_code: str, limit: int, worker: str, lease_s: float
+) -> tuple[list[Claimed], dict[str, Any] | None]:
+    """Claim deliveries of an HTTP route and, in the same round trip, its settings and credentials."""
+    params = {"route_code": route_code, "limit": limit, "worker": worker, "lease_s": lease_s}
+    with _dict_cursor(conn) as cur:
+        rows = cur.execute(_q("claim_http"), params).fetchall()
+    settings = next((row["settings"] for row in rows if row["settings"] is not None), None)
+    return [Claimed.from_row(row) for row in rows], settings
+
+
+def _clean_text(text: str) -> str:
+    # jsonb holds neither NUL nor lone surrogates: a receiver's body may have both.
+    if text.isascii():
+        return text.replace("\x00", "\ufffd") if "\x00" in text else text
+    text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text.replace("\x00", "\ufffd")
+
+
+def clean_json(value: Any) -> Any:
+    """A JSON-ready copy that jsonb accepts: NUL and lone surrogates replaced by U+FFFD,
+    values that are not JSON (a datetime, a Decimal, bytes) written as text."""
+    if isinstance(value, str):
+        return _clean_text(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, Mapping):
+        return {_clean_text(str(k)): clean_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_json(v) for v in value]
+    if isinstance(value, bytes):
+        return _clean_text(value.decode("utf-8", errors="replace"))
+    return _clean_text(str(value))
+
+
 def _jsonable(detail: Mapping[str, Any]) -> Jsonb:
-    # Targets return plain JSON values; anything else (a datetime, a Decimal)
-    # is written as text rather than failing the whole batch.
-    return Jsonb(json.loads(json.dumps(dict(detail), default=str)))
+    return Jsonb(clean_json(detail))
 
 
 def record(conn: Conn, route_code: str, results: Sequence[Result]) -> Recorded:
@@ -187,6 +223,20 @@ def record(conn: Conn, route_code: str, results: Sequence[Result]) -> Recorded:
     with _dict_cursor(conn) as cur:
         row = cur.execute(_q("record"), params).fetchone()
     return Recorded(**row) if row else Recorded(0, 0, 0, 0, len(results))
+
+
+def release(conn: Conn, leases: Sequence[tuple[int, uuid.UUID]]) -> int:
+    """Give claimed, never-sent deliveries back without counting an attempt."""
+    params = {"ids": [d for d, _ in leases], "leases": [t for _, t in leases]}
+    row = conn.execute(_q("release"), params).fetchone()
+    return int(row[0]) if row else 0
+
+
+def renew(conn: Conn, leases: Sequence[tuple[int, uuid.UUID]], lease_s: float) -> int:
+    """Extend the leases of deliveries still in flight; returns how many were still ours."""
+    params = {"ids": [d for d, _ in leases], "leases": [t for _, t in leases], "lease_s": lease_s}
+    row = conn.execute(_q("renew"), params).fetchone()
+    return int(row[0]) if row else 0
 
 
 def sweep(conn: Conn) -> int:

@@ -81,3 +81,6 @@ BEGIN
     RETURN v_added;
 END
 $$;
+
+COMMENT ON FUNCTION fn_iu_structure_consumer(uuid, jsonb) IS
+    'Internal consumer: projects one structure event into iu_tree_change_log (idempotent). Returns rows added.';

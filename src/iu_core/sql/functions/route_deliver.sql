@@ -88,3 +88,6 @@ BEGIN
         'detail', jsonb_build_object('consumer', v_name, 'rows_added', coalesce(v_added, 0)));
 END
 $$;
+
+COMMENT ON FUNCTION fn_iu_route_deliver(text, uuid, jsonb) IS
+    'The SQL delivery primitive (seam of record): fail-closed checks, then the registered internal consumer.';

@@ -119,7 +119,11 @@ SELECT r.route_code, r.event_type, r.target_kind, r.target_ref, r.dry_run, r.ena
        coalesce(b.in_flight, 0) AS in_flight,
        coalesce(b.retrying, 0) AS retrying,
        coalesce(b.held, 0) AS held,
-       extract(epoch FROM now() - b.oldest)::float8 AS lag_s,
+       -- lag: the age of the oldest event the route has not delivered (a backfill of
+       -- old events shows their age, not the moment the backfill queued them)
+       extract(epoch FROM now() - (SELECT o.occurred_at FROM event_outbox o
+                                    WHERE o.event_type = r.event_type AND o.event_seq = b.oldest_seq))::float8
+           AS lag_s,
        (SELECT count(*) FROM iu_route_dead_letter l
          WHERE l.route_code = r.route_code AND l.status = 'open') AS dead_letters
   FROM iu_outbound_route r
@@ -130,7 +134,7 @@ SELECT r.route_code, r.event_type, r.target_kind, r.target_ref, r.dry_run, r.ena
                count(*) FILTER (WHERE d.state = 'inflight') AS in_flight,
                count(*) FILTER (WHERE d.state = 'retrying') AS retrying,
                count(*) FILTER (WHERE d.state = 'held') AS held,
-               min(d.created_at) FILTER (WHERE d.state <> 'dead') AS oldest
+               min(d.event_seq) FILTER (WHERE d.state <> 'dead') AS oldest_seq
           FROM iu_delivery d
          WHERE d.route_code = r.route_code
            AND d.state IN ('pending', 'inflight', 'retrying', 'held', 'dead')) b ON true

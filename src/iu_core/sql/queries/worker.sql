@@ -28,11 +28,48 @@ SELECT delivery_id, event_id, event_seq, aggregate_id, event_type, payload, occu
        attempt_no, lease_token
   FROM fn_iu_worker_claim(%(route_code)s, %(limit)s::integer, %(worker)s, %(lease_s)s::numeric)
 
+-- claim_http --
+-- The claim of an HTTP route with everything its sender needs, in one round
+-- trip: the leased deliveries (payload, occurred_at) and, on the first row
+-- only, the route's HTTP settings and active credentials (current first). The
+-- claim itself checked gate, allowlist, enabled and circuit in its transaction.
+WITH c AS MATERIALIZED (
+    SELECT * FROM public.fn_iu_worker_claim(%(route_code)s, %(limit)s::integer, %(worker)s, %(lease_s)s::numeric)
+)
+SELECT c.delivery_id, c.event_id, c.event_seq, c.aggregate_id, c.event_type, c.payload, c.occurred_at,
+       c.attempt_no, c.lease_token,
+       CASE WHEN row_number() OVER () = 1 THEN (
+           SELECT jsonb_build_object(
+                      'target_kind', r.target_kind, 'target_ref', r.target_ref, 'event_type', r.event_type,
+                      'timeout_s', r.timeout_s, 'connect_timeout_s', r.connect_timeout_s,
+                      'allow_networks', to_jsonb(r.allow_networks::text[]),
+                      'max_payload_bytes', r.max_payload_bytes,
+                      'credentials', coalesce((
+                          SELECT jsonb_agg(jsonb_build_object('kind', k.kind, 'secret', k.secret,
+                                                              'current', k.superseded_at IS NULL)
+                                           ORDER BY k.kind, k.superseded_at NULLS FIRST, k.credential_id DESC)
+                            FROM public.iu_route_credential k
+                           WHERE k.route_code = r.route_code
+                             AND (k.superseded_at IS NULL OR k.valid_until > now())), '[]'::jsonb))
+             FROM public.iu_outbound_route r WHERE r.route_code = %(route_code)s)
+       END AS settings
+  FROM c
+
 -- record --
-SELECT sent, skipped, retrying, dead, fenced
-  FROM fn_iu_worker_record(%(route_code)s::text, %(ids)s::bigint[], %(attempt_nos)s::integer[],
+-- One statement records a batch of outcomes (attempts, states, retries, dead
+-- letters, circuit, 410 disable), then keeps the route's failing-since clock and
+-- disables a route failing for its disable_after_failing_hours.
+SELECT r.sent, r.skipped, r.retrying, r.dead, r.fenced,
+       public.fn_iu_worker_disable_failing(%(route_code)s::text) AS auto_disabled
+  FROM public.fn_iu_worker_record(%(route_code)s::text, %(ids)s::bigint[], %(attempt_nos)s::integer[],
                            %(statuses)s::text[], %(details)s::jsonb[], %(started)s::timestamptz[],
-                           %(finished)s::timestamptz[], %(leases)s::uuid[])
+                           %(finished)s::timestamptz[], %(leases)s::uuid[]) r
+
+-- release --
+SELECT public.fn_iu_worker_release(%(ids)s::bigint[], %(leases)s::uuid[])
+
+-- renew --
+SELECT public.fn_iu_worker_renew(%(ids)s::bigint[], %(leases)s::uuid[], %(lease_s)s::numeric)
 
 -- sweep --
 SELECT fn_iu_worker_sweep()

@@ -1,0 +1,275 @@
+"""Vector index benchmark: indexing throughput, search latency and recall at scale, quality, memory.
+
+    .venv/bin/python -m bench.vector_bench                 # full run (100,000 pieces)
+    .venv/bin/python -m bench.vector_bench --pieces 5000 --e5-copies 1 --queries 20   # quick
+
+One dedicated durable embedded server (bench.server). Prints a JSON report.
+
+- indexing: ``vector.reindex`` of the two samples ingested several times under
+  new codes (tree load, passages, embedding, upsert), pieces per second with
+  the bundled e5 model and with the hashing embedder (the cost without a model);
+- scale: N synthetic pieces (hashing vectors of random 12-word texts; the
+  hashing embedder is linear in its words, so per-word vectors are summed),
+  loaded with binary COPY, HNSW built afterwards; the ``search`` named query
+  timed with the HNSW index and with an exact scan, recall@10 of HNSW
+  against the exact scan;
+- quality: bench/vector_questions.json against the samples with e5, hit@1 and
+  hit@5 (a hit is the expected article or a piece under it);
+- memory: peak RSS of a process that reindexed the samples with e5 loaded,
+  next to the same process with the hashing embedder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from bench import server as bench_server
+from iu_core import domain, vector
+from iu_core.sqlfiles import queries
+from iu_core.vector.embedder import vector_literal
+from iu_core.vector.hashing import HashingEmbedder
+
+QUESTIONS = Path(__file__).with_name("vector_questions.json")
+SAMPLES = (("regulation_en.md", "REG-EN"), ("quy_che_vi.md", "QC-VI"))
+
+
+def _ingest_copies(conn: psycopg.Connection[Any], copies: int) -> None:
+    for i in range(copies):
+        for name, code in SAMPLES:
+            suffix = "" if i == 0 else f"-{i}"
+            domain.ingest_document(conn, domain.sample_path(name), code=code + suffix)
+
+
+def indexing(url: str, embedder_name: str, copies: int) -> dict[str, Any]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        _ingest_copies(conn, copies)
+        embedder = vector.get_embedder(embedder_name)
+        embedder.embed_query("warm up")  # the model's load is not indexing
+        started = time.perf_counter()
+        result = vector.reindex(conn, f"idx-{embedder_name}", embedder)
+        seconds = time.perf_counter() - started
+    return {
+        "embedder": embedder_name,
+        "pieces": result.embedded,
+        "seconds": round(seconds, 2),
+        "pieces_per_s": round(result.embedded / seconds, 1),
+    }
+
+
+def _synthetic(
+    conn: psycopg.Connection[Any], pieces: int, rng: np.random.Generator
+) -> tuple[float, list[str], np.ndarray]:
+    """Load ``pieces`` synthetic rows, build HNSW; (build seconds, vocabulary, its word vectors)."""
+    from pgvector.psycopg import register_vector
+
+    per_unit = 100
+    units = max(pieces // per_unit, 1)
+    conn.execute(
+        "INSERT INTO information_unit (code, title) SELECT 'SYN-' || g, 'Synthetic ' || g"
+        " FROM generate_series(1, %s) g",
+        (units,),
+    )
+    conn.execute(
+        "INSERT INTO iu_piece (iu_id, parent_piece_id, position, kind, heading)"
+        " SELECT iu_id, NULL, 0, 'document', title FROM information_unit WHERE code LIKE 'SYN-%%'"
+    )
+    conn.execute(
+        "INSERT INTO iu_piece (iu_id, parent_piece_id, position, kind, label, text)"
+        " SELECT p.iu_id, p.piece_id, g - 1, 'clause', g || '.', 'synthetic'"
+        " FROM iu_piece p JOIN information_unit u USING (iu_id), generate_series(1, %s) g"
+        " WHERE p.parent_piece_id IS NULL AND u.code LIKE 'SYN-%%'",
+        (per_unit - 1,),
+    )
+    ids = conn.execute(
+        "SELECT p.piece_id, p.iu_id FROM iu_piece p JOIN information_unit u USING (iu_id)"
+        " WHERE u.code LIKE 'SYN-%%' LIMIT %s",
+        (pieces,),
+    ).fetchall()
+    hashing = HashingEmbedder()
+    vocabulary = ["".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), 7)) for _ in range(5000)]
+    word_vectors = np.stack([hashing.embed_passages([w])[0] for w in vocabulary])
+    register_vector(conn)
+    conn.execute("DROP INDEX iu_vector_piece_hnsw_idx")
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            "COPY iu_vector_piece (collection, piece_id, iu_id, language, model_name, model_version,"
+            " content_hash, heading_path, embedding) FROM STDIN WITH (FORMAT BINARY)"
+        ) as copy,
+    ):
+        copy.set_types(["text", "uuid", "uuid", "text", "text", "text", "text", "text", "vector"])
+        for piece_id, iu_id in ids:
+            words = rng.integers(0, len(vocabulary), 12)
+            v = word_vectors[words].sum(axis=0)
+            v = (v / np.linalg.norm(v)).astype(np.float32)
+            copy.write_row(["bench", piece_id, iu_id, "en", "hashing", "1", "-", "synthetic", v])
+    conn.execute("SET maintenance_work_mem = '512MB'")
+    started = time.perf_counter()
+    conn.execute(
+        "CREATE INDEX iu_vector_piece_hnsw_idx ON iu_vector_piece USING hnsw (embedding vector_cosine_ops)"
+    )
+    build = time.perf_counter() - started
+    conn.execute("ANALYZE iu_vector_piece")
+    return build, vocabulary, word_vectors
+
+
+def _timed_search(conn: psycopg.Connection[Any], query: np.ndarray, exact: bool) -> tuple[float, list[Any]]:
+    params = {
+        "query": vector_literal(query),
+        "model_name": "hashing",
+        "collection": "bench",
+        "iu_id": None,
+        "language": "en",
+        "limit": 10,
+    }
+    with conn.transaction():
+        if exact:
+            conn.execute("SET LOCAL enable_indexscan = off")
+            conn.execute("SET LOCAL enable_bitmapscan = off")
+        else:
+            conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            conn.execute("SET LOCAL hnsw.ef_search = 100")
+        started = time.perf_counter()
+        rows = conn.execute(queries("vector")["search"], params).fetchall()
+        elapsed = time.perf_counter() - started
+    return elapsed * 1000, [r[1] for r in rows]
+
+
+def scale(url: str, pieces: int, n_queries: int) -> dict[str, Any]:
+    rng = np.random.default_rng(7)
+    with psycopg.connect(url, autocommit=True) as conn:
+        build_seconds, vocabulary, word_vectors = _synthetic(conn, pieces, rng)
+        plan = conn.execute(
+            "EXPLAIN " + queries("vector")["search"],
+            {
+                "query": vector_literal(word_vectors[0]),
+                "model_name": "hashing",
+                "collection": "bench",
+                "iu_id": None,
+                "language": "en",
+                "limit": 10,
+            },
+        ).fetchall()
+        uses_hnsw = any("iu_vector_piece_hnsw_idx" in r[0] for r in plan)
+        hnsw_ms: list[float] = []
+        exact_ms: list[float] = []
+        recalls: list[float] = []
+        for _ in range(n_queries):
+            words = rng.integers(0, len(vocabulary), 4)
+            q = word_vectors[words].sum(axis=0)
+            q = (q / np.linalg.norm(q)).astype(np.float32)
+            t_h, got = _timed_search(conn, q, exact=False)
+            t_e, truth = _timed_search(conn, q, exact=True)
+            hnsw_ms.append(t_h)
+            exact_ms.append(t_e)
+            recalls.append(len(set(got) & set(truth)) / max(len(truth), 1))
+        size = conn.execute("SELECT pg_relation_size('iu_vector_piece_hnsw_idx')").fetchone()
+
+    def pct(values: list[float], p: float) -> float:
+        return round(float(np.percentile(values, p)), 2)
+
+    return {
+        "pieces": pieces,
+        "queries": n_queries,
+        "plan_uses_hnsw": uses_hnsw,
+        "hnsw_build_s": round(build_seconds, 1),
+        "hnsw_index_mb": round(int(size[0]) / 2**20, 1) if size else None,
+        "hnsw_p50_ms": pct(hnsw_ms, 50),
+        "hnsw_p99_ms": pct(hnsw_ms, 99),
+        "exact_p50_ms": pct(exact_ms, 50),
+        "exact_p99_ms": pct(exact_ms, 99),
+        "recall_at_10": round(statistics.mean(recalls), 4),
+    }
+
+
+def quality(url: str) -> dict[str, Any]:
+    spec = json.loads(QUESTIONS.read_text(encoding="utf-8"))
+    with psycopg.connect(url, autocommit=True) as conn:
+        for code, name in spec["samples"].items():
+            domain.ingest_document(conn, domain.sample_path(name), code=code)
+        embedder = vector.get_embedder("e5")
+        vector.reindex(conn, "quality", embedder)
+        per_lang: dict[str, dict[str, int]] = {}
+        misses = []
+        for item in spec["questions"]:
+            result = vector.search(conn, item["q"], collection="quality", limit=5, embedder=embedder)
+            found = [
+                h.code == item["code"] and item["article"] in h.heading_path.split(" > ") for h in result.hits
+            ]
+            stats = per_lang.setdefault(item["lang"], {"questions": 0, "hit1": 0, "hit5": 0})
+            stats["questions"] += 1
+            stats["hit1"] += int(bool(found[:1] and found[0]))
+            stats["hit5"] += int(any(found))
+            if not any(found[:1]):
+                top = result.hits[0].heading_path if result.hits else None
+                misses.append({"q": item["q"], "expected": item["article"], "top": top})
+    return {
+        lang: {
+            "questions": s["questions"],
+            "hit_at_1": round(s["hit1"] / s["questions"], 3),
+            "hit_at_5": round(s["hit5"] / s["questions"], 3),
+        }
+        for lang, s in per_lang.items()
+    } | {"misses_at_1": misses}
+
+
+_RSS_PROBE = """
+import resource, sys, psycopg
+from iu_core import domain, vector
+with psycopg.connect(sys.argv[1], autocommit=True) as conn:
+    for name, code in (("regulation_en.md", "A"), ("quy_che_vi.md", "B")):
+        domain.ingest_document(conn, domain.sample_path(name), code=code + sys.argv[2])
+    vector.reindex(conn, "rss-" + sys.argv[2], vector.get_embedder(sys.argv[2]))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def memory(url: str) -> dict[str, Any]:
+    out = {}
+    for name in ("hashing", "e5"):
+        done = subprocess.run(
+            [sys.executable, "-c", _RSS_PROBE, url, name], capture_output=True, text=True, check=True
+        )
+        out[f"peak_rss_mb_{name}"] = round(int(done.stdout.strip()) / 1024, 1)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pieces", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--e5-copies", type=int, default=3, help="sample copies indexed with e5")
+    parser.add_argument("--hashing-copies", type=int, default=20, help="sample copies indexed with hashing")
+    args = parser.parse_args()
+    srv = bench_server.start()
+    report: dict[str, Any] = {"run": str(uuid.uuid4())[:8], "server": srv.settings.get("server_version")}
+    try:
+        with srv.database() as url:
+            report["indexing_e5"] = indexing(url, "e5", args.e5_copies)
+        with srv.database() as url:
+            report["indexing_hashing"] = indexing(url, "hashing", args.hashing_copies)
+        with srv.database() as url:
+            report["quality"] = quality(url)
+        with srv.database() as url:
+            report["memory"] = memory(url)
+        with srv.database() as url:
+            report["search"] = scale(url, args.pieces, args.queries)
+    finally:
+        bench_server.stop(srv)
+    json.dump(report, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

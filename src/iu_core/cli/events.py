@@ -1,0 +1,51 @@
+"""``iu-core events``: the transactional outbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from iu_core import domain
+from iu_core.cli._common import AppContext, console, json_option, pass_app, print_json
+
+
+@click.group("events")
+def events_group() -> None:
+    """Events in the outbox."""
+
+
+@events_group.command("list")
+@click.option("--iu", "code", default=None, help="Only events of this information unit.")
+@click.option("--type", "event_type", default=None, help="Only events of this type.")
+@click.option("--limit", type=click.IntRange(1, 100000), default=50, show_default=True, help="The newest N.")
+@json_option
+@pass_app
+def events_list_cmd(
+    app: AppContext, code: str | None, event_type: str | None, limit: int, as_json: bool
+) -> None:
+    """The newest events in the outbox, oldest first."""
+    with app.connection() as conn:
+        rows = domain.list_events(conn, code=code, event_type=event_type, limit=limit)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("seq", "type", "unit", "operation", "pieces", "event", "at")
+    table.columns[1].no_wrap = True
+    for r in rows:
+        payload: dict[str, Any] = r["payload"] if isinstance(r["payload"], dict) else {}
+        table.add_row(
+            str(r["event_seq"]),
+            r["event_type"],
+            escape(r["code"] or ""),
+            str(payload.get("operation_type", "")),
+            str(len(payload.get("pieces", []))) if "pieces" in payload else "",
+            str(r["event_id"])[:8],
+            r["occurred_at"].isoformat(sep=" ", timespec="seconds"),
+        )
+    console.print(table)
+
+
+COMMANDS: list[click.Command] = [events_group]

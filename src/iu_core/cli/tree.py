@@ -1,0 +1,96 @@
+"""``iu-core tree`` and ``units``: the piece trees and the information units."""
+
+from __future__ import annotations
+
+import click
+from rich.markup import escape
+from rich.table import Table
+from rich.tree import Tree as RichTree
+
+from iu_core import domain
+from iu_core.cli._common import AppContext, console, json_option, pass_app, print_json
+from iu_core.domain.model import Piece, Tree
+
+
+def _node_label(piece: Piece) -> str:
+    label = f"[bold]{escape(piece.label)}[/bold]" if piece.label else ""
+    name = " ".join(p for p in (label, escape(piece.heading)) if p)
+    if not name:  # an unnamed piece (a paragraph, the preamble): the start of its text
+        preview = " ".join(piece.text.split())
+        preview = preview[:48] + "…" if len(preview) > 48 else preview
+        name = f"[italic]{escape(preview) or '(empty)'}[/italic]"
+    # The id first: a long heading may be cut at the terminal's edge, the id never.
+    ident, kind = f"[cyan]{str(piece.piece_id)[:8]}[/cyan]", f"[dim]{piece.kind}[/dim]"
+    if not piece.active:
+        return f"{ident} [strike dim]{name}[/strike dim] [red]deprecated[/red] {kind}"
+    return f"{ident} {name} {kind}"
+
+
+def _render(tree: Tree, include_deprecated: bool, title: str) -> RichTree:
+    root = RichTree(f"[bold cyan]{escape(title)}[/bold cyan] {_node_label(tree.root)}")
+
+    def add(branch: RichTree, piece: Piece) -> None:
+        for kid in tree.children(piece.piece_id, active_only=not include_deprecated):
+            add(branch.add(_node_label(kid)), kid)
+
+    add(root, tree.root)
+    return root
+
+
+@click.command("tree")
+@click.argument("code")
+@click.option("--active", "active_only", is_flag=True, help="Hide deprecated pieces.")
+@json_option
+@pass_app
+def tree_cmd(app: AppContext, code: str, active_only: bool, as_json: bool) -> None:
+    """Show the piece tree of an information unit: labels, headings, kinds, status and ids."""
+    with app.connection() as conn:
+        unit = domain.get_unit(conn, code)
+        tree = domain.get_tree(conn, code)
+    if as_json:
+        print_json(
+            {
+                "iu_id": unit.iu_id,
+                "code": unit.code,
+                "title": unit.title,
+                "status": unit.status,
+                "root": domain.tree_as_dict(tree, include_deprecated=not active_only),
+            }
+        )
+        return
+    console.print(_render(tree, not active_only, unit.code))
+
+
+@click.group("units")
+def units_group() -> None:
+    """Information units (ingested documents)."""
+
+
+@units_group.command("list")
+@json_option
+@pass_app
+def units_list_cmd(app: AppContext, as_json: bool) -> None:
+    """List information units with their piece and operation counts."""
+    with app.connection() as conn:
+        rows = domain.list_units(conn)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print("No information units yet (iu-core ingest PATH --code CODE).")
+        return
+    table = Table("code", "title", "status", "active pieces", "deprecated", "operations", "id")
+    for r in rows:
+        table.add_row(
+            escape(r["code"]),
+            escape(r["title"]),
+            r["status"],
+            str(r["active_pieces"]),
+            str(r["deprecated_pieces"]),
+            str(r["operations"]),
+            str(r["iu_id"]),
+        )
+    console.print(table)
+
+
+COMMANDS: list[click.Command] = [tree_cmd, units_group]

@@ -1,0 +1,10 @@
+"""The operator console: a small web application over the operator service layer.
+
+``iu-core console`` serves it with uvicorn; :func:`create_app` builds it.
+"""
+
+from __future__ import annotations
+
+from iu_core.console.app import ConsoleConfig, create_app
+
+__all__ = ["ConsoleConfig", "create_app"]

@@ -1,0 +1,101 @@
+"""The console's actions (POST): read the form, call the service layer as the console user, redirect.
+
+Each handler does exactly one service call (or none, when the form is
+incomplete): the service layer's transaction makes it all-or-nothing, and
+its audit records the console user as the actor.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from starlette.responses import Response
+
+from iu_core.console import service, views
+from iu_core.console.app import Ctx, redirect
+from iu_core.console.service import RouteChanges, Selection
+from iu_core.errors import IuCoreError
+
+
+def _require(value: str, what: str) -> str:
+    if not value:
+        raise IuCoreError(f"{what} is required")
+    return value
+
+
+def set_gate(ctx: Ctx) -> Response:
+    wanted = ctx.field("gate")
+    if wanted not in {"open", "close"}:
+        raise IuCoreError("choose open or close")
+    return redirect(ctx.field("back") or "/gate", service.set_gate(ctx.conn, wanted == "open", ctx.actor))
+
+
+def allowlist_add(ctx: Ctx) -> Response:
+    routes = ctx.fields("route")
+    if not routes:
+        raise IuCoreError("choose at least one route")
+    return redirect("/allowlist", service.allowlist_add(ctx.conn, routes, ctx.actor))
+
+
+def allowlist_remove(ctx: Ctx) -> Response:
+    routes = ctx.fields("route")
+    if not routes:
+        raise IuCoreError("choose at least one route")
+    return redirect("/allowlist", service.allowlist_remove(ctx.conn, routes, ctx.actor))
+
+
+def set_route_mode(ctx: Ctx) -> Response:
+    """Going live (or back to dry-run), optionally with a new target, in one audited change."""
+    code = ctx.request.path_params["code"]
+    mode = ctx.field("mode")
+    if mode not in {"live", "dry-run"}:
+        raise IuCoreError("choose live or dry-run")
+    if mode == "live" and ctx.field("confirm") != code:
+        raise IuCoreError(f"to go live, type the route's name ({code}) to confirm")
+    changes = RouteChanges(
+        target_kind=ctx.field("target_kind") or None,
+        target_ref=ctx.field("target_ref") or None,
+        dry_run=mode == "dry-run",
+    )
+    return redirect(f"/routes/{quote(code, safe='')}", service.set_route(ctx.conn, code, changes, ctx.actor))
+
+
+def set_route_target(ctx: Ctx) -> Response:
+    code = ctx.request.path_params["code"]
+    changes = RouteChanges(
+        target_kind=_require(ctx.field("target_kind"), "target kind"),
+        target_ref=_require(ctx.field("target_ref"), "target ref"),
+    )
+    return redirect(f"/routes/{quote(code, safe='')}", service.set_route(ctx.conn, code, changes, ctx.actor))
+
+
+def _selection(ctx: Ctx) -> Selection:
+    """Which open dead letters: the ticked ones, a route's, every one, or those made since a time."""
+    scope = ctx.field("scope")
+    route_code = ctx.field("route") or None
+    if scope == "selected":
+        try:
+            ids = [int(v) for v in ctx.fields("id")]
+        except ValueError:
+            raise IuCoreError("a dead-letter id is a number") from None
+        if not ids:
+            raise IuCoreError("tick at least one dead letter")
+        return Selection(ids=tuple(ids))
+    if scope == "route":
+        return Selection(route_code=_require(route_code or "", "a route"))
+    if scope == "all":
+        return Selection(everything=True)
+    if scope == "since":
+        since = views.parse_time(_require(ctx.field("since"), "a time"), "since")
+        return Selection(route_code=route_code, since=since)
+    raise IuCoreError("choose which dead letters: selected, by route, all, or since a time")
+
+
+def replay(ctx: Ctx) -> Response:
+    reason = _require(ctx.field("reason"), "a reason")
+    return redirect("/dead-letters", service.replay(ctx.conn, _selection(ctx), reason, ctx.actor))
+
+
+def discard(ctx: Ctx) -> Response:
+    reason = _require(ctx.field("reason"), "a reason")
+    return redirect("/dead-letters", service.discard(ctx.conn, _selection(ctx), reason, ctx.actor))

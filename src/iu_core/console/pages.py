@@ -1,0 +1,162 @@
+"""The console's pages (GET): each reads through ``views``/``service`` and renders one template."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+
+from starlette.responses import JSONResponse, Response
+
+from iu_core.console import chart, service, views
+from iu_core.console.app import Console, Ctx
+from iu_core.delivery_seam import DELIVERY_TARGET_KINDS
+from iu_core.errors import IuCoreError
+
+
+def _overview_context(ctx: Ctx) -> dict[str, object]:
+    data = views.overview(ctx.conn)
+    return {"status": data, "chart": chart.render(views.chart_minutes(ctx.conn))}
+
+
+def overview(console: Console, ctx: Ctx) -> Response:
+    return console.render(ctx.request, "overview.html", {"page": "overview", **_overview_context(ctx)})
+
+
+def overview_fragment(console: Console, ctx: Ctx) -> Response:
+    return console.render(ctx.request, "_overview.html", _overview_context(ctx))
+
+
+def api_status(console: Console, ctx: Ctx) -> Response:
+    del console
+    data = service.status(ctx.conn)
+    return JSONResponse(_jsonable(data))
+
+
+def _jsonable(value: object) -> object:
+    """Times as ISO text, numbers as numbers, anything else as text."""
+
+    def default(item: object) -> object:
+        if isinstance(item, dt.datetime | dt.date):
+            return item.isoformat()
+        if isinstance(item, decimal.Decimal):
+            return float(item)
+        return str(item)
+
+    return json.loads(json.dumps(value, default=default))
+
+
+def routes(console: Console, ctx: Ctx) -> Response:
+    return console.render(
+        ctx.request,
+        "routes.html",
+        {"page": "routes", "routes": service.routes(ctx.conn), "gate": service.gate(ctx.conn)},
+    )
+
+
+def route(console: Console, ctx: Ctx) -> Response:
+    code = ctx.request.path_params["code"]
+    data = views.route_page(ctx.conn, code)
+    return console.render(
+        ctx.request,
+        "route.html",
+        {"page": "routes", "gate": service.gate(ctx.conn), "kinds": sorted(DELIVERY_TARGET_KINDS), **data},
+    )
+
+
+def route_fragment(console: Console, ctx: Ctx) -> Response:
+    data = views.route_page(ctx.conn, ctx.request.path_params["code"])
+    return console.render(ctx.request, "_route_activity.html", data)
+
+
+def _deliveries_context(ctx: Ctx) -> dict[str, object]:
+    params = dict(ctx.request.query_params)
+    try:
+        f = views.delivery_filter(params)
+        rows = views.deliveries(ctx.conn, f)
+        error = None
+    except IuCoreError as exc:
+        f, rows, error = views.DeliveryFilter(), [], str(exc)
+    return {
+        "filter": f,
+        "params": params,
+        "query": ctx.request.url.query,
+        "rows": rows,
+        "states": list(views.DELIVERY_STATES),
+        "flash": error,
+        "flash_error": error is not None,
+    }
+
+
+def deliveries(console: Console, ctx: Ctx) -> Response:
+    context = _deliveries_context(ctx)
+    context["routes"] = service.routes(ctx.conn)
+    if context["flash"] is None:
+        del context["flash"], context["flash_error"]
+    return console.render(ctx.request, "deliveries.html", {"page": "deliveries", **context})
+
+
+def deliveries_fragment(console: Console, ctx: Ctx) -> Response:
+    return console.render(ctx.request, "_deliveries.html", _deliveries_context(ctx))
+
+
+def delivery(console: Console, ctx: Ctx) -> Response:
+    try:
+        delivery_id = int(ctx.request.path_params["delivery_id"])
+    except ValueError:
+        raise IuCoreError("a delivery id is a number") from None
+    row, timeline = views.delivery(ctx.conn, delivery_id)
+    return console.render(
+        ctx.request, "delivery.html", {"page": "deliveries", "d": row, "timeline": timeline}
+    )
+
+
+def dead_letters(console: Console, ctx: Ctx) -> Response:
+    everything = ctx.request.query_params.get("all") == "1"
+    route_code = ctx.request.query_params.get("route") or None
+    return console.render(
+        ctx.request,
+        "dead_letters.html",
+        {
+            "page": "dead-letters",
+            "letters": service.dead_letters(ctx.conn, route_code=route_code, everything=everything),
+            "routes": service.routes(ctx.conn),
+            "everything": everything,
+            "route_code": route_code,
+        },
+    )
+
+
+def dead_letters_count(console: Console, ctx: Ctx) -> Response:
+    n = len(service.dead_letters(ctx.conn))
+    return console.render(ctx.request, "_dead_count.html", {"open_count": n})
+
+
+def gate(console: Console, ctx: Ctx) -> Response:
+    return console.render(ctx.request, "gate.html", {"page": "gate", "gate": service.gate(ctx.conn)})
+
+
+def allowlist(console: Console, ctx: Ctx) -> Response:
+    return console.render(
+        ctx.request,
+        "allowlist.html",
+        {"page": "allowlist", "gate": service.gate(ctx.conn), "routes": service.routes(ctx.conn)},
+    )
+
+
+def ius(console: Console, ctx: Ctx) -> Response:
+    return console.render(ctx.request, "ius.html", {"page": "ius", "units": views.units(ctx.conn)})
+
+
+def iu(console: Console, ctx: Ctx) -> Response:
+    data = views.unit(ctx.conn, ctx.request.path_params["code"])
+    return console.render(ctx.request, "iu.html", {"page": "ius", **data})
+
+
+def audit(console: Console, ctx: Ctx) -> Response:
+    key = ctx.request.query_params.get("object") or None
+    return console.render(
+        ctx.request,
+        "audit.html",
+        {"page": "audit", "rows": service.audit(ctx.conn, object_key=key, limit=200), "object_key": key},
+    )

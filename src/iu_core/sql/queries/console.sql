@@ -1,0 +1,125 @@
+-- Named queries of the web console (iu_core.console) and of the metrics'
+-- scrape-time gauges (iu_core.metrics). Reads for display only: every change
+-- goes through the operator service layer.
+
+-- metrics_gauges --
+-- Everything the scrape-time gauges show, in one statement: the gate, and per
+-- route its unfinished deliveries, the age of the oldest, open dead letters,
+-- live and circuit. The counts come from the stream index's partial rows.
+SELECT public.fn_iu_delivery_gate_open() AS gate_open,
+       coalesce(jsonb_agg(jsonb_build_array(
+                    r.route_code,
+                    coalesce(b.pending, 0),
+                    coalesce(extract(epoch FROM now() - b.oldest)::float8, 0),
+                    (SELECT count(*) FROM public.iu_route_dead_letter l
+                      WHERE l.route_code = r.route_code AND l.status = 'open'),
+                    (NOT r.dry_run AND r.enabled),
+                    coalesce(c.open_until > now(), false))
+                ORDER BY r.route_code), '[]'::jsonb) AS routes
+  FROM public.iu_outbound_route r
+  LEFT JOIN public.iu_route_circuit c ON c.route_code = r.route_code
+  LEFT JOIN LATERAL (
+        SELECT count(*) AS pending, min(d.created_at) AS oldest
+          FROM public.iu_delivery d
+         WHERE d.route_code = r.route_code
+           AND d.state IN ('pending', 'inflight', 'retrying', 'held')) b ON true
+
+-- user_add --
+INSERT INTO public.iu_console_user (user_name, password_hash)
+VALUES (%(user_name)s, %(password_hash)s)
+ON CONFLICT (user_name) DO NOTHING
+RETURNING user_name
+
+-- user_remove --
+DELETE FROM public.iu_console_user WHERE user_name = %(user_name)s RETURNING user_name
+
+-- user_list --
+SELECT user_name, created_at, last_login_at FROM public.iu_console_user ORDER BY user_name
+
+-- user_get --
+SELECT user_name, password_hash, session_epoch FROM public.iu_console_user WHERE user_name = %(user_name)s
+
+-- user_epoch --
+SELECT session_epoch FROM public.iu_console_user WHERE user_name = %(user_name)s
+
+-- user_logged_in --
+-- A successful login; a rehash (argon2 parameters changed) replaces the hash.
+UPDATE public.iu_console_user
+   SET last_login_at = now(), password_hash = coalesce(%(password_hash)s, password_hash)
+ WHERE user_name = %(user_name)s
+
+-- user_end_sessions --
+UPDATE public.iu_console_user SET session_epoch = session_epoch + 1 WHERE user_name = %(user_name)s
+
+-- chart --
+-- Per minute of the last hour: attempts that reached their target, failed
+-- attempts, and the worst lag of the minute (event written -> delivered).
+SELECT m.minute,
+       count(a.attempt_id) FILTER (WHERE a.status = 'sent') AS sent,
+       count(a.attempt_id) FILTER (WHERE a.status = 'failed') AS failed,
+       coalesce(max(extract(epoch FROM a.finished_at - o.occurred_at))
+                FILTER (WHERE a.status = 'sent'), 0)::float8 AS lag_s
+  FROM generate_series(date_trunc('minute', now()) - interval '59 minutes',
+                       date_trunc('minute', now()), interval '1 minute') AS m(minute)
+  LEFT JOIN public.iu_route_attempt a
+         ON a.finished_at >= m.minute AND a.finished_at < m.minute + interval '1 minute'
+  LEFT JOIN public.event_outbox o ON o.event_id = a.event_ref
+ GROUP BY m.minute
+ ORDER BY m.minute
+
+-- delivery_counts --
+-- Deliveries per state, for the overview's headline (all routes).
+SELECT state, count(*) AS n FROM public.iu_delivery GROUP BY state ORDER BY state
+
+-- deliveries --
+-- Deliveries with filters; every state (sent and decided included), newest first.
+SELECT d.delivery_id, d.route_code, r.target_kind, d.event_id, d.event_seq, o.event_type,
+       iu.code AS iu_code,
+       CASE d.state WHEN 'decided' THEN 'dry-run' WHEN 'inflight' THEN 'in-flight' ELSE d.state END AS state,
+       d.attempts, d.available_at, d.last_error, d.created_at, d.finished_at
+  FROM public.iu_delivery d
+  LEFT JOIN public.iu_outbound_route r ON r.route_code = d.route_code
+  LEFT JOIN public.event_outbox o ON o.event_id = d.event_id
+  LEFT JOIN public.information_unit iu ON iu.iu_id = d.aggregate_id
+ WHERE (%(route_code)s::text IS NULL OR d.route_code = %(route_code)s)
+   AND (%(iu_code)s::text IS NULL OR iu.code = %(iu_code)s)
+   AND (%(states)s::text[] IS NULL OR d.state = ANY (%(states)s::text[]))
+   AND (%(since)s::timestamptz IS NULL OR d.created_at >= %(since)s)
+   AND (%(until)s::timestamptz IS NULL OR d.created_at < %(until)s)
+ ORDER BY d.delivery_id DESC
+ LIMIT %(limit)s
+
+-- delivery_events --
+-- What else happened to a delivery besides its attempts: dry-run decisions and
+-- dead letters (made, replayed, discarded), for its timeline.
+SELECT x.decided_at AS at, 'dry-run decision' AS what, x.decision AS status,
+       x.target_kind || ' / ' || x.target_ref AS detail
+  FROM public.iu_route_decision x
+ WHERE x.route_code = %(route_code)s AND x.event_ref = %(event_id)s
+UNION ALL
+SELECT l.created_at, 'dead letter #' || l.dead_letter_id, 'dead', l.reason
+  FROM public.iu_route_dead_letter l
+ WHERE l.route_code = %(route_code)s AND l.event_ref = %(event_id)s
+UNION ALL
+SELECT l.resolved_at, 'dead letter #' || l.dead_letter_id || ' ' || l.status, l.status,
+       coalesce(l.resolved_by, '') || ': ' || coalesce(l.resolution_note, '')
+  FROM public.iu_route_dead_letter l
+ WHERE l.route_code = %(route_code)s AND l.event_ref = %(event_id)s AND l.resolved_at IS NOT NULL
+ORDER BY 1
+
+-- route_attempts --
+SELECT a.attempt_id, a.event_ref, a.attempt_no, a.status, a.started_at,
+       extract(epoch FROM a.finished_at - a.started_at)::float8 * 1000 AS latency_ms,
+       a.detail::text AS detail, d.delivery_id
+  FROM public.iu_route_attempt a
+  LEFT JOIN public.iu_delivery d ON d.route_code = a.route_code AND d.event_id = a.event_ref
+ WHERE a.route_code = %(route_code)s
+ ORDER BY a.attempt_id DESC
+ LIMIT %(limit)s
+
+-- route_decisions --
+SELECT x.decision_id, x.event_ref, x.event_type, x.target_kind, x.target_ref, x.decision, x.decided_at
+  FROM public.iu_route_decision x
+ WHERE x.route_code = %(route_code)s
+ ORDER BY x.decision_id DESC
+ LIMIT %(limit)s

@@ -1,0 +1,147 @@
+"""The HTTP dispatcher: one asyncio event loop per worker process sends every HTTP delivery.
+
+The scheduler claims a batch (deliveries + the route's settings, one round
+trip) and ``submit``s it; the loop prepares each delivery (body, signature)
+and POSTs it over the per-host keep-alive pool of ``AsyncHttpClient``;
+each outcome goes to the completer. Per-route ``max_in_flight`` is held by
+the scheduler claiming no more than the route's free slots.
+
+After a receiver answers 410 on a route, nothing more is sent to it from this
+process: deliveries of the route that have not started their request yet are
+given back unsent (no attempt counted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from iu_core.delivery_seam import DeliveryOutcome
+from iu_core.targets.classify import failed
+from iu_core.targets.http import AsyncHttpClient, RoutePlan, send
+from iu_core.targets.http.sender import prepare
+from iu_core.worker.completer import Completer
+from iu_core.worker.dispatch import idempotency_key
+from iu_core.worker.policy import RoutePolicy
+from iu_core.worker.store import Claimed, Result, Route
+
+log = logging.getLogger("iu_core.worker")
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
+
+
+class HttpDispatcher:
+    """Owns the event loop thread; ``submit`` is called from scheduler threads."""
+
+    def __init__(self, policy: RoutePolicy, completer: Completer, on_done: Callable[[], None]) -> None:
+        self._policy = policy
+        self._completer = completer
+        self._on_done = on_done
+        self._loop = _new_loop()
+        self._client = AsyncHttpClient()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._thread = threading.Thread(target=self._run, name="iu-core-http", daemon=True)
+        self._plans: dict[str, tuple[str, RoutePlan]] = {}
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_forever()
+
+    def plan(self, route_code: str, settings: Mapping[str, Any]) -> RoutePlan:
+        """The route's plan, rebuilt only when its settings changed (keys decoded once)."""
+        key = repr(sorted(settings.items()))
+        cached = self._plans.get(route_code)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        plan = RoutePlan.build(route_code, settings)
+        self._plans[route_code] = (key, plan)
+        return plan
+
+    def submit(self, route: Route, plan: RoutePlan, claimed: list[Claimed]) -> None:
+        self._loop.call_soon_threadsafe(self._start, route, plan, claimed)
+
+    def _start(self, route: Route, plan: RoutePlan, claimed: list[Claimed]) -> None:
+        for item in claimed:
+            task = self._loop.create_task(self._deliver(route, plan, item))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, route: Route, plan: RoutePlan, item: Claimed) -> None:
+        started = dt.datetime.now(dt.UTC)
+        webhook_id = idempotency_key(route.route_code, item.event_id)
+        try:
+            if self._policy.is_gone(route.route_code):
+                self._completer.give_back(item.delivery_id, item.lease_token)
+                return
+            try:
+                prepared = prepare(plan, webhook_id, item.event_type, item.occurred_at, item.payload)
+                if isinstance(prepared, DeliveryOutcome):
+                    outcome = prepared
+                else:
+                    outcome = await send(plan, self._client, prepared, webhook_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug must not stop the loop: report it as a retryable failure
+                log.warning("http delivery raised route=%s error=%s", route.route_code, type(exc).__name__)
+                outcome = failed(
+                    plan.kind,
+                    retryable=True,
+                    failure="internal_error",
+                    reason=f"internal error: {type(exc).__name__}",
+                )
+            if outcome.detail.get("disable_route"):
+                self._policy.mark_gone(route.route_code)
+            self._completer.put(
+                Result(
+                    route_code=route.route_code,
+                    delivery_id=item.delivery_id,
+                    attempt_no=item.attempt_no,
+                    lease_token=item.lease_token,
+                    status=outcome.status,
+                    detail=outcome.detail,
+                    started_at=started,
+                    finished_at=dt.datetime.now(dt.UTC),
+                    target_kind=route.target_kind,
+                )
+            )
+        finally:
+            self._policy.done(route.route_code, item.delivery_id)
+            self._on_done()
+
+    def stop(self, timeout: float) -> None:
+        """Let running deliveries finish for ``timeout`` seconds, then cancel the rest (their
+        leases expire and another worker delivers them again with the same webhook-id)."""
+        if not self._thread.is_alive():
+            return
+
+        async def finish() -> None:
+            pending = set(self._tasks)
+            if pending:
+                _done, late = await asyncio.wait(pending, timeout=max(timeout, 0.0))
+                for task in late:
+                    task.cancel()
+                if late:
+                    log.warning("drain: %d deliveries still running were cancelled", len(late))
+                    await asyncio.gather(*late, return_exceptions=True)
+            self._client.close()
+
+        future = asyncio.run_coroutine_threadsafe(finish(), self._loop)
+        with contextlib.suppress(Exception):
+            future.result(timeout + 5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)

@@ -1,0 +1,238 @@
+"""The scheduler: lanes that decide what each route needs now and claim it.
+
+Each *lane* is a thread with its own autocommit connection. A round goes over
+the routes (lanes start at different ones):
+
+- dry-run route: one decision batch (``fn_iu_worker_decide_batch``);
+- live ``sql_function``: one delivery batch inside the database;
+- live transactional kind (workflow engines, vector, report): claim, deliver
+  and record in one transaction (``iu_core.worker.in_transaction``);
+- live HTTP kind: a claim that returns the deliveries AND the route's
+  settings (one round trip), handed to the HTTP dispatcher;
+- any other live kind: a lease claim handed to the thread-pool dispatcher.
+
+A claim takes no more than the route's free in-flight slots (and its rate
+limit). A lane with nothing to do waits for a wake-up (notification, a
+finished delivery) or the next due time, at most ``poll_interval``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import psycopg
+
+from iu_core import metrics
+from iu_core.delivery_seam import DeliveryRegistry
+from iu_core.targets.registry import transactional_targets
+from iu_core.targets.transactional import TransactionalTarget
+from iu_core.worker import store
+from iu_core.worker.config import WorkerConfig, WorkerStats
+from iu_core.worker.dispatch import WORKFLOW_NOOP_REF, PoolDispatcher
+from iu_core.worker.http_dispatcher import HttpDispatcher
+from iu_core.worker.in_transaction import deliver_in_transaction
+from iu_core.worker.policy import Lease, RoutePolicy
+from iu_core.worker.store import SqlBatch
+
+log = logging.getLogger("iu_core.worker")
+
+ROUTES_TTL_S = 1.0
+MIN_IDLE_WAIT_S = 0.02
+HTTP_KINDS = frozenset({"external_endpoint", "directus_flow"})
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Scheduler:
+    """Claims work for every route; ``round`` is one pass of one lane."""
+
+    def __init__(
+        self,
+        config: WorkerConfig,
+        stats: WorkerStats,
+        policy: RoutePolicy,
+        registry: DeliveryRegistry,
+        http: HttpDispatcher | None,
+        pool: PoolDispatcher,
+        stopping: Callable[[], bool],
+        transactional: Mapping[str, TransactionalTarget] | None = None,
+    ) -> None:
+        self.config = config
+        self.stats = stats
+        self.policy = policy
+        self.registry = registry
+        self.http = http
+        self.pool = pool
+        self._stopping = stopping
+        # Kinds written in the delivery's own transaction (workflow engines, vector, report).
+        self.transactional = dict(transactional if transactional is not None else transactional_targets())
+        self._lock = threading.Lock()
+        self._routes: list[store.Route] = []
+        self._routes_at = 0.0
+        self._routes_dirty = True
+        self._warned_unknown = False
+
+    def routes_changed(self) -> None:
+        with self._lock:
+            self._routes_dirty = True
+
+    def routes(self, conn: psycopg.Connection[Any]) -> list[store.Route]:
+        with self._lock:
+            if not self._routes_dirty and time.monotonic() - self._routes_at < ROUTES_TTL_S:
+                return self._routes
+            self._routes_dirty = False
+        routes = store.load_routes(conn)
+        if self.config.routes is not None:
+            wanted = set(self.config.routes)
+            unknown = wanted - {r.route_code for r in routes}
+            if unknown and not self._warned_unknown:
+                self._warned_unknown = True
+                log.warning("unknown routes in --routes: %s", ", ".join(sorted(unknown)))
+            routes = [r for r in routes if r.route_code in wanted]
+        self.policy.seen_routes(routes)
+        with self._lock:
+            self._routes, self._routes_at = routes, time.monotonic()
+        return routes
+
+    def round(self, conn: psycopg.Connection[Any], routes: list[store.Route], index: int) -> int:
+        worked = 0
+        now = _now()
+        offset = index % len(routes) if routes else 0
+        for route in routes[offset:] + routes[:offset]:
+            if self._stopping():
+                break
+            if route.paused_reason(now) is not None or self.policy.is_gone(route.route_code):
+                continue
+            worked += self._work_route(conn, route)
+        return worked
+
+    def _work_route(self, conn: psycopg.Connection[Any], route: store.Route) -> int:
+        if route.dry_run:
+            t0 = time.perf_counter()
+            decided = store.decide_batch(conn, route.route_code, self.config.batch_size)
+            if decided:
+                self.stats.add(decided=decided, batches=1)
+                log.info(
+                    "batch route=%s mode=dry-run decided=%d ms=%.1f",
+                    route.route_code,
+                    decided,
+                    (time.perf_counter() - t0) * 1000,
+                )
+            return decided
+        if route.target_kind == "sql_function":
+            return self._in_database(conn, route, store.deliver_sql_batch)
+        target = self.transactional.get(route.target_kind)
+        if target is not None and not (
+            route.target_kind == "workflow" and route.target_ref == WORKFLOW_NOOP_REF
+        ):
+            # Claim, target.deliver_batch, record and commit in ONE transaction.
+            def in_transaction(c: psycopg.Connection[Any], code: str, limit: int) -> SqlBatch:
+                assert target is not None
+                return deliver_in_transaction(c, route, limit, self.config.worker_id, target)
+
+            return self._in_database(conn, route, in_transaction)
+        return self._claim(conn, route)
+
+    def _in_database(
+        self,
+        conn: psycopg.Connection[Any],
+        route: store.Route,
+        batch_call: Callable[[psycopg.Connection[Any], str, int], SqlBatch],
+    ) -> int:
+        limit = self.policy.take_rate(route, self.config.batch_size)
+        if limit == 0:
+            return 0
+        t0 = time.perf_counter()
+        batch = batch_call(conn, route.route_code, limit)
+        done = batch.sent + batch.retrying + batch.dead
+        if route.target_kind == "sql_function" and done:
+            # One transaction delivered the batch: its time is shared by its attempts.
+            seconds = time.perf_counter() - t0
+            failed = batch.retrying + batch.dead
+            metrics.record_attempt(
+                route.route_code, "sql_function", "sent", seconds * batch.sent / done, batch.sent
+            )
+            metrics.record_attempt(
+                route.route_code, "sql_function", "failed", seconds * failed / done, failed
+            )
+            metrics.record_dead_letter(route.route_code, batch.dead)
+        self.policy.refund_rate(route, limit - done)
+        if batch.paused:
+            self.routes_changed()
+        if done or batch.paused:
+            self.stats.add(sent=batch.sent, retrying=batch.retrying, dead=batch.dead, batches=1)
+            log.info(
+                "batch route=%s kind=%s claimed=%d sent=%d retrying=%d dead=%d waiting=%d%s ms=%.1f",
+                route.route_code,
+                route.target_kind,
+                batch.claimed,
+                batch.sent,
+                batch.retrying,
+                batch.dead,
+                batch.blocked,
+                f" paused={batch.paused!r}" if batch.paused else "",
+                (time.perf_counter() - t0) * 1000,
+            )
+        return done
+
+    def _claim(self, conn: psycopg.Connection[Any], route: store.Route) -> int:
+        cfg = self.config
+        if self.policy.failures_pending(route.route_code):
+            return 0  # the completer's record of them may open the circuit: wait for it
+        slots = min(self.policy.free_slots(route), cfg.batch_size)
+        if slots <= 0 or (slots < route.max_in_flight // 2 and self.policy.busy(route.route_code)):
+            return 0  # claim in halves of the window: fewer, larger claims at the same depth
+        slots = self.policy.take_rate(route, slots)
+        if slots == 0:
+            return 0
+        lease_s = route.timeout_s + route.connect_timeout_s + cfg.lease_margin_s
+        http = self.http if route.target_kind in HTTP_KINDS and self.registry_is_default(route) else None
+        settings: dict[str, Any] | None = None
+        if http is not None:
+            claimed, settings = store.claim_http(conn, route.route_code, slots, cfg.worker_id, lease_s)
+        else:
+            claimed = store.claim(conn, route.route_code, slots, cfg.worker_id, lease_s)
+        self.stats.add(round_trips=1)
+        self.policy.refund_rate(route, slots - len(claimed))
+        if not claimed:
+            return 0
+        self.stats.add(claims=1)
+        started = time.monotonic()
+        self.policy.acquire(
+            route.route_code, [Lease(c.delivery_id, c.lease_token, lease_s, started) for c in claimed]
+        )
+        if http is not None and settings is not None:
+            http.submit(route, http.plan(route.route_code, settings), claimed)
+        else:
+            self.pool.submit(route, claimed)
+        log.debug("claimed route=%s kind=%s n=%d", route.route_code, route.target_kind, len(claimed))
+        return len(claimed)
+
+    def registry_is_default(self, route: store.Route) -> bool:
+        """HTTP kinds go to the event loop unless the caller put its own target in the registry."""
+        target = self.registry.get(route.target_kind)
+        return target is None or getattr(target, "asyncio_path", False)
+
+    def wait_timeout(self, conn: psycopg.Connection[Any], routes: list[store.Route]) -> float:
+        """How long an idle lane may sleep: until the next due delivery, at most poll_interval."""
+        timeout = self.config.poll_interval
+        now = _now()
+        workable = [
+            r.route_code
+            for r in routes
+            if r.paused_reason(now) is None and not self.policy.busy(r.route_code)
+        ]
+        due = store.next_due(conn, workable) if workable else None
+        if due is not None:
+            timeout = min(timeout, max(due, MIN_IDLE_WAIT_S))
+        for r in routes:  # wake when an open circuit's cool-down ends
+            if r.enabled and r.live and r.circuit_open(now) and r.circuit_open_until is not None:
+                timeout = min(timeout, max((r.circuit_open_until - now).total_seconds(), MIN_IDLE_WAIT_S))
+        return timeout
