@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--k", type=int, default=500, help="events per layer sample")
     prof.add_argument("--samples", type=int, default=5)
     prof.add_argument("--mode", choices=["sql", "http"], default="sql", help="delivery kind to profile")
+    http = sub.add_parser("http", help="HTTP delivery: receiver ceiling, bare client, iu-core worker")
+    http.add_argument("--quick", action="store_true", help="smoke run: 400 deliveries, 2 s of latency load")
+    http.add_argument("-n", "--events", type=int, help="deliveries per worker measurement (default 20000)")
+    http.add_argument("--latency-s", type=float, help="seconds of load for the latency figure")
+    http.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="where the results JSON goes")
     for p in (parser, run):
         p.add_argument("--quick", action="store_true", help="smoke run: small N, one repetition")
         p.add_argument("--large", action="store_true", help="N = 1 000 000 (and RSS measured at 1M)")
@@ -100,6 +105,16 @@ def main(argv: list[str] | None = None) -> int:
         print(text)
         print(f"profile: {out}")
         return 0
+    if args.command == "http":
+        from bench import http_bench
+
+        hp = http_bench.HttpParams.quick() if args.quick else http_bench.HttpParams()
+        if args.events:
+            hp.n = args.events
+        if args.latency_s:
+            hp.latency_s = args.latency_s
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        return http_bench.main(hp, stderr_log, args.results_dir)
     params = params_from(args)
     # SIGTERM ends the run like Ctrl-C: the dedicated server is stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

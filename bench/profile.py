@@ -3,9 +3,11 @@
 Two views of the same delivery path, on the run's kind of server:
 
 1. **Layers, inside the database**: the same K events projected by (a) one
-   set-based INSERT, (b) the internal consumer per event, (c) the seam
+   set-based INSERT, (a') the same plus the attempt rows and delivery states
+   set-based (the limit), (b) the internal consumer per event, (c) the seam
    ``fn_iu_route_deliver`` per event, (d) the worker's whole batch function,
-   each in its own transaction, rolled back; µs per event for each layer.
+   each in its own transaction, rolled back, the samples of all layers
+   interleaved; µs per event for each layer, and (d) ÷ (a').
 2. **The worker process**: a real ``run_worker(once=True)`` under py-spy
    (when installed): its CPU share of the wall time and the Python functions
    that are on-CPU, so "is the time in Python or in PostgreSQL?" has an answer.
@@ -29,27 +31,39 @@ from bench import events, measure, procs, server
 from bench.sqlfiles import q
 
 LAYERS = (
-    ("layer_set_based", "(a) set-based INSERT … SELECT (the limit)"),
+    ("layer_set_based", "(a) set-based INSERT … SELECT, projection only"),
+    ("layer_set_based_audit", "(a') set-based, projection + attempts + delivery states (the limit)"),
     ("layer_consumer", "(b) fn_iu_structure_consumer once per event"),
     ("layer_route_deliver", "(c) fn_iu_route_deliver once per event (seam checks + consumer)"),
-    ("layer_worker_batch", "(d) fn_iu_worker_deliver_sql_batch (claim + (c) + attempts + states)"),
+    (
+        "layer_worker_batch",
+        "(d) fn_iu_worker_deliver_sql_batch (claim, refusal once, set-based projection, attempts, states)",
+    ),
 )
 
 
 def layer_costs(url: str, *, k: int, samples: int) -> list[dict[str, Any]]:
-    out = []
+    """µs/event per layer; samples interleaved (a, a', b, c, d, a, …) so load drifts hit every layer alike."""
+    times: dict[str, list[float]] = {name: [] for name, _ in LAYERS}
     with psycopg.connect(url, autocommit=True) as conn:
-        for name, label in LAYERS:
-            times = []
-            for _ in range(samples):
+        for _ in range(samples):
+            for name, _label in LAYERS:
                 conn.execute("BEGIN")
                 t0 = time.perf_counter()
                 conn.execute(q("profile", name), {"k": k, "route": measure.STRUCTURE_ROUTE})
-                times.append(time.perf_counter() - t0)
+                times[name].append(time.perf_counter() - t0)
                 conn.execute("ROLLBACK")
-            med = statistics.median(times)
-            out.append({"layer": label, "us_per_event": med / k * 1e6, "events_per_s": k / med})
+    out = []
+    for name, label in LAYERS:
+        med = statistics.median(times[name])
+        out.append({"layer": label, "key": name, "us_per_event": med / k * 1e6, "events_per_s": k / med})
     return out
+
+
+def batch_ratio(rows: list[dict[str, Any]]) -> float:
+    """The worker's whole batch as a fraction of the set-based limit with the same audit rows."""
+    by_key = {r["key"]: r for r in rows}
+    return float(by_key["layer_set_based_audit"]["us_per_event"] / by_key["layer_worker_batch"]["us_per_event"])
 
 
 def py_spy_profile(url: str, *, concurrency: int, out_dir: Path) -> dict[str, Any]:
@@ -114,11 +128,17 @@ def main(n: int, concurrency: int, k: int, samples: int, mode: str = "sql") -> s
                     "| layer | µs/event | events/s |",
                     "|---|---:|---:|",
                 ]
-                for row in layer_costs(url, k=k, samples=samples):
+                rows = layer_costs(url, k=k, samples=samples)
+                for row in rows:
                     lines.append(
                         f"| {row['layer']} | {row['us_per_event']:.0f} | {row['events_per_s']:,.0f} |"
                     )
-                lines.append("")
+                lines += [
+                    "",
+                    f"Whole worker batch (d) ÷ set-based limit with audit (a'): **{batch_ratio(rows):.2f}×** "
+                    "(same K events, same run, samples interleaved)",
+                    "",
+                ]
             with srv.database(srv.data_template(n)) as url:
                 with psycopg.connect(url, autocommit=True) as conn:
                     events.routes_live_sql(conn)

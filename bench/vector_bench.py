@@ -224,14 +224,17 @@ def quality(url: str) -> dict[str, Any]:
     } | {"misses_at_1": misses}
 
 
+# VmHWM of /proc/self/status: the peak of this process alone (ru_maxrss would carry
+# the parent's peak over fork and exec on Linux).
 _RSS_PROBE = """
-import resource, sys, psycopg
+import sys, psycopg
 from iu_core import domain, vector
 with psycopg.connect(sys.argv[1], autocommit=True) as conn:
     for name, code in (("regulation_en.md", "A"), ("quy_che_vi.md", "B")):
         domain.ingest_document(conn, domain.sample_path(name), code=code + sys.argv[2])
     vector.reindex(conn, "rss-" + sys.argv[2], vector.get_embedder(sys.argv[2]))
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+status = open("/proc/self/status").read().split("VmHWM:")[1]
+print(int(status.split()[0]))
 """
 
 
@@ -251,20 +254,26 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--e5-copies", type=int, default=3, help="sample copies indexed with e5")
     parser.add_argument("--hashing-copies", type=int, default=20, help="sample copies indexed with hashing")
+    parser.add_argument("--parts", default="indexing,quality,memory,search", help="comma-separated subset")
     args = parser.parse_args()
     srv = bench_server.start()
     report: dict[str, Any] = {"run": str(uuid.uuid4())[:8], "server": srv.settings.get("server_version")}
+    parts = set(args.parts.split(","))
     try:
-        with srv.database() as url:
-            report["indexing_e5"] = indexing(url, "e5", args.e5_copies)
-        with srv.database() as url:
-            report["indexing_hashing"] = indexing(url, "hashing", args.hashing_copies)
-        with srv.database() as url:
-            report["quality"] = quality(url)
-        with srv.database() as url:
-            report["memory"] = memory(url)
-        with srv.database() as url:
-            report["search"] = scale(url, args.pieces, args.queries)
+        if "memory" in parts:  # first: nothing else has run in this process yet
+            with srv.database() as url:
+                report["memory"] = memory(url)
+        if "indexing" in parts:
+            with srv.database() as url:
+                report["indexing_e5"] = indexing(url, "e5", args.e5_copies)
+            with srv.database() as url:
+                report["indexing_hashing"] = indexing(url, "hashing", args.hashing_copies)
+        if "quality" in parts:
+            with srv.database() as url:
+                report["quality"] = quality(url)
+        if "search" in parts:
+            with srv.database() as url:
+                report["search"] = scale(url, args.pieces, args.queries)
     finally:
         bench_server.stop(srv)
     json.dump(report, sys.stdout, indent=2, ensure_ascii=False)

@@ -10,6 +10,7 @@ target's dependency too slow.
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -41,7 +42,7 @@ class TargetHarness:
     # Values that must never appear in an outcome's detail (secrets, tokens).
     secrets: list[str] = field(default_factory=list)
     # A context manager factory that makes the target's dependency hang; None: nothing can hang.
-    slow: Callable[[], Iterator[None]] | None = None
+    slow: Callable[[], AbstractContextManager[None]] | None = None
     # The longest an attempt may take while the dependency hangs.
     deadline_s: float = 15.0
 

@@ -71,6 +71,7 @@ class TestDirectusFlowContract(TargetContract):
                 yield
             finally:
                 os.killpg(directus.pgid, signal.SIGCONT)
+                directus.wait_ready()
 
         # Another installation where the same route is live but has no access token.
         with psycopg.connect(other_database_url, autocommit=True) as other:

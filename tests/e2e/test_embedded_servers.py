@@ -21,6 +21,7 @@ from tests.conftest import run_iu_core
 PG15_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
+@pytest.mark.slow  # starts and stops an embedded server of its own
 def test_processes_share_one_embedded_server(tmp_path: Path) -> None:
     data_dir = tmp_path / "pgdata"
     env = {"IU_CORE_DATA_DIR": str(data_dir)}

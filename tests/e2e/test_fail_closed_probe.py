@@ -142,8 +142,19 @@ def test_the_cli_runs_the_packaged_text(database_url: str) -> None:
 
 
 def test_unmigrated_database_is_one_clear_line(empty_database_url: str) -> None:
-    for args in (["probe"], ["runtime", "run", "300"], ["gate", "show"]):
+    for args in (
+        ["probe"],
+        ["runtime", "run", "300"],
+        ["gate", "show"],
+        ["status"],
+        ["route", "list"],
+        ["deliveries", "list"],
+        ["tree", "REG-EN"],
+        ["ingest", "sample:regulation_en.md", "--code", "REG-EN"],
+        ["worker", "--once"],
+    ):
         result = run_iu_core(args, database_url=empty_database_url)
-        assert result.returncode == 1
+        assert result.returncode == 1, args
         lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and "run: iu-core db migrate" in lines[0], result.stderr
+        assert len(lines) == 1, (args, result.stderr)
+        assert "not migrated" in lines[0] and "run iu-core db migrate" in lines[0], (args, result.stderr)

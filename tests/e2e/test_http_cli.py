@@ -132,7 +132,7 @@ def test_enable_disable(conn: psycopg.Connection[Any], cli: Any) -> None:
     ).fetchall()
     assert [a[0] for a in audit] == ["route disable", "route enable", "route disable"]
     missing = cli("route", "enable", "nope")
-    assert missing.returncode == 1 and "unknown route nope" in missing.stderr
+    assert missing.returncode == 1 and "no such route: nope" in missing.stderr
 
 
 def test_token_set_reads_stdin_or_env_never_argv(conn: psycopg.Connection[Any], cli: Any) -> None:

@@ -41,7 +41,7 @@ def _check_reports(cli: Any, database_url: str, out: Path) -> None:
         for code in ("REG-EN", "QC-VI"):
             doc = json.loads(_ok(cli("report", "show", code, "--format", "json")))
             tree = json.loads(_ok(cli("tree", code, "--json")))
-            root = tree.get("tree", tree)
+            root = tree["root"]
             outline = [o["piece_id"] for o in doc["outline"] if o["status"] == "active"]
             assert outline == _walk(root), code
             ops = json.loads(_ok(cli("op", "list", "--iu", code, "--json")))
@@ -77,7 +77,7 @@ def test_live_report_routes_keep_reports_current(cli: Any, database_url: str, tm
 
     # One more change, one more run: both destinations follow.
     tree = json.loads(_ok(cli("tree", "REG-EN", "--json")))
-    root = tree.get("tree", tree)
+    root = tree["root"]
     chapter = next(kid for kid in root["children"][0]["children"] if kid["label"] == "Chapter III")
     _ok(cli("op", "rename", chapter["piece_id"], "--heading", "Closing provisions", "--actor", "auditor"))
     _ok(cli("worker", "--once", timeout=120))

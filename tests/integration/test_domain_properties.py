@@ -42,7 +42,11 @@ def _candidates(conn: psycopg.Connection[Any], tree: Tree, kind: str) -> list[di
     active = _active(tree)
     non_root = [p for p in active if p.parent_piece_id is not None]
     if kind == "split":
-        return [{"piece": p.piece_id, "max": len(p.text) - 1} for p in active if p.parent_piece_id is not None and len(p.text) >= 2]
+        return [
+            {"piece": p.piece_id, "max": len(p.text) - 1}
+            for p in active
+            if p.parent_piece_id is not None and len(p.text) >= 2
+        ]
     if kind == "merge":
         out = []
         for p in active:

@@ -97,6 +97,13 @@ class Directus:
         self.flows.append(str(flow))
         return str(flow)
 
+    def wait_ready(self, seconds: float = 60) -> None:
+        """Wait until the API answers again (after a pause it sheds load with 503 for a moment)."""
+        deadline = time.monotonic() + seconds
+        while self.http.get("/flows", params={"limit": 1}).status_code >= 300:
+            assert time.monotonic() < deadline, f"Directus did not recover within {seconds} s"
+            time.sleep(0.5)
+
     def items(self, event_id: str) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = self.api(
             "GET", f"/items/{COLLECTION}", params={"filter[event_id][_eq]": event_id, "limit": -1}

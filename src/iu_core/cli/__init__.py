@@ -7,7 +7,6 @@ line on stderr and exits non-zero; only a bug prints a traceback.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import click
 import psycopg
 
 from iu_core import __version__
-from iu_core.actor import ACTOR_ENV
+from iu_core.actor import ACTOR_ENV, name_actor
 from iu_core.cli import (
     allowlist,
     audit,
@@ -73,6 +72,8 @@ class IuCoreGroup(click.Group):
         except KeyboardInterrupt:
             err_console.print("interrupted")
             sys.exit(130)
+        finally:
+            name_actor(None)
 
 
 @click.group(cls=IuCoreGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -102,10 +103,9 @@ class IuCoreGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, database_url: str | None, data_dir: Path | None, actor: str | None) -> None:
     """IU Core: deliver a knowledge hub's outbox events to downstream targets, safely."""
-    if actor:
-        # Every layer (operator actions, structure operations, macros) reads the
-        # actor from here through iu_core.actor.default_actor.
-        os.environ[ACTOR_ENV] = actor
+    # Every layer (operator actions, structure operations, macros) reads the
+    # actor through iu_core.actor.default_actor.
+    name_actor(actor)
     ctx.obj = AppContext(Settings(database_url or None, data_dir or default_data_dir()))
 
 

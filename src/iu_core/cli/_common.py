@@ -48,9 +48,19 @@ class AppContext:
         return db.connect(self.url, autocommit=autocommit)
 
     @contextmanager
-    def connection(self, *, autocommit: bool = False) -> Iterator[psycopg.Connection[Any]]:
+    def connection(
+        self, *, autocommit: bool = False, migrated: bool = True
+    ) -> Iterator[psycopg.Connection[Any]]:
+        """A connection; with ``migrated`` (the default) to a database whose schema is
+        up to date, else one clear line (``db`` commands pass ``migrated=False``)."""
         conn = self.connect(autocommit=autocommit)
         try:
+            if migrated:
+                from iu_core.ops.schema import require_schema
+
+                require_schema(conn)
+                if not autocommit:
+                    conn.commit()  # the check's snapshot is not the command's
             with conn:
                 yield conn
         finally:
@@ -95,10 +105,7 @@ def print_json(data: Any) -> None:
 @contextmanager
 def operator_connection(app: AppContext) -> Iterator[psycopg.Connection[Any]]:
     """An autocommit connection to a database whose schema is up to date (else one clear line)."""
-    from iu_core.ops.schema import require_schema
-
     with app.connection(autocommit=True) as conn:
-        require_schema(conn)
         yield conn
 
 

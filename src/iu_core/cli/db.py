@@ -31,7 +31,7 @@ def db_group() -> None:
 @pass_app
 def migrate_cmd(app: AppContext, engines: tuple[str, ...], as_json: bool) -> None:
     """Apply every pending migration (safe to run concurrently and repeatedly)."""
-    with app.connection(autocommit=True) as conn:
+    with app.connection(autocommit=True, migrated=False) as conn:
         fresh = migrations.is_fresh(conn)
         applied = migrations.migrate(conn)
     installed = {name: result.value for name, result in install_engines(app.url, engines).items()}
@@ -59,7 +59,7 @@ def migrate_cmd(app: AppContext, engines: tuple[str, ...], as_json: bool) -> Non
 @pass_app
 def status_cmd(app: AppContext, as_json: bool) -> None:
     """List migrations and whether each is applied."""
-    with app.connection(autocommit=True) as conn:
+    with app.connection(autocommit=True, migrated=False) as conn:
         states = migrations.status(conn)
     if as_json:
         print_json([s.as_dict() for s in states])
@@ -75,7 +75,7 @@ def status_cmd(app: AppContext, as_json: bool) -> None:
 @pass_app
 def sql_cmd(app: AppContext) -> None:
     """Print the SQL that `db migrate` would apply now."""
-    with app.connection(autocommit=True) as conn:
+    with app.connection(autocommit=True, migrated=False) as conn:
         sys.stdout.write(migrations.pending_sql(conn))
 
 
@@ -84,7 +84,7 @@ def sql_cmd(app: AppContext) -> None:
 @pass_app
 def verify_cmd(app: AppContext, as_json: bool) -> None:
     """Exit 1 when migrations are pending or the schema diverges from this version."""
-    with app.connection(autocommit=True) as conn:
+    with app.connection(autocommit=True, migrated=False) as conn:
         problems = migrations.verify(conn)
     if as_json:
         print_json({"ok": not problems, "problems": problems})

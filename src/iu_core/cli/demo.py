@@ -67,7 +67,7 @@ def demo_cmd(app: AppContext, ctx: click.Context) -> None:
     )
 
     _step(1, "Migrate", "Numbered SQL migrations, each with its ledger row in one transaction.")
-    with app.connection(autocommit=True) as conn:
+    with app.connection(autocommit=True, migrated=False) as conn:
         applied = migrations.migrate(conn)
     console.print(f"migrations applied now: {len(applied)} (of {len(migrations.available())})")
 

@@ -69,7 +69,7 @@ def _routes_option(value: str | None) -> tuple[str, ...] | None:
 @click.option(
     "--http-concurrency",
     type=click.IntRange(1, 1000),
-    default=32,
+    default=256,
     show_default=True,
     envvar="IU_CORE_WORKER_HTTP_CONCURRENCY",
     show_envvar=True,
@@ -148,6 +148,8 @@ def worker_cmd(
 
     Stops on SIGTERM/SIGINT after finishing in-flight deliveries (exit 0).
     """
+    with app.connection(autocommit=True):
+        pass  # a database without the schema is one clear line, before any log line
     logging.basicConfig(
         level=getattr(logging, log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",

@@ -22,4 +22,4 @@ def require_schema(conn: psycopg.Connection[Any]) -> None:
     pending = migrations.pending(conn)
     if pending:
         names = ", ".join(m.filename for m in pending)
-        raise NotMigrated(f"the database schema is not up to date (pending: {names}): run iu-core db migrate")
+        raise NotMigrated(f"database not migrated to this version (pending: {names}): run iu-core db migrate")

@@ -35,7 +35,7 @@ class WorkerConfig:
     batch_size: int = 500
     poll_interval: float = 1.0
     routes: tuple[str, ...] | None = None
-    http_concurrency: int = 32
+    http_concurrency: int = 256
     lease_margin_s: float = 30.0
     sweep_interval_s: float = 5.0
     drain_timeout_s: float = 30.0

@@ -66,20 +66,36 @@ class RoutePolicy:
             bucket.refund(unused)
 
     # -- in-flight -------------------------------------------------------------------
-    def free_slots(self, route: Route) -> int:
-        with self._lock:
-            return min(
-                route.max_in_flight - self._inflight[route.route_code], self.http_concurrency - self._total
-            )
-
     def busy(self, route_code: str) -> bool:
         with self._lock:
             return self._inflight.get(route_code, 0) > 0
 
-    def acquire(self, route_code: str, leases: list[Lease]) -> None:
+    def reserve(self, route: Route, wanted: int) -> int:
+        """Take up to ``wanted`` free slots of the route for a claim (0: claim nothing now).
+
+        Check and take are one step, so lanes claiming at the same time never
+        exceed the route's ``max_in_flight`` together. While the route is busy
+        a claim waits for half its window: fewer, larger claims at the same depth.
+        """
         with self._lock:
-            self._inflight[route_code] += len(leases)
-            self._total += len(leases)
+            used = self._inflight[route.route_code]
+            free = min(route.max_in_flight - used, self.http_concurrency - self._total, wanted)
+            if free <= 0 or (used > 0 and free < route.max_in_flight // 2):
+                return 0
+            self._inflight[route.route_code] += free
+            self._total += free
+            return free
+
+    def unreserve(self, route_code: str, unused: int) -> None:
+        """Give back reserved slots a claim did not fill."""
+        if unused > 0:
+            with self._lock:
+                self._inflight[route_code] -= unused
+                self._total -= unused
+
+    def acquire(self, route_code: str, leases: list[Lease]) -> None:
+        """Register the leases of claimed deliveries (their slots were reserved)."""
+        with self._lock:
             for lease in leases:
                 self._leases[lease.delivery_id] = lease
 

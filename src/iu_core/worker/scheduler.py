@@ -186,20 +186,27 @@ class Scheduler:
         cfg = self.config
         if self.policy.failures_pending(route.route_code):
             return 0  # the completer's record of them may open the circuit: wait for it
-        slots = min(self.policy.free_slots(route), cfg.batch_size)
-        if slots <= 0 or (slots < route.max_in_flight // 2 and self.policy.busy(route.route_code)):
-            return 0  # claim in halves of the window: fewer, larger claims at the same depth
-        slots = self.policy.take_rate(route, slots)
+        reserved = self.policy.reserve(route, cfg.batch_size)
+        if reserved == 0:
+            return 0
+        slots = self.policy.take_rate(route, reserved)
         if slots == 0:
+            self.policy.unreserve(route.route_code, reserved)
             return 0
         lease_s = route.timeout_s + route.connect_timeout_s + cfg.lease_margin_s
         http = self.http if route.target_kind in HTTP_KINDS and self.registry_is_default(route) else None
         settings: dict[str, Any] | None = None
-        if http is not None:
-            claimed, settings = store.claim_http(conn, route.route_code, slots, cfg.worker_id, lease_s)
-        else:
-            claimed = store.claim(conn, route.route_code, slots, cfg.worker_id, lease_s)
+        try:
+            if http is not None:
+                claimed, settings = store.claim_http(conn, route.route_code, slots, cfg.worker_id, lease_s)
+            else:
+                claimed = store.claim(conn, route.route_code, slots, cfg.worker_id, lease_s)
+        except BaseException:
+            self.policy.unreserve(route.route_code, reserved)
+            self.policy.refund_rate(route, slots)
+            raise
         self.stats.add(round_trips=1)
+        self.policy.unreserve(route.route_code, reserved - len(claimed))
         self.policy.refund_rate(route, slots - len(claimed))
         if not claimed:
             return 0

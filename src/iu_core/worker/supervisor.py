@@ -33,6 +33,7 @@ import psycopg
 from iu_core import db
 from iu_core.delivery_seam import DeliveryRegistry, DeliveryTarget
 from iu_core.errors import IuCoreError
+from iu_core.targets.registry import transactional_targets
 from iu_core.worker.completer import Completer
 from iu_core.worker.config import WorkerConfig, WorkerStats
 from iu_core.worker.dispatch import PoolDispatcher, compose_registry
@@ -54,7 +55,7 @@ class NotMigrated(IuCoreError):
 def _require_schema(conn: psycopg.Connection[Any]) -> None:
     row = conn.execute("SELECT to_regprocedure('fn_iu_worker_deliver_sql_batch(text, integer)')").fetchone()
     if row is None or row[0] is None:
-        raise NotMigrated("the database has no worker schema: run `iu-core db migrate` first")
+        raise NotMigrated("database not migrated (no worker schema): run iu-core db migrate")
 
 
 class _Backoff:
@@ -149,8 +150,11 @@ class Worker:
         self.completer = Completer(self.url, self.stats, self.policy, self._recorded)
         self.http = HttpDispatcher(self.policy, self.completer, self._wake_one)
         self.pool = PoolDispatcher(registry, cfg.http_concurrency, self.completer.put, self._pool_done)
+        # A target given explicitly (``targets=``) overrides the built-in one of its kind.
+        overridden = set(self._targets or {})
+        transactional = {k: t for k, t in transactional_targets().items() if k not in overridden}
         self.scheduler = Scheduler(
-            cfg, self.stats, self.policy, registry, self.http, self.pool, self._stop.is_set
+            cfg, self.stats, self.policy, registry, self.http, self.pool, self._stop.is_set, transactional
         )
         self.rescuer = Rescuer(self.url, cfg, self.policy, self._wake_all)
         notifier = Notifier(self.url, self._wake_one, self._config_changed, self._stop)

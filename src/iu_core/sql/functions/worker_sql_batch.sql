@@ -1,15 +1,33 @@
--- Claims, delivers through fn_iu_route_deliver in event_seq order, writes the
--- attempt rows and the deliveries' new states, all in the caller's single
--- transaction: the projection row, the attempt and the state commit together
--- or not at all, so a worker killed at any instant leaves either the whole
--- batch done or nothing (exactly-once effect; rows locked, no lease needed).
+-- Claims, delivers in event_seq order, writes the attempt rows and the
+-- deliveries' new states, all in the caller's single transaction: the
+-- projection row, the attempt and the state commit together or not at all, so
+-- a worker killed at any instant leaves either the whole batch done or nothing
+-- (exactly-once effect; rows locked, no lease needed). Every delivered event
+-- gets its own attempt row.
 --
--- Fast path: the whole loop in one exception block (one subtransaction).
--- When any delivery raises, the block rolls back and the batch runs again one
--- event at a time, each in its own block, so one bad event fails alone: later
--- events of its IU in the batch are left for later (they will wait behind it),
--- other IUs go on. A refusal of the seam (gate closed, not allowlisted,
--- dry-run, disabled, kind changed) stops the batch: the rest stays pending.
+-- May this route deliver: asked ONCE per batch, of fn_iu_route_refusal (through
+-- fn_iu_worker_route_blocked), at the start of the batch's own transaction,
+-- plus the two checks of the seam that are not refusals (kind sql_function,
+-- target_ref a registered consumer). As safe as asking per event: the batch's
+-- deliveries all become visible at its one commit, so with a per-event check
+-- too a gate closed (or allowlist/route changed) during a batch could not stop
+-- the events already checked in it; either way every committed delivery was
+-- allowed by a check inside its own transaction, and at most the batch in
+-- progress on each lane commits after the change. The next batch asks again.
+--
+-- Fast path for the built-in consumer (fn_iu_structure_consumer): the batch
+-- is judged by fn_iu_structure_problem (the consumer's own judgement) and
+-- projected by ONE INSERT ... SELECT ... ON CONFLICT DO NOTHING; each event's
+-- attempt detail says whether its row was added (1) or already there (0),
+-- exactly as the seam would. Any other registered consumer: the seam of record
+-- fn_iu_route_deliver once per event (its checks again, then the consumer).
+--
+-- When any event is malformed or a delivery raises, the fast path rolls back
+-- and the batch runs again one event at a time through fn_iu_route_deliver,
+-- each in its own block, so one bad event fails alone: later events of its IU
+-- in the batch are left for later (they will wait behind it), other IUs go on.
+-- A refusal of the seam (gate closed, not allowlisted, dry-run, disabled, kind
+-- changed) stops the batch: the rest stays pending.
 --
 -- Failures: IU006 (malformed payload) and data/integrity errors (22xxx, 23xxx)
 -- are permanent; anything else (IU005 an unregistered consumer, a deadlock, ...)
@@ -38,6 +56,8 @@ DECLARE
     v_msg      text;
     v_paused   text;
     v_out      record;
+    v_consumer regprocedure;
+    v_problems integer;
 BEGIN
     SELECT * INTO v_route FROM public.iu_outbound_route r WHERE r.route_code = p_route_code;
     v_reason := public.fn_iu_worker_route_blocked(v_route);
@@ -58,7 +78,49 @@ BEGIN
         RETURN;
     END IF;
 
+    SELECT c.consumer INTO v_consumer
+      FROM public.iu_internal_consumer c WHERE c.consumer_name = v_route.target_ref;
+
     BEGIN  -- fast path
+      IF v_consumer = 'public.fn_iu_structure_consumer(uuid, jsonb)'::regprocedure THEN
+        -- set-based: the built-in consumer's validation and insert for the whole batch
+        v_t0 := clock_timestamp();
+        WITH r AS MATERIALIZED (
+            SELECT u.ord, d.delivery_id, d.attempts + 1 AS attempt_no, d.event_id, o.payload, t.event_type,
+                   public.fn_iu_structure_problem(d.event_id, t.event_type, o.payload) AS problem
+              FROM unnest(v_ready) WITH ORDINALITY AS u(id, ord)
+              JOIN public.iu_delivery d ON d.delivery_id = u.id
+              LEFT JOIN public.event_outbox o ON o.event_id = d.event_id
+             CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof(o.payload) = 'object'
+                                             THEN coalesce(o.payload ->> 'event_type', o.event_type) END
+                                        AS event_type) t
+        ), bad AS (
+            SELECT count(*) AS n FROM r WHERE r.problem IS NOT NULL
+        ), ins AS (
+            INSERT INTO public.iu_tree_change_log
+                   (event_ref, event_type, iu_id, operation_id, operation_type, piece_id, delivered_by)
+            SELECT r.event_id, r.event_type, (r.payload ->> 'iu_id')::uuid, (r.payload ->> 'operation_id')::uuid,
+                   r.payload ->> 'operation_type', (r.payload ->> 'piece_id')::uuid, 'fn_iu_structure_consumer'
+              FROM r
+             WHERE (SELECT bad.n FROM bad) = 0
+             ORDER BY r.ord
+            ON CONFLICT ON CONSTRAINT iu_tree_change_log_event_ref_key DO NOTHING  -- re-delivery: +0
+            RETURNING event_ref
+        )
+        SELECT (SELECT bad.n FROM bad),
+               array_agg(r.delivery_id ORDER BY r.ord),
+               array_agg(r.attempt_no ORDER BY r.ord),
+               array_agg(jsonb_build_object('consumer', v_route.target_ref,
+                                            'rows_added', (i.event_ref IS NOT NULL)::integer) ORDER BY r.ord)
+          INTO v_problems, v_ids, v_nos, v_details
+          FROM r LEFT JOIN ins i ON i.event_ref = r.event_id;
+        IF v_problems > 0 THEN
+            RAISE EXCEPTION 'malformed structure event in the batch' USING ERRCODE = 'IU006';  -- to the slow path
+        END IF;
+        v_statuses := array_fill('sent'::text, ARRAY[cardinality(v_ids)]);
+        v_started := array_fill(v_t0, ARRAY[cardinality(v_ids)]);
+        v_finished := array_fill(clock_timestamp(), ARRAY[cardinality(v_ids)]);
+      ELSE
         FOR v_rec IN
             SELECT d.delivery_id, d.event_id, d.attempts, o.payload
               FROM unnest(v_ready) WITH ORDINALITY AS u(id, ord)
@@ -75,6 +137,7 @@ BEGIN
             v_started := array_append(v_started, v_t0);
             v_finished := array_append(v_finished, clock_timestamp());
         END LOOP;
+      END IF;
     EXCEPTION WHEN OTHERS THEN
         v_ids := '{}'; v_nos := '{}'; v_statuses := '{}'; v_details := '{}';
         v_started := '{}'; v_finished := '{}';
