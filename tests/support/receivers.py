@@ -80,6 +80,7 @@ class Receiver:
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
+            request_queue_size = 256  # a worker opens up to a route's max_in_flight connections at once
 
             def process_request(self, request: Any, client_address: Any) -> None:
                 with receiver._lock:

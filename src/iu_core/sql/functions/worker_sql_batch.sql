@@ -94,6 +94,7 @@ BEGIN
              CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof(o.payload) = 'object'
                                              THEN coalesce(o.payload ->> 'event_type', o.event_type) END
                                         AS event_type) t
+             WHERE d.delivery_id = ANY (v_ready)  -- the primary key's index, never a scan of the backlog
         ), bad AS (
             SELECT count(*) AS n FROM r WHERE r.problem IS NOT NULL
         ), ins AS (
