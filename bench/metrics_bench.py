@@ -258,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     for kind, s in summary.items():
         print(
             f"{kind}: off {s['rate_off']:.0f}/s, on {s['rate_on']:.0f}/s; "
-            f"cost {s['cost_us_per_delivery']:+.1f} µs per delivery; ratio on/off {s['ratio_on_over_off']:.3f}"
+            f"cost {s['cost_us_per_delivery']:+.1f} µs per delivery; "
+            f"ratio on/off {s['ratio_on_over_off']:.3f}"
         )
     print(f"counting (always on, in-process): {counting:.2f} µs per delivery")
     result = {

@@ -260,3 +260,24 @@ def test_removed_user_loses_access_at_once(database_url: str, conn: psycopg.Conn
         assert c.get("/").status_code == 200
         conn.execute("DELETE FROM iu_console_user WHERE user_name = %s", (USER,))
         assert c.get("/", headers={"HX-Request": "true"}).status_code == 401
+
+
+def test_an_iu_page_links_its_structure_report_and_serves_it(
+    database_url: str, conn: psycopg.Connection[Any]
+) -> None:
+    from tests.support.cli import invoke
+
+    make_user(conn)
+    assert invoke(database_url, "ingest", "sample:regulation_en.md", "--code", "REG-EN").returncode == 0
+    assert invoke(database_url, "ingest", "sample:quy_che_vi.md", "--code", "QC-VI").returncode == 0
+    assert invoke(database_url, "report", "build", "--iu", "REG-EN").returncode == 0
+    with client(database_url) as c:
+        assert c.get("/ius/REG-EN/report", headers={"HX-Request": "true"}).status_code == 401
+        login(c)
+        page = c.get("/ius/REG-EN").text
+        assert 'href="/ius/REG-EN/report"' in page and "structure report" in page
+        report = c.get("/ius/REG-EN/report")
+        assert report.status_code == 200
+        assert report.text.startswith("<!DOCTYPE html>") and "REG-EN" in report.text
+        assert "structure report" not in c.get("/ius/QC-VI").text
+        assert c.get("/ius/QC-VI/report").status_code == 404

@@ -6,7 +6,7 @@ import datetime as dt
 import decimal
 import json
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from iu_core.console import chart, service, views
 from iu_core.console.app import Console, Ctx
@@ -151,6 +151,16 @@ def ius(console: Console, ctx: Ctx) -> Response:
 def iu(console: Console, ctx: Ctx) -> Response:
     data = views.unit(ctx.conn, ctx.request.path_params["code"])
     return console.render(ctx.request, "iu.html", {"page": "ius", **data})
+
+
+def iu_report(console: Console, ctx: Ctx) -> Response:
+    """The IU's stored structure report: one self-contained page (inline CSS, no script)."""
+    code = ctx.request.path_params["code"]
+    report = views.stored_report(ctx.conn, code)
+    if report is None:
+        message = {"error": f"no structure report for {code} yet"}
+        return console.render(ctx.request, "error.html", message, status_code=404)
+    return HTMLResponse(report.html)
 
 
 def audit(console: Console, ctx: Ctx) -> Response:

@@ -142,6 +142,7 @@ def table(console: Console) -> list[BaseRoute]:
         Route("/allowlist/remove", a(actions.allowlist_remove, _back("/allowlist")), methods=["POST"]),
         Route("/ius", p(pages.ius)),
         Route("/ius/{code}", p(pages.iu)),
+        Route("/ius/{code}/report", p(pages.iu_report)),
         Route("/audit", p(pages.audit)),
         Mount("/static", StaticFiles(packages=[("iu_core.console", "static")]), name="static"),
     ]

@@ -12,7 +12,8 @@ from psycopg.rows import dict_row
 from iu_core.console import service
 from iu_core.console.chart import Minute
 from iu_core.domain import queries as domain
-from iu_core.errors import IuCoreError
+from iu_core.errors import IuCoreError, NotFound
+from iu_core.report.store import StoredReport, report_by_code
 from iu_core.sqlfiles import queries
 
 Conn = psycopg.Connection[Any]
@@ -162,4 +163,13 @@ def unit(conn: Conn, code: str) -> dict[str, Any]:
         "unit": domain.get_unit(conn, code),
         "pieces": flat,
         "operations": domain.list_operations(conn, code),
+        "report": stored_report(conn, code),
     }
+
+
+def stored_report(conn: Conn, code: str) -> StoredReport | None:
+    """The IU's structure report where a report route made one."""
+    try:
+        return report_by_code(conn, code)
+    except NotFound:
+        return None
