@@ -8,7 +8,7 @@ row, the piece changes, one ``structure_op_applied`` event and one
 request raises ``Refused``/``NotFound`` (``IuCoreError``) and writes nothing.
 
 Pieces are named by id (``uuid.UUID`` or its text) or a unique prefix of at
-least 4 characters. ``actor`` defaults to the database user.
+least 4 characters. ``actor`` defaults to ``iu_core.actor.default_actor()``.
 
 API::
 
@@ -51,96 +51,17 @@ import inspect
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from iu_core.domain import store
 from iu_core.domain.autocut import classify_line
-from iu_core.domain.model import OperationResult, Piece, Tree
+from iu_core.domain.model import OperationResult, Tree
+from iu_core.domain.operation_core import Change, Conn, PieceRef, operate, require_active, short
 from iu_core.errors import NotFound, Refused
-
-Conn = store.Conn
-PieceRef = uuid.UUID | str
 
 # Where a new paragraph starts: just after one or more blank lines.
 _PARAGRAPH_START = re.compile(r"\n[ \t]*\r?\n(?:[ \t]*\r?\n)*(?=[ \t]*\S)")
-
-
-@dataclass
-class _Change:
-    """What an operation did, collected while it writes."""
-
-    pieces: list[uuid.UUID] = field(default_factory=list)
-    created: list[uuid.UUID] = field(default_factory=list)
-    deprecated: list[uuid.UUID] = field(default_factory=list)
-    outcome: dict[str, Any] = field(default_factory=dict)
-
-
-_Apply = Callable[[Conn, Tree, uuid.UUID, uuid.UUID, _Change], None]
-
-
-def _short(piece_id: uuid.UUID) -> str:
-    return str(piece_id)[:8]
-
-
-def _require_active(tree: Tree, piece_id: uuid.UUID) -> Piece:
-    piece = tree.pieces[piece_id]
-    if not piece.active:
-        raise Refused(f"piece {_short(piece_id)} ({piece.title}) is deprecated; restore it first")
-    return piece
-
-
-def _operate(
-    conn: Conn,
-    ref: PieceRef,
-    operation_type: str,
-    parameters: dict[str, Any],
-    actor: str | None,
-    apply: _Apply,
-) -> OperationResult:
-    with conn.transaction():
-        piece_id, iu_id = store.resolve_piece(conn, ref)
-        unit = store.lock_unit(conn, iu_id)
-        store.refuse_if_archived(unit)
-        tree = store.load_tree(conn, iu_id)  # read after the lock: the latest committed tree
-        store.defer_positions(conn)
-        operation_id = store.insert_operation(
-            conn, iu_id, operation_type, {"piece_id": str(piece_id), **parameters}, actor
-        )
-        change = _Change()
-        apply(conn, tree, piece_id, operation_id, change)
-        return _finish(conn, iu_id, operation_id, operation_type, change)
-
-
-def _finish(
-    conn: Conn, iu_id: uuid.UUID, operation_id: uuid.UUID, operation_type: str, change: _Change
-) -> OperationResult:
-    """Record the outcome, check positions, write the events (same transaction)."""
-    pieces = list(dict.fromkeys(change.pieces))
-    store.finish_operation(
-        conn,
-        operation_id,
-        {"pieces": pieces, "created": change.created, "deprecated": change.deprecated, **change.outcome},
-    )
-    store.check_positions(conn)
-    store.execute(conn, "touch_unit", {"iu_id": iu_id})
-    event_ids = store.emit_structure_events(
-        conn,
-        iu_id=iu_id,
-        operation_id=operation_id,
-        operation_type=operation_type,
-        pieces=pieces,
-        deprecated=change.deprecated,
-    )
-    return OperationResult(
-        operation_id=operation_id,
-        iu_id=iu_id,
-        operation_type=operation_type,
-        pieces=tuple(pieces),
-        created=tuple(change.created),
-        deprecated=tuple(change.deprecated),
-        event_ids=event_ids,
-    )
 
 
 # ---------------------------------------------------------------------------
@@ -163,11 +84,11 @@ def split_piece(
     if (offset is None) == (paragraph is None):
         raise Refused("split needs exactly one of an offset or a paragraph number")
 
-    def apply(conn: Conn, tree: Tree, piece_id: uuid.UUID, operation_id: uuid.UUID, change: _Change) -> None:
-        p = _require_active(tree, piece_id)
+    def apply(conn: Conn, tree: Tree, piece_id: uuid.UUID, operation_id: uuid.UUID, change: Change) -> None:
+        p = require_active(tree, piece_id)
         if p.parent_piece_id is None:
             raise Refused(
-                f"piece {_short(piece_id)} is the root (the document itself) and cannot be split; "
+                f"piece {short(piece_id)} is the root (the document itself) and cannot be split; "
                 "split one of the pieces under it"
             )
         at = offset
@@ -175,20 +96,20 @@ def split_piece(
             starts = paragraph_offsets(p.text)
             if not starts:
                 raise Refused(
-                    f"piece {_short(piece_id)} has a single paragraph; split it at an offset instead"
+                    f"piece {short(piece_id)} has a single paragraph; split it at an offset instead"
                 )
             if not 2 <= paragraph <= len(starts) + 1:
                 raise Refused(
-                    f"piece {_short(piece_id)} has {len(starts) + 1} paragraph(s); "
+                    f"piece {short(piece_id)} has {len(starts) + 1} paragraph(s); "
                     f"split before paragraph 2..{len(starts) + 1}, not {paragraph}"
                 )
             at = starts[paragraph - 2]
         assert at is not None
         if not 0 < at < len(p.text):
             raise Refused(
-                f"offset {at} is not inside piece {_short(piece_id)}'s text (valid: 1..{len(p.text) - 1})"
+                f"offset {at} is not inside piece {short(piece_id)}'s text (valid: 1..{len(p.text) - 1})"
                 if len(p.text) > 1
-                else f"piece {_short(piece_id)}'s text is too short to split"
+                else f"piece {short(piece_id)}'s text is too short to split"
             )
         head, tail = p.text[:at], p.text[at:]
         first_line = (tail.splitlines() or [""])[0]
@@ -219,7 +140,7 @@ def split_piece(
         change.created.append(new_id)
         change.outcome.update(offset=at, new_piece_id=str(new_id))
 
-    return _operate(conn, piece, "split", {"offset": offset, "paragraph": paragraph}, actor, apply)
+    return operate(conn, piece, "split", {"offset": offset, "paragraph": paragraph}, actor, apply)
 
 
 # ---------------------------------------------------------------------------
@@ -233,23 +154,23 @@ def merge_pieces(
         other_id, other_iu = store.resolve_piece(conn, second)
 
         def apply(
-            conn: Conn, tree: Tree, piece_id: uuid.UUID, operation_id: uuid.UUID, change: _Change
+            conn: Conn, tree: Tree, piece_id: uuid.UUID, operation_id: uuid.UUID, change: Change
         ) -> None:
             if other_id not in tree.pieces:
                 raise Refused("cannot merge pieces of two different information units")
             if other_id == piece_id:
                 raise Refused("cannot merge a piece with itself")
-            a, b = _require_active(tree, piece_id), _require_active(tree, other_id)
+            a, b = require_active(tree, piece_id), require_active(tree, other_id)
             if a.parent_piece_id != b.parent_piece_id or a.parent_piece_id is None:
-                raise Refused(f"pieces {_short(a.piece_id)} and {_short(b.piece_id)} are not siblings")
+                raise Refused(f"pieces {short(a.piece_id)} and {short(b.piece_id)} are not siblings")
             siblings = tree.children(a.parent_piece_id)
             if siblings.index(b) < siblings.index(a):
                 a, b = b, a  # either order means the same merge: b joins the earlier a
             if siblings.index(b) - siblings.index(a) != 1:
-                raise Refused(f"pieces {_short(a.piece_id)} and {_short(b.piece_id)} are not adjacent")
+                raise Refused(f"pieces {short(a.piece_id)} and {short(b.piece_id)} are not adjacent")
             if tree.children(a.piece_id):
                 raise Refused(
-                    f"piece {_short(a.piece_id)} ({a.title}) has sub-pieces; "
+                    f"piece {short(a.piece_id)} ({a.title}) has sub-pieces; "
                     "merging would move the next piece's text ahead of them"
                 )
             kids = tree.children(b.piece_id)
@@ -266,7 +187,7 @@ def merge_pieces(
             )
 
         del other_iu
-        return _operate(conn, first, "merge", {"second": str(other_id)}, actor, apply)
+        return operate(conn, first, "merge", {"second": str(other_id)}, actor, apply)
 
 
 # ---------------------------------------------------------------------------
@@ -285,23 +206,23 @@ def move_piece(
         parent_id, _ = store.resolve_piece(conn, parent)
 
         def apply(
-            conn: Conn, tree: Tree, piece_id: uuid.UUID, operation_id: uuid.UUID, change: _Change
+            conn: Conn, tree: Tree, piece_id: uuid.UUID, operation_id: uuid.UUID, change: Change
         ) -> None:
             if parent_id not in tree.pieces:
                 raise Refused("cannot move a piece into another information unit")
-            p = _require_active(tree, piece_id)
+            p = require_active(tree, piece_id)
             if p.parent_piece_id is None:
                 raise Refused("the root piece cannot be moved")
-            new_parent = _require_active(tree, parent_id)
+            new_parent = require_active(tree, parent_id)
             if parent_id == piece_id or piece_id in tree.ancestors(parent_id):
                 raise Refused(
-                    f"cannot move piece {_short(piece_id)} into its own subtree "
-                    f"({_short(parent_id)} is {'itself' if parent_id == piece_id else 'inside it'})"
+                    f"cannot move piece {short(piece_id)} into its own subtree "
+                    f"({short(parent_id)} is {'itself' if parent_id == piece_id else 'inside it'})"
                 )
             siblings = [s.piece_id for s in tree.children(new_parent.piece_id) if s.piece_id != piece_id]
             at = len(siblings) if position is None else position
             if not 0 <= at <= len(siblings):
-                raise Refused(f"position {at} is out of range: {_short(parent_id)} allows 0..{len(siblings)}")
+                raise Refused(f"position {at} is out of range: {short(parent_id)} allows 0..{len(siblings)}")
             old_parent = p.parent_piece_id
             store.update_piece(conn, replace(p, parent_piece_id=parent_id))
             siblings.insert(at, piece_id)
@@ -313,7 +234,7 @@ def move_piece(
             change.pieces.append(piece_id)
             change.outcome.update(from_parent=str(old_parent), position=at)
 
-        return _operate(conn, piece, "move", {"parent": str(parent_id), "position": position}, actor, apply)
+        return operate(conn, piece, "move", {"parent": str(parent_id), "position": position}, actor, apply)
 
 
 # ---------------------------------------------------------------------------
@@ -334,8 +255,8 @@ def rename_piece(
         if value is not None and any(c in value for c in "\x00\r\n"):
             raise Refused(f"a {name} is one line of text (no line breaks or NUL characters)")
 
-    def apply(conn: Conn, tree: Tree, piece_id: uuid.UUID, operation_id: uuid.UUID, change: _Change) -> None:
-        p = _require_active(tree, piece_id)
+    def apply(conn: Conn, tree: Tree, piece_id: uuid.UUID, operation_id: uuid.UUID, change: Change) -> None:
+        p = require_active(tree, piece_id)
         store.update_piece(
             conn,
             replace(
@@ -347,7 +268,7 @@ def rename_piece(
         change.pieces.append(piece_id)
         change.outcome.update(previous_label=p.label, previous_heading=p.heading)
 
-    return _operate(conn, piece, "rename", {"label": label, "heading": heading}, actor, apply)
+    return operate(conn, piece, "rename", {"label": label, "heading": heading}, actor, apply)
 
 
 # ---------------------------------------------------------------------------
@@ -356,8 +277,8 @@ def rename_piece(
 def deprecate_piece(conn: Conn, piece: PieceRef, *, actor: str | None = None) -> OperationResult:
     """Withdraw a piece and its active subtree from the tree (restorable)."""
 
-    def apply(conn: Conn, tree: Tree, piece_id: uuid.UUID, operation_id: uuid.UUID, change: _Change) -> None:
-        p = _require_active(tree, piece_id)
+    def apply(conn: Conn, tree: Tree, piece_id: uuid.UUID, operation_id: uuid.UUID, change: Change) -> None:
+        p = require_active(tree, piece_id)
         if p.parent_piece_id is None:
             raise Refused("the root piece cannot be deprecated (deprecate the pieces under it)")
         ids = [s.piece_id for s in tree.subtree(piece_id)]
@@ -368,25 +289,25 @@ def deprecate_piece(conn: Conn, piece: PieceRef, *, actor: str | None = None) ->
         change.pieces += ids
         change.deprecated += ids
 
-    return _operate(conn, piece, "deprecate", {}, actor, apply)
+    return operate(conn, piece, "deprecate", {}, actor, apply)
 
 
 def restore_piece(conn: Conn, piece: PieceRef, *, actor: str | None = None) -> OperationResult:
     """Bring back a deprecated piece and what was deprecated with it."""
 
-    def apply(conn: Conn, tree: Tree, piece_id: uuid.UUID, operation_id: uuid.UUID, change: _Change) -> None:
+    def apply(conn: Conn, tree: Tree, piece_id: uuid.UUID, operation_id: uuid.UUID, change: Change) -> None:
         p = tree.pieces[piece_id]
         if p.active:
-            raise Refused(f"piece {_short(piece_id)} ({p.title}) is not deprecated")
+            raise Refused(f"piece {short(piece_id)} ({p.title}) is not deprecated")
         assert p.parent_piece_id is not None and p.deprecated_by is not None
         parent = tree.pieces[p.parent_piece_id]
         if not parent.active:
             raise Refused(
-                f"the parent {_short(parent.piece_id)} ({parent.title}) is deprecated; restore it first"
+                f"the parent {short(parent.piece_id)} ({parent.title}) is deprecated; restore it first"
             )
         by = store.fetch_one(conn, "operation_type_of", {"operation_id": p.deprecated_by})
         if by is not None and by["operation_type"] == "merge":
-            raise Refused(f"piece {_short(piece_id)} was merged into its sibling; split that piece instead")
+            raise Refused(f"piece {short(piece_id)} was merged into its sibling; split that piece instead")
         # The piece and the descendants withdrawn by the same operation, top-down.
         ids: list[uuid.UUID] = []
         stack = [p]
@@ -406,7 +327,7 @@ def restore_piece(conn: Conn, piece: PieceRef, *, actor: str | None = None) -> O
         change.pieces += ids
         change.outcome.update(position=at, restored=[str(i) for i in ids])
 
-    return _operate(conn, piece, "restore", {}, actor, apply)
+    return operate(conn, piece, "restore", {}, actor, apply)
 
 
 # ---------------------------------------------------------------------------

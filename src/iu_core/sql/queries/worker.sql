@@ -58,12 +58,19 @@ SELECT c.delivery_id, c.event_id, c.event_seq, c.aggregate_id, c.event_type, c.p
 -- record --
 -- One statement records a batch of outcomes (attempts, states, retries, dead
 -- letters, circuit, 410 disable), then keeps the route's failing-since clock and
--- disables a route failing for its disable_after_failing_hours.
+-- disables a route failing for its disable_after_failing_hours. The batch comes
+-- as ONE jsonb array of {i, id, n, s, d, t0, t1, l} (serialised once by the
+-- worker, not as eight arrays dumped element by element) and is unpacked here.
 SELECT r.sent, r.skipped, r.retrying, r.dead, r.fenced,
        public.fn_iu_worker_disable_failing(%(route_code)s::text) AS auto_disabled
-  FROM public.fn_iu_worker_record(%(route_code)s::text, %(ids)s::bigint[], %(attempt_nos)s::integer[],
-                           %(statuses)s::text[], %(details)s::jsonb[], %(started)s::timestamptz[],
-                           %(finished)s::timestamptz[], %(leases)s::uuid[]) r
+  FROM (SELECT array_agg(x.id ORDER BY x.i) AS ids, array_agg(x.n ORDER BY x.i) AS attempt_nos,
+               array_agg(x.s ORDER BY x.i) AS statuses, array_agg(x.d ORDER BY x.i) AS details,
+               array_agg(x.t0 ORDER BY x.i) AS started, array_agg(x.t1 ORDER BY x.i) AS finished,
+               array_agg(x.l ORDER BY x.i) AS leases
+          FROM jsonb_to_recordset(%(batch)s::jsonb)
+               AS x(i integer, id bigint, n integer, s text, d jsonb, t0 timestamptz, t1 timestamptz, l uuid)) b
+  CROSS JOIN LATERAL public.fn_iu_worker_record(%(route_code)s::text, b.ids, b.attempt_nos, b.statuses,
+                                                b.details, b.started, b.finished, b.leases) r
 
 -- release --
 SELECT public.fn_iu_worker_release(%(ids)s::bigint[], %(leases)s::uuid[])
