@@ -23,3 +23,9 @@ def require_schema(conn: psycopg.Connection[Any]) -> None:
     if pending:
         names = ", ".join(m.filename for m in pending)
         raise NotMigrated(f"database not migrated to this version (pending: {names}): run iu-core db migrate")
+    stale = migrations.stale_functions(conn)
+    if stale:
+        names = ", ".join(f"{f.name}.sql" for f in stale)
+        raise NotMigrated(
+            f"database not migrated to this version (function files: {names}): run iu-core db migrate"
+        )

@@ -32,7 +32,20 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    c_uuid constant text := '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
+    -- A uuid in its canonical text form (8-4-4-4-12 hex digits), which is what
+    -- '^[0-9a-fA-F]{8}-...-[0-9a-fA-F]{12}$' accepts, checked without a regex
+    -- (a regex match costs ~5 µs, three per event): 36 bytes with the four
+    -- hyphens in place leave 32 characters, and uuid input accepts them only
+    -- if all 32 are hex digits (no braces, no other hyphens fit).
+    v_iu  text := p_payload ->> 'iu_id';
+    v_op  text := p_payload ->> 'operation_id';
+    v_pc  text := p_payload ->> 'piece_id';
+    v_iu_ok boolean := octet_length(v_iu) = 36 AND pg_input_is_valid(v_iu, 'uuid')
+                       AND substr(v_iu, 9, 1) || substr(v_iu, 14, 1) || substr(v_iu, 19, 1) || substr(v_iu, 24, 1) = '----';
+    v_op_ok boolean := octet_length(v_op) = 36 AND pg_input_is_valid(v_op, 'uuid')
+                       AND substr(v_op, 9, 1) || substr(v_op, 14, 1) || substr(v_op, 19, 1) || substr(v_op, 24, 1) = '----';
+    v_pc_ok boolean := octet_length(v_pc) = 36 AND pg_input_is_valid(v_pc, 'uuid')
+                       AND substr(v_pc, 9, 1) || substr(v_pc, 14, 1) || substr(v_pc, 19, 1) || substr(v_pc, 24, 1) = '----';
 BEGIN
     RETURN CASE
         WHEN p_event_ref IS NULL THEN 'event_ref is null'
@@ -41,17 +54,17 @@ BEGIN
         WHEN p_event_type NOT IN ('structure_op_applied', 'structure_piece_deprecated')
             THEN format('event_type %L is not a structure event', p_event_type)
         WHEN jsonb_typeof(p_payload -> 'iu_id') IS DISTINCT FROM 'string'
-             OR NOT (p_payload ->> 'iu_id') ~ c_uuid THEN 'iu_id is missing or not a uuid'
+             OR NOT v_iu_ok THEN 'iu_id is missing or not a uuid'
         WHEN jsonb_typeof(p_payload -> 'operation_id') IS DISTINCT FROM 'string'
-             OR NOT (p_payload ->> 'operation_id') ~ c_uuid THEN 'operation_id is missing or not a uuid'
+             OR NOT v_op_ok THEN 'operation_id is missing or not a uuid'
         WHEN jsonb_typeof(p_payload -> 'operation_type') IS DISTINCT FROM 'string'
              OR btrim(p_payload ->> 'operation_type') = '' THEN 'operation_type is missing or empty'
         WHEN p_event_type = 'structure_piece_deprecated'
-             AND (jsonb_typeof(p_payload -> 'piece_id') IS DISTINCT FROM 'string'
-                  OR NOT (p_payload ->> 'piece_id') ~ c_uuid) THEN 'piece_id is missing or not a uuid'
+             AND (jsonb_typeof(p_payload -> 'piece_id') IS DISTINCT FROM 'string' OR NOT v_pc_ok)
+            THEN 'piece_id is missing or not a uuid'
         WHEN p_payload ? 'piece_id' AND p_payload -> 'piece_id' <> 'null'::jsonb
-             AND (jsonb_typeof(p_payload -> 'piece_id') IS DISTINCT FROM 'string'
-                  OR NOT (p_payload ->> 'piece_id') ~ c_uuid) THEN 'piece_id is not a uuid'
+             AND (jsonb_typeof(p_payload -> 'piece_id') IS DISTINCT FROM 'string' OR NOT v_pc_ok)
+            THEN 'piece_id is not a uuid'
     END;
 END
 $$;
