@@ -26,8 +26,9 @@ counters and histogram that every worker updates, with or without a metrics
 server).
 
 Printed: one line per run (with the load average), per kind the median rate
-of each mode, the cost per delivery in µs (median of the paired per-repetition
-differences) and the ratio on / off; then one JSON line with every figure.
+of each mode, the cost per delivery in µs and the ratio on / off (medians of
+the per-repetition differences and ratios, with their ranges); then one JSON
+line with every figure.
 """
 
 from __future__ import annotations
@@ -206,14 +207,19 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         rate_off = statistics.median(r["rate"] for r in off)
         rate_on = statistics.median(r["rate"] for r in on)
         paired = [b["us_per_delivery"] - a["us_per_delivery"] for a, b in zip(off, on, strict=True)]
+        ratios = [b["rate"] / a["rate"] for a, b in zip(off, on, strict=True)]
         out[kind] = {
             "rate_off": rate_off,
             "rate_on": rate_on,
             "us_off": 1e6 / rate_off,
             "us_on": 1e6 / rate_on,
+            # Paired by repetition (the two runs of one repetition are back to back),
+            # so a drift of the machine's load between repetitions cancels out.
             "cost_us_per_delivery": statistics.median(paired),
             "cost_us_paired": paired,
-            "ratio_on_over_off": rate_on / rate_off,
+            "ratio_on_over_off": statistics.median(ratios),
+            "ratio_paired": ratios,
+            "ratio_of_medians": rate_on / rate_off,
         }
     return out
 
@@ -257,9 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(runs)
     for kind, s in summary.items():
         print(
-            f"{kind}: off {s['rate_off']:.0f}/s, on {s['rate_on']:.0f}/s; "
-            f"cost {s['cost_us_per_delivery']:+.1f} µs per delivery; "
-            f"ratio on/off {s['ratio_on_over_off']:.3f}"
+            f"{kind}: median off {s['rate_off']:.0f}/s, on {s['rate_on']:.0f}/s; paired: cost "
+            f"{s['cost_us_per_delivery']:+.1f} µs per delivery (range {min(s['cost_us_paired']):+.1f} .. "
+            f"{max(s['cost_us_paired']):+.1f}), ratio on/off {s['ratio_on_over_off']:.3f} "
+            f"(range {min(s['ratio_paired']):.3f} .. {max(s['ratio_paired']):.3f})"
         )
     print(f"counting (always on, in-process): {counting:.2f} µs per delivery")
     result = {

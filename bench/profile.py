@@ -63,7 +63,8 @@ def layer_costs(url: str, *, k: int, samples: int) -> list[dict[str, Any]]:
 def batch_ratio(rows: list[dict[str, Any]]) -> float:
     """The worker's whole batch as a fraction of the set-based limit with the same audit rows."""
     by_key = {r["key"]: r for r in rows}
-    return float(by_key["layer_set_based_audit"]["us_per_event"] / by_key["layer_worker_batch"]["us_per_event"])
+    limit = by_key["layer_set_based_audit"]["us_per_event"]
+    return float(limit / by_key["layer_worker_batch"]["us_per_event"])
 
 
 def py_spy_profile(url: str, *, concurrency: int, out_dir: Path) -> dict[str, Any]:
@@ -135,7 +136,7 @@ def main(n: int, concurrency: int, k: int, samples: int, mode: str = "sql") -> s
                     )
                 lines += [
                     "",
-                    f"Whole worker batch (d) ÷ set-based limit with audit (a'): **{batch_ratio(rows):.2f}×** "
+                    f"Whole worker batch (d) ÷ set-based limit with audit (a'): **{batch_ratio(rows):.2f}x** "
                     "(same K events, same run, samples interleaved)",
                     "",
                 ]

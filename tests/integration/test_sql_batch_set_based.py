@@ -38,9 +38,7 @@ def test_batch_projects_each_event_once_with_its_own_attempt_in_event_order(
     assert {(a[1], a[2]) for a in attempts} == {(1, "sent")}
     assert {a[3]["consumer"] for a in attempts} == {"fn_iu_structure_consumer"}
     assert {a[3]["rows_added"] for a in attempts} == {1}
-    projected = [
-        r[0] for r in conn.execute("SELECT event_ref FROM iu_tree_change_log ORDER BY change_id")
-    ]
+    projected = [r[0] for r in conn.execute("SELECT event_ref FROM iu_tree_change_log ORDER BY change_id")]
     assert projected == events  # one row each, in event order
     assert batch(conn)[:2] == (0, 0)  # nothing left: nothing twice
 
@@ -49,7 +47,8 @@ def test_an_already_projected_event_is_sent_with_rows_added_zero(conn: psycopg.C
     make_live(conn)
     first, second = insert_events(conn, 2)
     payload = scalar(conn, "SELECT payload FROM event_outbox WHERE event_id = %s", (first,))
-    assert scalar(conn, "SELECT fn_iu_structure_consumer(%s, %s)", (first, psycopg.types.json.Jsonb(payload))) == 1
+    project = "SELECT fn_iu_structure_consumer(%s, %s)"
+    assert scalar(conn, project, (first, psycopg.types.json.Jsonb(payload))) == 1
     assert batch(conn)[:2] == (2, 2)
     added = dict(
         conn.execute(
