@@ -224,3 +224,13 @@ def test_a_data_directory_that_is_not_postgresql_is_named(tmp_path: Path) -> Non
 def test_the_unbuilt_target_constructs_without_a_kind() -> None:
     target = UnbuiltDeliveryTarget()
     assert target.target_kind is None
+
+
+def test_payload_limit_and_failing_window_are_route_settings(run: Runner) -> None:
+    assert add(run, "hook", "external_endpoint", "https://hooks.example.test/iu").returncode == 0
+    assert run("route", "set", "hook", "--max-payload-bytes", "2048",
+               "--disable-after-failing-hours", "1.5").returncode == 0  # fmt: skip
+    shown = json.loads(run("route", "show", "hook", "--json").stdout)
+    assert shown["max_payload_bytes"] == 2048 and float(shown["disable_after_failing_hours"]) == 1.5
+    refused = run("route", "set", "hook", "--max-payload-bytes", "0")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr

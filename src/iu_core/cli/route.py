@@ -173,6 +173,16 @@ def route_remove_cmd(app: AppContext, route: str, force: bool, as_json: bool) ->
 )
 @click.option("--circuit-threshold", type=click.IntRange(1), help="Failures in a row that open the circuit.")
 @click.option("--circuit-cooldown", type=click.IntRange(1), help="Seconds the circuit stays open.")
+@click.option(
+    "--max-payload-bytes",
+    type=click.IntRange(1, 64 * 1024 * 1024),
+    help="Largest body this route sends (default 1 MiB); a larger event becomes a dead letter.",
+)
+@click.option(
+    "--disable-after-failing-hours",
+    type=click.FloatRange(0, min_open=True),
+    help="Disable the route when every attempt failed for this long (default 72).",
+)
 @json_option
 @pass_app
 def route_set_cmd(app: AppContext, /, route: str, as_json: bool, **options: Any) -> None:
@@ -196,6 +206,8 @@ def route_set_cmd(app: AppContext, /, route: str, as_json: bool, **options: Any)
         rate_limit_per_s=rate if rate else None,
         circuit_failure_threshold=options["circuit_threshold"],
         circuit_cooldown_s=options["circuit_cooldown"],
+        max_payload_bytes=options["max_payload_bytes"],
+        disable_after_failing_hours=options["disable_after_failing_hours"],
     )
     with operator_connection(app) as conn:
         updated = route_ops.set_route(conn, route, changes)

@@ -40,6 +40,8 @@ class Route:
     rate_limit_per_s: Decimal | None
     circuit_failure_threshold: int
     circuit_cooldown_s: int
+    max_payload_bytes: int
+    disable_after_failing_hours: Decimal
     allowlisted: bool
 
     @classmethod
@@ -80,6 +82,8 @@ class RouteChanges:
     rate_limit_per_s: float | None = None
     circuit_failure_threshold: int | None = None
     circuit_cooldown_s: int | None = None
+    max_payload_bytes: int | None = None
+    disable_after_failing_hours: float | None = None
 
     def is_empty(self) -> bool:
         return not self.set_rate_limit and all(

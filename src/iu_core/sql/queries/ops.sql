@@ -57,6 +57,9 @@ UPDATE iu_outbound_route
                                         ELSE rate_limit_per_s END,
        circuit_failure_threshold = coalesce(%(circuit_failure_threshold)s, circuit_failure_threshold),
        circuit_cooldown_s        = coalesce(%(circuit_cooldown_s)s, circuit_cooldown_s),
+       max_payload_bytes         = coalesce(%(max_payload_bytes)s, max_payload_bytes),
+       disable_after_failing_hours = coalesce(%(disable_after_failing_hours)s::numeric,
+                                              disable_after_failing_hours),
        updated_at                = now()
  WHERE route_code = %(route_code)s
 RETURNING route_code
