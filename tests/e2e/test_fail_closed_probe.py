@@ -119,9 +119,9 @@ def test_broken_consumer_makes_the_probe_fail(
 
 
 def test_a_seam_that_ignores_the_gate_fails_s1(cli: CliRunner, conn: psycopg.Connection[Any]) -> None:
-    # Rewrite the seam so that it skips its gate check.
+    # Rewrite the route's refusal (the check the seam asks) so that it skips the gate.
     row = conn.execute(
-        "SELECT pg_get_functiondef('fn_iu_route_deliver(text, uuid, jsonb)'::regprocedure)"
+        "SELECT pg_get_functiondef('fn_iu_route_refusal(iu_outbound_route)'::regprocedure)"
     ).fetchone()
     assert row is not None
     definition = str(row[0])

@@ -41,7 +41,7 @@ from iu_core.worker.store import SqlBatch
 
 log = logging.getLogger("iu_core.worker")
 
-ROUTES_TTL_S = 1.0
+ROUTES_TTL_S = 30.0  # route changes arrive as notifications; this is the safety net
 MIN_IDLE_WAIT_S = 0.02
 HTTP_KINDS = frozenset({"external_endpoint", "directus_flow"})
 
