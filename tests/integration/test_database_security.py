@@ -65,7 +65,8 @@ def test_a_function_shadowed_in_public_never_runs_as_the_owner(conn: Conn, make_
         "UPDATE dot_config SET value = 'true' WHERE key = 'iu_core.delivery_enabled';"
         "UPDATE dot_config SET value = '[\"hijack-probe\"]' WHERE key = 'iu_core.delivery_live_routes'"
     )
-    conn.execute("UPDATE iu_outbound_route SET dry_run = false WHERE route_code = 'hijack-probe'")  # the guard
+    # The guard trigger runs on this update.
+    conn.execute("UPDATE iu_outbound_route SET dry_run = false WHERE route_code = 'hijack-probe'")
     with pytest.raises(psycopg.Error):  # refused for its malformed payload, after every check ran
         conn.execute("SELECT fn_iu_route_deliver('hijack-probe', gen_random_uuid(), '{}'::jsonb)")
     conn.execute("SELECT * FROM fn_iu_route_refusal_by_code('hijack-probe')")

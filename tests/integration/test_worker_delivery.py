@@ -423,7 +423,8 @@ def test_route_added_later_gets_later_events_until_backfilled(
     again = cli("route", "backfill", "late", "--since", "2000-01-01")
     assert again.returncode == 0 and "no older events to deliver; nothing changed" in again.stdout
     unknown = cli("route", "backfill", "nope")
-    assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1 and "no such route: nope" in unknown.stderr
+    assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1
+    assert "no such route: nope" in unknown.stderr
     status = cli("status")
     assert status.returncode == 0, status.stderr
     assert "CLOSED" in status.stdout and "late" in status.stdout
