@@ -1,4 +1,4 @@
-"""The report benchmark runs exactly as docs/readme/report-bench.md shows it (numbers are not asserted)."""
+"""The report benchmark runs exactly as BENCHMARKS.md shows it (numbers are not asserted)."""
 
 from __future__ import annotations
 

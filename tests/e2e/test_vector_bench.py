@@ -1,4 +1,4 @@
-"""The vector benchmark's quick command, as docs/readme/vector-bench.md shows it, runs and reports."""
+"""The vector benchmark's quick command, as BENCHMARKS.md shows it, runs and reports."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from tests.conftest import CliRunner
 from tests.support.vector import piece_by_title, require_pgvector
 
 HASHING = {"IU_CORE_EMBEDDER": "hashing"}
-README = Path(__file__).resolve().parents[2] / "docs" / "readme" / "vector.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def _ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
@@ -94,7 +94,7 @@ def test_install_is_idempotent(samples: CliRunner) -> None:
 
 
 def _readme_commands() -> list[list[str]]:
-    text = README.read_text(encoding="utf-8")
+    text = README.read_text(encoding="utf-8").split("## Vector index and search", 1)[1]
     block = text.split("```bash\n", 1)[1].split("```", 1)[0]
     return [shlex.split(line)[1:] for line in block.splitlines() if line.startswith("iu-core ")]
 

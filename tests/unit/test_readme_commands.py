@@ -24,10 +24,10 @@ README = Path(__file__).parents[2] / "README.md"
 def _shell_lines() -> list[str]:
     text = README.read_text(encoding="utf-8")
     lines: list[str] = []
-    for block in re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL):
+    for block in re.findall(r"```(?:sh|bash|console)\n(.*?)```", text, flags=re.DOTALL):
         joined = block.replace("\\\n", " ")
         for line in joined.splitlines():
-            line = line.split(" #", 1)[0].strip()
+            line = line.split(" #", 1)[0].strip().removeprefix("$ ")
             if line and not line.startswith("#"):
                 lines.append(line)
     return lines
