@@ -158,6 +158,11 @@ def demo_cmd(app: AppContext, ctx: click.Context) -> None:
         f"(delivery_ok={rebuilt.batch.delivery_ok})"
     )
     console.print("\n[bold green]demo complete[/bold green]")
+    console.print(
+        f"The demo's data stays in its own database {DEMO_DATABASE}; look around with:\n"
+        f"  iu-core --database-url '{url}' status",
+        markup=False,
+    )
 
 
 def _fresh_demo_database(url: str) -> str:
