@@ -23,12 +23,12 @@ SELECT e.event_type,
   FROM (SELECT g.i,
                CASE WHEN mod(g.i, 5) = 0 THEN 'structure_piece_deprecated'
                     ELSE 'structure_op_applied' END                          AS event_type,
-               md5('bench-iu-' || mod(g.i, %(n_iu)s))::uuid                     AS iu_id,
+               md5('bench-iu-' || mod(g.i, %(n_iu)s::bigint))::uuid             AS iu_id,
                gen_random_uuid()                                              AS operation_id,
                gen_random_uuid()                                              AS piece_id,
                CASE WHEN mod(g.i, 5) = 0 THEN 'deprecate'
                     ELSE (ARRAY['split', 'merge', 'move', 'rename'])[1 + mod(g.i, 4)] END AS operation_type
-          FROM generate_series(%(offset)s + 1, %(offset)s + %(n)s) AS g(i)) AS e
+          FROM generate_series(%(offset)s::bigint + 1, %(offset)s::bigint + %(n)s::bigint) AS g(i)) AS e
  ORDER BY e.i;
 
 -- open_gate --
