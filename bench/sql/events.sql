@@ -80,7 +80,7 @@ SELECT count(*) AS attempts,
   FROM iu_route_attempt;
 
 -- claim_explain --
--- The claim of fn_iu_worker_claim_rows (004_worker.sql), copied verbatim with
+-- The claim of fn_iu_worker_claim_rows (sql/functions/worker_ordering.sql), copied with
 -- its parameters bound (route, batch, strict = true, heads_only = false), for
 -- EXPLAIN ANALYZE only: the function's own plan is not visible from outside.
 WITH cand AS MATERIALIZED (
