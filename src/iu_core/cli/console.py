@@ -17,7 +17,6 @@ from iu_core.cli._common import (
     pass_app,
     print_json,
 )
-from iu_core.console import users
 from iu_core.errors import IuCoreError
 
 HOST_ENV = "IU_CORE_CONSOLE_HOST"
@@ -104,7 +103,7 @@ def console_group(
     assert app is not None
     import uvicorn
 
-    from iu_core.console import ConsoleConfig, create_app
+    from iu_core.console import ConsoleConfig, create_app, users
 
     if secret is not None and len(secret) < 32:
         raise IuCoreError(f"the console secret is too short: at least 32 characters ({SECRET_ENV})")
@@ -141,6 +140,8 @@ def user_group() -> None:
 @pass_app
 def user_add_cmd(app: AppContext, name: str, password_stdin: bool) -> None:
     """Add console user NAME (the password is asked for without echo)."""
+    from iu_core.console import users  # imported on use: the web stack is heavy
+
     users.check_name(name)
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -156,6 +157,8 @@ def user_add_cmd(app: AppContext, name: str, password_stdin: bool) -> None:
 @pass_app
 def user_remove_cmd(app: AppContext, name: str) -> None:
     """Remove console user NAME (its sessions end at once)."""
+    from iu_core.console import users  # imported on use: the web stack is heavy
+
     with operator_connection(app) as conn:
         users.remove_user(conn, name)
     console.print(f"console user {name} removed")
@@ -166,6 +169,8 @@ def user_remove_cmd(app: AppContext, name: str) -> None:
 @pass_app
 def user_list_cmd(app: AppContext, as_json: bool) -> None:
     """List console users and their last login."""
+    from iu_core.console import users  # imported on use: the web stack is heavy
+
     with operator_connection(app) as conn:
         found = users.list_users(conn)
     if as_json:

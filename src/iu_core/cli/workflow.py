@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
 
 from iu_core.cli._common import AppContext, console, json_option, pass_app, print_json
-from iu_core.workflow.engine import InstallResult
-from iu_core.workflow.status import workflow_status
-from iu_core.workflow.target import WorkflowTarget
+
+if TYPE_CHECKING:
+    from iu_core.workflow.engine import InstallResult
 
 
 @click.group("workflow")
@@ -20,6 +21,9 @@ def workflow_group() -> None:
 
 def install_engines(url: str, names: Iterable[str] | None = None) -> dict[str, InstallResult]:
     """Install (or bring up to date) the named engines' schemas (all when None) with their own installers."""
+    # Imported here: pgqueuer takes a while to import, and most commands never need it.
+    from iu_core.workflow.target import WorkflowTarget
+
     engines = WorkflowTarget().engines
     wanted = list(engines) if names is None else list(names)
     return {name: engines[name].install(url) for name in wanted}
@@ -48,6 +52,9 @@ def _count(value: int | None) -> str:
 def status_cmd(app: AppContext, as_json: bool) -> None:
     """Each workflow route's backlog (pending, in flight, retrying, held) beside its engine's queue."""
     with app.connection(autocommit=True) as conn:
+        from iu_core.workflow.status import workflow_status
+        from iu_core.workflow.target import WorkflowTarget
+
         status = workflow_status(conn, WorkflowTarget())
     if as_json:
         print_json(status.as_dict())

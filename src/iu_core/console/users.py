@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import psycopg
@@ -19,9 +20,14 @@ Conn = psycopg.Connection[Any]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 MIN_PASSWORD = 8
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+
+
 # Verifying an unknown user's password against this hash costs as much as a real
 # check, so the time of a refusal does not tell whether the name exists.
-_DUMMY_HASH = _hasher.hash("not a password of anyone")
+@cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the user does not exist (made once, on first use)."""
+    return _hasher.hash("not a password of anyone")
 
 
 def _q(name: str) -> str:
@@ -73,7 +79,7 @@ def list_users(conn: Conn) -> list[ConsoleUser]:
 def authenticate(conn: Conn, name: str, password: str) -> int | None:
     """The user's session epoch when ``password`` is right, else None (same cost either way)."""
     row = conn.execute(_q("user_get"), {"user_name": name}).fetchone() if _NAME.match(name) else None
-    stored = row[1] if row else _DUMMY_HASH
+    stored = row[1] if row else _dummy_hash()
     try:
         _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
