@@ -52,6 +52,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         if layer in LAYERS:
             item.add_marker(getattr(pytest.mark, layer))
+        if item.get_closest_marker("directus") is not None:
+            item.add_marker(pytest.mark.slow)  # a Directus server starts once per session: ~15 s
         if layer == "unit":
             wanted = set(getattr(item, "fixturenames", ())) & _DATABASE_FIXTURES
             if wanted:

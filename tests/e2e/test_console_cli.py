@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from tests.support.console import PASSWORD
 
 
+@pytest.mark.slow
 def test_console_users_from_the_command_line(cli: Any) -> None:
     added = cli("console", "user", "add", "bob", "--password-stdin", input=PASSWORD + "\n")
     assert added.returncode == 0, added.stderr

@@ -55,6 +55,7 @@ def _demo_state(url: str) -> tuple[Any, ...]:
     return gate, allowlist, routes, projection
 
 
+@pytest.mark.slow
 def test_demo_walks_the_story_in_its_own_database_and_can_run_again(
     cli: CliRunner, conn: psycopg.Connection[Any], demo_url: str
 ) -> None:

@@ -29,6 +29,7 @@ def _ok(result: Any) -> Any:
     return result
 
 
+@pytest.mark.slow
 def test_new_user_story_ingest_tree_operate_events(cli: CliRunner, conn: psycopg.Connection[Any]) -> None:
     out = _ok(cli("ingest", "sample:regulation_en.md", "--code", "REG-EN")).stdout
     assert "ingested REG-EN" in out and "24 pieces" in out

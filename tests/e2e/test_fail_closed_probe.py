@@ -141,6 +141,7 @@ def test_the_cli_runs_the_packaged_text(database_url: str) -> None:
     assert report.ok and report.passed == 9
 
 
+@pytest.mark.slow
 def test_unmigrated_database_is_one_clear_line(empty_database_url: str) -> None:
     for args in (
         ["probe"],

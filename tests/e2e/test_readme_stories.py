@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.conftest import CliRunner
 
@@ -28,6 +29,7 @@ def _block_after(marker: str) -> list[list[str]]:
     return commands
 
 
+@pytest.mark.slow
 def test_going_live_the_way_an_operator_does_it(cli: CliRunner, conn: psycopg.Connection[Any]) -> None:
     assert cli("samples", "seed").returncode == 0  # "with the demo's data"
     story = _block_after("**Going live, the way an operator does it**")

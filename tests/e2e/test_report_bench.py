@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_report_bench_command_runs() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IU_CORE_")}
     result = subprocess.run(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from iu_core.report.files import strip_marker
 
@@ -59,6 +60,7 @@ def _check_reports(cli: Any, database_url: str, out: Path) -> None:
             assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
 
 
+@pytest.mark.slow
 def test_live_report_routes_keep_reports_current(cli: Any, database_url: str, tmp_path: Path) -> None:
     out = tmp_path / "reports"
     out.mkdir()

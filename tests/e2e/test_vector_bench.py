@@ -8,10 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
-DOC = ROOT / "docs" / "readme" / "vector-bench.md"
+DOC = ROOT / "BENCHMARKS.md"
 
 
+@pytest.mark.slow
 def test_quick_benchmark_command_reports_every_figure() -> None:
     line = next(x for x in DOC.read_text(encoding="utf-8").splitlines() if "--pieces 2000" in x)
     args = shlex.split(line)

@@ -35,6 +35,7 @@ def samples(cli: CliRunner, conn: psycopg.Connection[Any]) -> CliRunner:
     return cli
 
 
+@pytest.mark.slow
 def test_reindex_status_and_search_with_the_hashing_embedder(
     samples: CliRunner, conn: psycopg.Connection[Any]
 ) -> None:
@@ -99,6 +100,7 @@ def _readme_commands() -> list[list[str]]:
     return [shlex.split(line)[1:] for line in block.splitlines() if line.startswith("iu-core ")]
 
 
+@pytest.mark.slow
 def test_the_bundled_model_answers_plain_questions_in_both_languages(
     cli: CliRunner, conn: psycopg.Connection[Any]
 ) -> None:

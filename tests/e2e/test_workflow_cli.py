@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import CliRunner
 
 ROUTE = "reindex"
 ADD = ("route", "add", ROUTE, "--event-type", "structure_op_applied", "--target-kind", "workflow")
 
 
+@pytest.mark.slow
 def test_refs_are_checked_and_live_waits_for_pgqueuer(cli: CliRunner) -> None:
     bad = cli(*ADD, "--target-ref", "celery:reindex")
     assert bad.returncode == 1 and "unknown workflow engine 'celery'" in bad.stderr

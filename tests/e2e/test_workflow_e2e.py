@@ -79,6 +79,7 @@ def consume(url: str) -> None:
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow
 def test_live_route_runs_each_event_job_once_and_a_closed_gate_enqueues_nothing(
     cli: CliRunner, database_url: str, conn: psycopg.Connection[Any]
 ) -> None:
@@ -119,6 +120,7 @@ def _waiting_on_queue_lock(conn: psycopg.Connection[Any]) -> int | None:
     return None if row is None else int(row[0])
 
 
+@pytest.mark.slow
 def test_kill_9_mid_batch_and_dead_letter_replay_create_no_second_job(
     cli: CliRunner, database_url: str, conn: psycopg.Connection[Any]
 ) -> None:

@@ -176,6 +176,7 @@ def test_queue_depth_per_entrypoint(pgq_url: str) -> None:
     assert depth == {ENTRYPOINT: (3, 0), "other": (1, 0)}
 
 
+@pytest.mark.slow
 def test_example_consumer_runs_each_enqueued_job_once(pgq_url: str) -> None:
     target = WorkflowTarget()
     with psycopg.connect(pgq_url, autocommit=True) as conn:
