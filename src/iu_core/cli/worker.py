@@ -13,16 +13,6 @@ from iu_core.errors import IuCoreError
 from iu_core.worker import WorkerConfig, run_worker
 
 
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 120:
-        return f"{seconds:.1f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f}m"
-    return f"{seconds / 3600:.1f}h"
-
-
 def _routes_option(value: str | None) -> tuple[str, ...] | None:
     if not value:
         return None
