@@ -47,16 +47,6 @@ class DeliveryFilter:
     until: dt.datetime | None = None
     limit: int = 200
 
-    def as_query(self) -> dict[str, str]:
-        items = {
-            "route": self.route_code,
-            "iu": self.iu_code,
-            "state": self.state,
-            "since": self.since.isoformat() if self.since else None,
-            "until": self.until.isoformat() if self.until else None,
-        }
-        return {k: v for k, v in items.items() if v}
-
 
 def parse_time(text: str | None, what: str) -> dt.datetime | None:
     """An ISO time from a form (``2024-05-01T10:00``); a time without zone is UTC."""

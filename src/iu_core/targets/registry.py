@@ -46,15 +46,28 @@ TRANSACTIONAL_KINDS = ("workflow", "vector", "report")
 HTTP_KINDS = ("external_endpoint", "directus_flow")
 
 
-def transactional_targets() -> dict[str, TransactionalTarget]:
-    """A fresh target for each kind written in the delivery's own transaction."""
+def transactional_target(kind: str) -> TransactionalTarget:
+    """A fresh target of one kind written in the delivery's own transaction."""
     # Imported here: each package pulls its own dependencies (pgqueuer, numpy)
     # only when a route of its kind is used.
-    from iu_core.report.target import ReportTarget
-    from iu_core.vector.target import VectorTarget
-    from iu_core.workflow.target import WorkflowTarget
+    if kind == "workflow":
+        from iu_core.workflow.target import WorkflowTarget
 
-    return {"workflow": WorkflowTarget(), "vector": VectorTarget(), "report": ReportTarget()}
+        return WorkflowTarget()
+    if kind == "vector":
+        from iu_core.vector.target import VectorTarget
+
+        return VectorTarget()
+    if kind == "report":
+        from iu_core.report.target import ReportTarget
+
+        return ReportTarget()
+    raise ValueError(f"{kind!r} is not a kind written in the delivery's own transaction")
+
+
+def transactional_targets() -> dict[str, TransactionalTarget]:
+    """A fresh target for each kind written in the delivery's own transaction (the worker's)."""
+    return {kind: transactional_target(kind) for kind in TRANSACTIONAL_KINDS}
 
 
 def _consumer_registered(conn: Conn, name: str) -> bool:
@@ -78,12 +91,12 @@ def ref_problem(conn: Conn, kind: str, ref: str) -> str | None:
             problem = "a Directus flow trigger is https://HOST/flows/trigger/FLOW-UUID"
         return problem
     if kind in TRANSACTIONAL_KINDS:
-        return transactional_targets()[kind].ref_problem(ref)
+        return transactional_target(kind).ref_problem(ref)
     return f"unknown target kind {kind!r}"
 
 
 def readiness_problem(conn: Conn, kind: str, ref: str) -> str | None:
     """None when this database can take live deliveries of ``kind`` to ``ref``, else why not."""
     if kind in TRANSACTIONAL_KINDS:
-        return transactional_targets()[kind].readiness_problem(conn, ref)
+        return transactional_target(kind).readiness_problem(conn, ref)
     return ref_problem(conn, kind, ref)
