@@ -43,6 +43,7 @@ _TESTS_DIR = Path(__file__).resolve().parent
 _DATABASE_FIXTURES = {"pg_admin_url", "template_db", "database_url", "empty_database_url", "conn", "cli"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark every test with the layer its folder names (``-m unit``, ``-m "not e2e"``, ...)."""
     for item in items:
@@ -54,6 +55,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(getattr(pytest.mark, layer))
         if item.get_closest_marker("directus") is not None:
             item.add_marker(pytest.mark.slow)  # a Directus server starts once per session: ~15 s
+            item.add_marker(pytest.mark.xdist_group("directus"))  # ... so on one xdist worker only
         if layer == "unit":
             wanted = set(getattr(item, "fixturenames", ())) & _DATABASE_FIXTURES
             if wanted:

@@ -8,21 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
-import pytest
 
 from tests.conftest import CliRunner
-from tests.support.cli import invoke
 
 ROUTE = "structure_op_applied.workflow"
 ALICE = {"LOGNAME": "alice", "USER": "alice"}
-
-
-@pytest.fixture
-def fast_cli(database_url: str) -> CliRunner:
-    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return invoke(database_url, *args, env=env)
-
-    return run
 
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]
@@ -48,25 +38,25 @@ def audit(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
     ).fetchall()
 
 
-def test_gate_open_close_show(fast_cli: Runner) -> None:
-    assert ok(fast_cli("gate", "show", "--json")) == {"gate_open": False, "allowlist": []}
-    assert "OPEN" in ok(fast_cli("gate", "open"))
-    assert ok(fast_cli("gate", "show", "--json"))["gate_open"] is True
-    assert "CLOSED" in ok(fast_cli("gate", "close"))
-    assert ok(fast_cli("gate", "show", "--json"))["gate_open"] is False
+def test_gate_open_close_show(cli: Runner) -> None:
+    assert ok(cli("gate", "show", "--json")) == {"gate_open": False, "allowlist": []}
+    assert "OPEN" in ok(cli("gate", "open"))
+    assert ok(cli("gate", "show", "--json"))["gate_open"] is True
+    assert "CLOSED" in ok(cli("gate", "close"))
+    assert ok(cli("gate", "show", "--json"))["gate_open"] is False
 
 
-def test_allowlist_add_remove_show(fast_cli: Runner) -> None:
+def test_allowlist_add_remove_show(cli: Runner) -> None:
     other = "structure_piece_deprecated.workflow"
-    ok(fast_cli("allowlist", "add", ROUTE, other))
-    ok(fast_cli("allowlist", "add", ROUTE))  # twice: no duplicate
-    assert ok(fast_cli("allowlist", "show", "--json")) == sorted([ROUTE, other])
-    ok(fast_cli("allowlist", "remove", ROUTE))
-    assert ok(fast_cli("allowlist", "show", "--json")) == [other]
-    assert ok(fast_cli("allowlist", "show")).strip() == other
-    error = one_line_error(fast_cli("allowlist", "add", "no.such.route"))
+    ok(cli("allowlist", "add", ROUTE, other))
+    ok(cli("allowlist", "add", ROUTE))  # twice: no duplicate
+    assert ok(cli("allowlist", "show", "--json")) == sorted([ROUTE, other])
+    ok(cli("allowlist", "remove", ROUTE))
+    assert ok(cli("allowlist", "show", "--json")) == [other]
+    assert ok(cli("allowlist", "show")).strip() == other
+    error = one_line_error(cli("allowlist", "add", "no.such.route"))
     assert "no such route: no.such.route" in error
-    assert ok(fast_cli("allowlist", "show", "--json")) == [other]
+    assert ok(cli("allowlist", "show", "--json")) == [other]
 
 
 def test_going_live_needs_the_gate_then_the_allowlist(cli: CliRunner) -> None:
@@ -82,9 +72,9 @@ def test_going_live_needs_the_gate_then_the_allowlist(cli: CliRunner) -> None:
     assert "(dry-run)" in ok(cli("route", "set", ROUTE, "--dry-run"))
 
 
-def test_route_set_every_policy_option(fast_cli: Runner) -> None:
+def test_route_set_every_policy_option(cli: Runner) -> None:
     ok(
-        fast_cli(
+        cli(
             "route", "set", ROUTE,
             "--target-kind", "external_endpoint", "--target-ref", "https://hooks.example.test/in",
             "--max-attempts", "7", "--base-delay-ms", "250", "--ordering", "relaxed",
@@ -93,7 +83,7 @@ def test_route_set_every_policy_option(fast_cli: Runner) -> None:
             "--rate-limit", "4.5", "--circuit-threshold", "9", "--circuit-cooldown", "60",
         )
     )  # fmt: skip
-    route = ok(fast_cli("route", "show", ROUTE, "--json"))
+    route = ok(cli("route", "show", ROUTE, "--json"))
     assert route["target_kind"] == "external_endpoint"
     assert route["target_ref"] == "https://hooks.example.test/in"
     assert (route["max_attempts"], route["base_delay_ms"], route["ordering_policy"]) == (7, 250, "relaxed")
@@ -103,50 +93,50 @@ def test_route_set_every_policy_option(fast_cli: Runner) -> None:
     assert (route["circuit_failure_threshold"], route["circuit_cooldown_s"]) == (9, 60)
     assert route["dry_run"] is True  # untouched
 
-    ok(fast_cli("route", "set", ROUTE, "--rate-limit", "0", "--clear-allow-networks"))
-    route = ok(fast_cli("route", "show", ROUTE, "--json"))
+    ok(cli("route", "set", ROUTE, "--rate-limit", "0", "--clear-allow-networks"))
+    route = ok(cli("route", "show", ROUTE, "--json"))
     assert route["rate_limit_per_s"] is None and route["allow_networks"] == []
     assert route["max_attempts"] == 7  # kept
 
 
-def test_route_set_mistakes_are_one_line(fast_cli: Runner) -> None:
-    assert "nothing to change" in one_line_error(fast_cli("route", "set", ROUTE))
-    assert "no such route" in one_line_error(fast_cli("route", "set", "nope", "--max-attempts", "2"))
-    assert "cidr" in one_line_error(fast_cli("route", "set", ROUTE, "--allow-network", "not-a-net"))
-    bad_kind = fast_cli("route", "set", ROUTE, "--target-kind", "ftp")
+def test_route_set_mistakes_are_one_line(cli: Runner) -> None:
+    assert "nothing to change" in one_line_error(cli("route", "set", ROUTE))
+    assert "no such route" in one_line_error(cli("route", "set", "nope", "--max-attempts", "2"))
+    assert "cidr" in one_line_error(cli("route", "set", ROUTE, "--allow-network", "not-a-net"))
+    bad_kind = cli("route", "set", ROUTE, "--target-kind", "ftp")
     assert bad_kind.returncode == 2 and "Traceback" not in bad_kind.stderr
 
 
-def test_route_add_list_show_remove(fast_cli: Runner) -> None:
+def test_route_add_list_show_remove(cli: Runner) -> None:
     added = ok(
-        fast_cli("route", "add", "vector.pieces", "--event-type", "structure_op_applied",
+        cli("route", "add", "vector.pieces", "--event-type", "structure_op_applied",
             "--target-kind", "vector", "--target-ref", "piece_embedding")
     )  # fmt: skip
     assert "dry-run" in added
-    codes = [r["route_code"] for r in ok(fast_cli("route", "list", "--json"))]
+    codes = [r["route_code"] for r in ok(cli("route", "list", "--json"))]
     assert codes == sorted([ROUTE, "structure_piece_deprecated.workflow", "vector.pieces"])
-    assert "vector.pieces" in ok(fast_cli("route", "list"))
-    duplicate = fast_cli(
+    assert "vector.pieces" in ok(cli("route", "list"))
+    duplicate = cli(
         "route", "add", "vector.pieces", "--event-type", "x", "--target-kind", "vector", "--target-ref", "y"
     )
     assert "already exists" in one_line_error(duplicate)
-    invalid = fast_cli(
+    invalid = cli(
         "route", "add", "bad code!", "--event-type", "x", "--target-kind", "vector", "--target-ref", "y"
     )
     assert "route code 'bad code!' holds ' '" in one_line_error(invalid)
-    ok(fast_cli("route", "remove", "vector.pieces"))
-    assert "no such route" in one_line_error(fast_cli("route", "show", "vector.pieces"))
-    assert "no such route" in one_line_error(fast_cli("route", "remove", "vector.pieces"))
+    ok(cli("route", "remove", "vector.pieces"))
+    assert "no such route" in one_line_error(cli("route", "show", "vector.pieces"))
+    assert "no such route" in one_line_error(cli("route", "remove", "vector.pieces"))
 
 
 def test_every_change_is_audited_with_who_when_before_after(
-    cli: CliRunner, fast_cli: Runner, conn: psycopg.Connection[Any]
+    cli: CliRunner, conn: psycopg.Connection[Any]
 ) -> None:
     ok(cli("gate", "open", env=ALICE))
-    ok(fast_cli("allowlist", "add", ROUTE, env=ALICE))
-    ok(fast_cli("route", "set", ROUTE, "--live", env=ALICE))
+    ok(cli("allowlist", "add", ROUTE, env=ALICE))
+    ok(cli("route", "set", ROUTE, "--live", env=ALICE))
     ok(
-        fast_cli(
+        cli(
             "route",
             "add",
             "r.new",
@@ -159,7 +149,7 @@ def test_every_change_is_audited_with_who_when_before_after(
             env=ALICE,
         )
     )
-    ok(fast_cli("route", "remove", "r.new", env=ALICE))
+    ok(cli("route", "remove", "r.new", env=ALICE))
     rows = audit(conn)
     assert [(r[0], r[1], r[2], r[3], r[4]) for r in rows] == [
         ("alice", "gate open", "config", "iu_core.delivery_enabled", "update"),
@@ -180,11 +170,11 @@ def test_every_change_is_audited_with_who_when_before_after(
     assert actor == conn.execute("SELECT session_user").fetchone()[0] and context is None  # type: ignore[index]
     # A refused change leaves no audit row.
     count = len(audit(conn))
-    one_line_error(fast_cli("route", "set", "structure_piece_deprecated.workflow", "--live"))
+    one_line_error(cli("route", "set", "structure_piece_deprecated.workflow", "--live"))
     assert len(audit(conn)) == count
-    shown = ok(fast_cli("audit", "--json", "--key", ROUTE))
+    shown = ok(cli("audit", "--json", "--key", ROUTE))
     assert [r["context"] for r in shown][:2] == [None, "route set"]
-    assert "gate open" in ok(fast_cli("audit"))
+    assert "gate open" in ok(cli("audit"))
 
 
 def test_consumer_registry_changes_are_audited(conn: psycopg.Connection[Any]) -> None:
@@ -211,15 +201,15 @@ def test_audit_is_append_only(conn: psycopg.Connection[Any]) -> None:
 
 
 def test_macros_are_audited_and_leave_the_controls_as_they_were(
-    fast_cli: Runner, conn: psycopg.Connection[Any]
+    cli: Runner, conn: psycopg.Connection[Any]
 ) -> None:
     before = conn.execute("SELECT to_jsonb(r) FROM iu_outbound_route r ORDER BY route_code").fetchall()
-    gate_before = ok(fast_cli("gate", "show", "--json"))
-    ok(fast_cli("runtime", "run", "300", "--json", env=ALICE))
+    gate_before = ok(cli("gate", "show", "--json"))
+    ok(cli("runtime", "run", "300", "--json", env=ALICE))
     assert (
         conn.execute("SELECT to_jsonb(r) FROM iu_outbound_route r ORDER BY route_code").fetchall() == before
     )
-    assert ok(fast_cli("gate", "show", "--json")) == gate_before
+    assert ok(cli("gate", "show", "--json")) == gate_before
     contexts = {(r[0], r[1]) for r in audit(conn)}
     assert contexts == {("alice", "runtime/300")}
     # Arm, flip, restore, disarm: each route and key changed and changed back.

@@ -16,18 +16,9 @@ import pytest
 
 from iu_core.delivery_seam import UnbuiltDeliveryTarget
 from iu_core.ops import status as status_ops
-from tests.support.cli import invoke
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 ROUTE = "structure_op_applied.workflow"
-
-
-@pytest.fixture
-def run(database_url: str) -> Runner:
-    def call(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return invoke(database_url, *args, env=env)
-
-    return call
 
 
 def error_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -43,9 +34,9 @@ def routes(conn: psycopg.Connection[Any]) -> int:
 
 
 def add(
-    run: Runner, code: str, kind: str, ref: str, event_type: str = "structure_op_applied", *extra: str
+    cli: Runner, code: str, kind: str, ref: str, event_type: str = "structure_op_applied", *extra: str
 ) -> Any:
-    return run(
+    return cli(
         "route", "add", code, "--event-type", event_type, "--target-kind", kind, "--target-ref", ref, *extra
     )
 
@@ -63,134 +54,134 @@ def add(
     ],
 )
 def test_a_bad_endpoint_url_is_refused_before_it_is_stored(
-    run: Runner, conn: psycopg.Connection[Any], url: str, words: str
+    cli: Runner, conn: psycopg.Connection[Any], url: str, words: str
 ) -> None:
     before = routes(conn)
-    assert words in error_line(add(run, "hook", "external_endpoint", url))
+    assert words in error_line(add(cli, "hook", "external_endpoint", url))
     assert routes(conn) == before
 
 
 def test_unknown_event_types_unregistered_consumers_and_bad_codes_are_refused(
-    run: Runner, conn: psycopg.Connection[Any]
+    cli: Runner, conn: psycopg.Connection[Any]
 ) -> None:
     before = routes(conn)
     assert "unknown event type 'structure_op_aplied'" in error_line(
-        add(run, "r1", "sql_function", "fn_iu_structure_consumer", "structure_op_aplied")
+        add(cli, "r1", "sql_function", "fn_iu_structure_consumer", "structure_op_aplied")
     )
-    assert "not a registered internal consumer" in error_line(add(run, "r2", "sql_function", "pg_sleep"))
-    assert "route code 'r\\u202e1' holds '\\u202e'" in error_line(add(run, "r\u202e1", "report", "table"))
-    assert "route code" in error_line(add(run, "x" * 65, "report", "table"))
+    assert "not a registered internal consumer" in error_line(add(cli, "r2", "sql_function", "pg_sleep"))
+    assert "route code 'r\\u202e1' holds '\\u202e'" in error_line(add(cli, "r\u202e1", "report", "table"))
+    assert "route code" in error_line(add(cli, "x" * 65, "report", "table"))
     assert routes(conn) == before
     # Deliberately routing a type nothing writes yet is possible, and said.
-    assert add(run, "custom", "report", "table", "my_event", "--allow-unknown-event-type").returncode == 0
+    assert add(cli, "custom", "report", "table", "my_event", "--allow-unknown-event-type").returncode == 0
 
 
-def test_a_token_with_control_characters_is_refused(run: Runner, conn: psycopg.Connection[Any]) -> None:
+def test_a_token_with_control_characters_is_refused(cli: Runner, conn: psycopg.Connection[Any]) -> None:
     flow = "http://127.0.0.1:8055/flows/trigger/0b6c5f47-8d4e-4f5c-9d0c-6a8a3e0f1b2c"
-    assert add(run, "flow", "directus_flow", flow).returncode == 0
-    refused = run("route", "token", "set", "flow", env={"IU_CORE_ROUTE_TOKEN": "abc\x1b[31mdef"})
+    assert add(cli, "flow", "directus_flow", flow).returncode == 0
+    refused = cli("route", "token", "set", "flow", env={"IU_CORE_ROUTE_TOKEN": "abc\x1b[31mdef"})
     assert "one line of printable characters" in error_line(refused)
     assert conn.execute("SELECT count(*) FROM iu_route_credential").fetchone() == (0,)
 
 
 def test_route_remove_takes_the_route_off_the_allowlist_and_respects_in_flight_work(
-    run: Runner, conn: psycopg.Connection[Any]
+    cli: Runner, conn: psycopg.Connection[Any]
 ) -> None:
-    assert add(run, "gone", "report", "table").returncode == 0
-    assert run("allowlist", "add", "gone").returncode == 0
+    assert add(cli, "gone", "report", "table").returncode == 0
+    assert cli("allowlist", "add", "gone").returncode == 0
     conn.execute(
         "INSERT INTO iu_delivery (route_code, event_id, event_seq, aggregate_id, state)"
         " VALUES ('gone', gen_random_uuid(), 1, gen_random_uuid(), 'inflight')"
     )
-    assert "1 deliveries in flight" in error_line(run("route", "remove", "gone"))
-    assert run("route", "remove", "gone", "--force").returncode == 0
-    allowlist = json.loads(run("allowlist", "show", "--json").stdout)
+    assert "1 deliveries in flight" in error_line(cli("route", "remove", "gone"))
+    assert cli("route", "remove", "gone", "--force").returncode == 0
+    allowlist = json.loads(cli("allowlist", "show", "--json").stdout)
     assert "gone" not in allowlist
     # Added again, it is not live-able without a new allowlist entry.
-    assert add(run, "gone", "report", "table").returncode == 0
-    assert run("gate", "open").returncode == 0
-    assert "not on the live allowlist" in error_line(run("route", "set", "gone", "--live"))
+    assert add(cli, "gone", "report", "table").returncode == 0
+    assert cli("gate", "open").returncode == 0
+    assert "not on the live allowlist" in error_line(cli("route", "set", "gone", "--live"))
 
 
 def test_replaying_a_dead_letter_of_a_removed_route_says_so(
-    run: Runner, conn: psycopg.Connection[Any]
+    cli: Runner, conn: psycopg.Connection[Any]
 ) -> None:
-    assert add(run, "old", "report", "table").returncode == 0
+    assert add(cli, "old", "report", "table").returncode == 0
     conn.execute(
         "INSERT INTO iu_route_dead_letter (route_code, event_ref, reason, attempts)"
         " VALUES ('old', gen_random_uuid(), 'boom', 5)"
     )
-    assert run("route", "remove", "old").returncode == 0
-    replayed = json.loads(run("dead-letters", "replay", "--route", "old", "--json").stdout)
+    assert cli("route", "remove", "old").returncode == 0
+    replayed = json.loads(cli("dead-letters", "replay", "--route", "old", "--json").stdout)
     assert replayed["count"] == 0 and replayed["of_removed_routes"] == 1 and replayed["changed"] is False
-    text = run("dead-letters", "replay", "--all").stdout
+    text = cli("dead-letters", "replay", "--all").stdout
     assert "nothing replayed" in text and "belong to removed routes" in text
 
 
 def test_backfill_delivers_what_the_route_saw_in_dry_run_once_it_is_live(
-    run: Runner, conn: psycopg.Connection[Any], database_url: str
+    cli: Runner, conn: psycopg.Connection[Any], database_url: str
 ) -> None:
-    assert add(run, "proj", "sql_function", "fn_iu_structure_consumer").returncode == 0
-    assert run("samples", "seed").returncode == 0
-    assert run("worker", "--once").returncode == 0  # dry-run: decisions only
+    assert add(cli, "proj", "sql_function", "fn_iu_structure_consumer").returncode == 0
+    assert cli("samples", "seed").returncode == 0
+    assert cli("worker", "--once").returncode == 0  # dry-cli: decisions only
     decided = conn.execute("SELECT count(*) FROM iu_delivery WHERE route_code = 'proj'").fetchone()
     assert decided is not None and decided[0] > 0
     for args in (("gate", "open"), ("allowlist", "add", "proj"), ("route", "set", "proj", "--live")):
-        assert run(*args).returncode == 0
-    backfilled = json.loads(run("route", "backfill", "proj", "--json").stdout)
+        assert cli(*args).returncode == 0
+    backfilled = json.loads(cli("route", "backfill", "proj", "--json").stdout)
     assert backfilled["added"] == decided[0] and backfilled["changed"] is True
-    assert run("worker", "--once").returncode == 0
+    assert cli("worker", "--once").returncode == 0
     assert conn.execute("SELECT count(*) FROM iu_tree_change_log").fetchone() == decided
 
 
-def test_no_ops_exit_zero_and_say_nothing_changed(run: Runner) -> None:
-    assert "already closed; nothing changed" in run("gate", "close").stdout
-    assert run("allowlist", "add", ROUTE).returncode == 0
-    again = run("allowlist", "add", ROUTE, "--json")
+def test_no_ops_exit_zero_and_say_nothing_changed(cli: Runner) -> None:
+    assert "already closed; nothing changed" in cli("gate", "close").stdout
+    assert cli("allowlist", "add", ROUTE).returncode == 0
+    again = cli("allowlist", "add", ROUTE, "--json")
     assert again.returncode == 0 and json.loads(again.stdout)["changed"] is False
-    nothing = run("dead-letters", "replay", "--all", "--json")
+    nothing = cli("dead-letters", "replay", "--all", "--json")
     assert nothing.returncode == 0 and json.loads(nothing.stdout) == {
         "changed": False,
         "summary": "no open dead letter matched; nothing replayed",
         "count": 0,
         "of_removed_routes": 0,
     }
-    assert "already enabled; nothing changed" in run("route", "enable", ROUTE).stdout
+    assert "already enabled; nothing changed" in cli("route", "enable", ROUTE).stdout
 
 
 def test_the_actor_named_on_the_command_line_or_environment_is_recorded(
-    run: Runner, conn: psycopg.Connection[Any]
+    cli: Runner, conn: psycopg.Connection[Any]
 ) -> None:
-    assert run("--actor", "carol", "gate", "open").returncode == 0
-    assert run("gate", "close", env={"IU_CORE_ACTOR": "dave"}).returncode == 0
-    assert run("--actor", "erin", "ingest", "sample:regulation_en.md", "--code", "REG-EN").returncode == 0
+    assert cli("--actor", "carol", "gate", "open").returncode == 0
+    assert cli("gate", "close", env={"IU_CORE_ACTOR": "dave"}).returncode == 0
+    assert cli("--actor", "erin", "ingest", "sample:regulation_en.md", "--code", "REG-EN").returncode == 0
     actors = [r[0] for r in conn.execute("SELECT actor FROM iu_operator_audit ORDER BY audit_id")]
     assert actors == ["carol", "dave"]
     op_actors = {r[0] for r in conn.execute("SELECT actor FROM iu_structure_operation")}
     assert op_actors == {"erin"}
     # Without either, the operating-system user is recorded, never the database role.
-    assert run("gate", "open", env={"IU_CORE_ACTOR": "", "USER": "frank", "LOGNAME": "frank"}).returncode == 0
+    assert cli("gate", "open", env={"IU_CORE_ACTOR": "", "USER": "frank", "LOGNAME": "frank"}).returncode == 0
     last = conn.execute("SELECT actor FROM iu_operator_audit ORDER BY audit_id DESC LIMIT 1").fetchone()
     assert last == ("frank",)
 
 
 def test_deliveries_show_the_attempt_history_and_list_by_state(
-    run: Runner, conn: psycopg.Connection[Any]
+    cli: Runner, conn: psycopg.Connection[Any]
 ) -> None:
-    assert add(run, "proj", "sql_function", "fn_iu_structure_consumer").returncode == 0
+    assert add(cli, "proj", "sql_function", "fn_iu_structure_consumer").returncode == 0
     for args in (("gate", "open"), ("allowlist", "add", "proj"), ("route", "set", "proj", "--live")):
-        assert run(*args).returncode == 0
-    assert run("ingest", "sample:regulation_en.md", "--code", "REG-EN").returncode == 0
-    assert run("worker", "--once").returncode == 0
-    sent = json.loads(run("deliveries", "list", "--route", "proj", "--state", "sent", "--json").stdout)
+        assert cli(*args).returncode == 0
+    assert cli("ingest", "sample:regulation_en.md", "--code", "REG-EN").returncode == 0
+    assert cli("worker", "--once").returncode == 0
+    sent = json.loads(cli("deliveries", "list", "--route", "proj", "--state", "sent", "--json").stdout)
     assert sent and {d["state"] for d in sent} == {"sent"}
-    shown = json.loads(run("deliveries", "show", str(sent[0]["delivery_id"]), "--json").stdout)
+    shown = json.loads(cli("deliveries", "show", str(sent[0]["delivery_id"]), "--json").stdout)
     assert [(a["attempt_no"], a["status"]) for a in shown["attempts_history"]] == [(1, "sent")]
     assert shown["attempts_history"][0]["latency_ms"] is not None
-    text = run("deliveries", "show", str(sent[0]["delivery_id"])).stdout
+    text = cli("deliveries", "show", str(sent[0]["delivery_id"])).stdout
     assert "attempt" in text and "sent" in text
-    assert "no delivery with id 999999" in error_line(run("deliveries", "show", "999999"))
-    events = run("events", "list").stdout
+    assert "no delivery with id 999999" in error_line(cli("deliveries", "show", "999999"))
+    events = cli("events", "list").stdout
     assert "20" in events and ":" in events  # the date and the time of day
 
 
@@ -226,11 +217,11 @@ def test_the_unbuilt_target_constructs_without_a_kind() -> None:
     assert target.target_kind is None
 
 
-def test_payload_limit_and_failing_window_are_route_settings(run: Runner) -> None:
-    assert add(run, "hook", "external_endpoint", "https://hooks.example.test/iu").returncode == 0
-    assert run("route", "set", "hook", "--max-payload-bytes", "2048",
+def test_payload_limit_and_failing_window_are_route_settings(cli: Runner) -> None:
+    assert add(cli, "hook", "external_endpoint", "https://hooks.example.test/iu").returncode == 0
+    assert cli("route", "set", "hook", "--max-payload-bytes", "2048",
                "--disable-after-failing-hours", "1.5").returncode == 0  # fmt: skip
-    shown = json.loads(run("route", "show", "hook", "--json").stdout)
+    shown = json.loads(cli("route", "show", "hook", "--json").stdout)
     assert shown["max_payload_bytes"] == 2048 and float(shown["disable_after_failing_hours"]) == 1.5
-    refused = run("route", "set", "hook", "--max-payload-bytes", "0")
+    refused = cli("route", "set", "hook", "--max-payload-bytes", "0")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr

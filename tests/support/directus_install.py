@@ -11,6 +11,7 @@ the environment has none.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import shutil
@@ -64,9 +65,20 @@ def installed() -> bool:
 
 
 def ensure_installed() -> str | None:
-    """Install Directus into the cache when it is missing; None on success, else why not."""
+    """Install Directus into the cache when it is missing; None on success, else why not.
+
+    Parallel test processes (pytest-xdist) each call this: a lock file next to
+    the cache lets one install while the others wait for it.
+    """
     if installed():
         return None
+    cache_dir().parent.mkdir(parents=True, exist_ok=True)
+    with open(cache_dir().parent / f".{cache_dir().name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return None if installed() else _install()
+
+
+def _install() -> str | None:
     env = node_env()
     if shutil.which("npm", path=env["PATH"]) is None:
         return "npm is not available (install the test extras: pip install -e '.[test]')"
