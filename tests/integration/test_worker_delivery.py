@@ -405,6 +405,48 @@ def test_claim_stays_on_the_partial_index(conn: psycopg.Connection[Any], databas
     assert '"Seq Scan"' not in plan
 
 
+def _plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [node, *(n for child in node.get("Plans", []) for n in _plan_nodes(child))]
+
+
+def test_every_statement_of_a_batch_costs_the_batch_not_the_backlog(conn: psycopg.Connection[Any]) -> None:
+    """No statement of the batch hashes or scans the backlog, or joins two of its own row sets pairwise.
+
+    Checked on the plans PostgreSQL caches after five calls (generic plans,
+    which do not know how many ids a batch's arrays hold) as well as the first
+    ones: a scan of iu_delivery, or a nested loop over two CTE scans, makes a
+    500-event batch cost the backlog or the batch squared.
+    """
+    make_live(conn)
+    insert_events(conn, 4000, [uuid.uuid4() for _ in range(400)])
+    conn.execute("ANALYZE iu_delivery")
+    conn.execute("LOAD 'auto_explain'")
+    for setting, value in (
+        ("log_min_duration", "0"),
+        ("log_nested_statements", "on"),
+        ("log_format", "json"),
+        ("log_level", "notice"),
+    ):
+        conn.execute(f"SET auto_explain.{setting} = '{value}'")
+    conn.execute("SET client_min_messages = 'notice'")
+    messages: list[str] = []
+    conn.add_notice_handler(lambda diag: messages.append(diag.message_primary or ""))
+    for _ in range(8):
+        row = conn.execute("SELECT sent FROM fn_iu_worker_deliver_sql_batch(%s, 200)", (STRUCTURE_ROUTE,))
+        assert row.fetchone() == (200,)
+    plans = [json.loads(m[m.index("{") :])["Plan"] for m in messages if '"Plan"' in m]
+    assert len(plans) > 8 * 5
+    for plan in plans:
+        for node in _plan_nodes(plan):
+            assert not (node["Node Type"] == "Seq Scan" and node.get("Relation Name") == "iu_delivery"), plan
+            kids = node.get("Plans", [])
+            assert not (
+                node["Node Type"] == "Nested Loop"
+                and len(kids) == 2
+                and all(k["Node Type"] == "CTE Scan" for k in kids)
+            ), plan
+
+
 # ----------------------------------------------------------------------------- operator commands
 def test_route_added_later_gets_later_events_until_backfilled(
     conn: psycopg.Connection[Any], cli: Any

@@ -55,6 +55,7 @@ BEGIN
                END AS new_state
           FROM res
           JOIN public.iu_delivery d ON d.delivery_id = res.delivery_id
+         WHERE d.delivery_id = ANY (p_ids)  -- the primary key's index: without it, a hash of the whole backlog
     ), upd AS (
         UPDATE public.iu_delivery d
            SET state        = x.new_state,

@@ -43,6 +43,8 @@ DECLARE
     v_ready    bigint[];
     v_blocked  bigint[];
     v_ids      bigint[] := '{}';
+    v_events   uuid[];
+    v_added    uuid[];
     v_nos      integer[] := '{}';
     v_statuses text[] := '{}';
     v_details  jsonb[] := '{}';
@@ -108,15 +110,28 @@ BEGIN
             ON CONFLICT ON CONSTRAINT iu_tree_change_log_event_ref_key DO NOTHING  -- re-delivery: +0
             RETURNING event_ref
         )
+        -- No join of r with ins: the plan PostgreSQL caches after five calls
+        -- does not know the batch's size and joins them by a nested loop
+        -- (batch-squared: 10 ms of a 500-event batch).
         SELECT (SELECT bad.n FROM bad),
+               (SELECT coalesce(array_agg(i.event_ref), '{}') FROM ins i),
                array_agg(r.delivery_id ORDER BY r.ord),
                array_agg(r.attempt_no ORDER BY r.ord),
-               array_agg(jsonb_build_object('consumer', v_route.target_ref,
-                                            'rows_added', (i.event_ref IS NOT NULL)::integer) ORDER BY r.ord)
-          INTO v_problems, v_ids, v_nos, v_details
-          FROM r LEFT JOIN ins i ON i.event_ref = r.event_id;
+               array_agg(r.event_id ORDER BY r.ord)
+          INTO v_problems, v_added, v_ids, v_nos, v_events
+          FROM r;
         IF v_problems > 0 THEN
             RAISE EXCEPTION 'malformed structure event in the batch' USING ERRCODE = 'IU006';  -- to the slow path
+        END IF;
+        IF cardinality(v_added) = cardinality(v_ids) THEN  -- every row new: the usual case
+            v_details := array_fill(jsonb_build_object('consumer', v_route.target_ref, 'rows_added', 1),
+                                    ARRAY[cardinality(v_ids)]);
+        ELSE  -- some were delivered before (a re-delivery): +0 for those
+            SELECT array_agg(jsonb_build_object('consumer', v_route.target_ref,
+                                                'rows_added', (u.event_id = ANY (v_added))::integer)
+                             ORDER BY u.ord)
+              INTO v_details
+              FROM unnest(v_events) WITH ORDINALITY AS u(event_id, ord);
         END IF;
         v_statuses := array_fill('sent'::text, ARRAY[cardinality(v_ids)]);
         v_started := array_fill(v_t0, ARRAY[cardinality(v_ids)]);
