@@ -80,7 +80,7 @@ class WorkerRun:
 
 
 def _worker_cmd(
-    url: str, *, concurrency: int | None, batch_size: int | None, forever: bool = False
+    url: str, *, concurrency: int | None, batch_size: int | None, forever: bool = False, durable: bool = False
 ) -> list[str]:
     args = ["--url", url]
     if concurrency is not None:
@@ -89,6 +89,8 @@ def _worker_cmd(
         args += ["--batch-size", str(batch_size)]
     if forever:
         args += ["--forever"]
+    if durable:
+        args += ["--durable-sql-commits"]
     return procs.module_cmd("bench.worker_proc", *args)
 
 
@@ -102,6 +104,7 @@ def worker(
     target_url: str | None = None,
     max_in_flight: int = 64,
     timeout: float | None = None,
+    durable: bool = False,
 ) -> WorkerRun:
     """One ``run_worker(once=True)`` over N fresh events; mode is sql, dry or http."""
     with _prepared(server, n, mode, target_url=target_url, max_in_flight=max_in_flight) as url:
@@ -111,7 +114,8 @@ def worker(
             report = _run_until_sent(url, n, concurrency=concurrency, batch_size=batch_size, timeout=limit_s)
         else:
             report = procs.run_json(
-                _worker_cmd(url, concurrency=concurrency, batch_size=batch_size), timeout=limit_s
+                _worker_cmd(url, concurrency=concurrency, batch_size=batch_size, durable=durable),
+                timeout=limit_s,
             )
         elapsed = float(report["elapsed_s"])
         extra: dict[str, Any] = {"cpu_s": float(report.get("cpu_s", 0.0))}
@@ -218,8 +222,12 @@ class _Observer(threading.Thread):
         self.conn.close()
 
 
-def _start_worker_forever(url: str, concurrency: int | None, batch_size: int | None) -> subprocess.Popen[str]:
-    proc = procs.spawn(_worker_cmd(url, concurrency=concurrency, batch_size=batch_size, forever=True))
+def _start_worker_forever(
+    url: str, concurrency: int | None, batch_size: int | None, durable: bool = False
+) -> subprocess.Popen[str]:
+    proc = procs.spawn(
+        _worker_cmd(url, concurrency=concurrency, batch_size=batch_size, forever=True, durable=durable)
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if '"ready"' not in line:
@@ -289,6 +297,7 @@ def pickup_latency(
     idle_events: int,
     concurrency: int | None,
     batch_size: int | None,
+    durable: bool = False,
 ) -> dict[str, float]:
     """Commit -> delivered (ms) at an idle worker (rate None: one event at a time) or at RATE events/s."""
     with server.database() as url:
@@ -297,7 +306,7 @@ def pickup_latency(
             conn.execute(q("latency", "install_observer"))
         observer = _Observer(url)
         observer.start()
-        worker = _start_worker_forever(url, concurrency, batch_size)
+        worker = _start_worker_forever(url, concurrency, batch_size, durable)
         committed: dict[str, float] = {}
         try:
             time.sleep(1.0)  # let the worker LISTEN and go idle

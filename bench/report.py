@@ -33,7 +33,8 @@ def _ratio(a: float | None, b: float | None) -> str:
 def best_worker_sql(r: RunResults) -> tuple[str | None, float | None]:
     best: tuple[str | None, float | None] = (None, None)
     for key, fig in r.figures.items():
-        if key.startswith("worker.sql.") and fig.median and (best[1] is None or fig.median > best[1]):
+        default = key.startswith("worker.sql.") and not key.endswith(".durable")
+        if default and fig.median and (best[1] is None or fig.median > best[1]):
             best = (key, fig.median)
     return best
 
@@ -203,7 +204,7 @@ def plot(r: RunResults, path: Path) -> Path | None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
     conc: list[tuple[int, float]] = []
     for key, f in r.figures.items():
-        if key.startswith("worker.sql.c") and f.median:
+        if key.startswith("worker.sql.c") and not key.endswith(".durable") and f.median:
             conc.append((int(key.rsplit("c", 1)[1]), f.median))
     conc.sort()
     if conc:

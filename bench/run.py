@@ -179,10 +179,14 @@ class Runner:
 
                 self.guarded(key, do)
         if self.wanted("worker"):
-            for c in p.concurrencies:
-                key = f"worker.sql.c{c}"
+            # The default commits without waiting for the WAL flush (a crash undoes whole
+            # batches only); ".durable" is the same worker with --durable-sql-commits.
+            variants = [(c, durable) for durable in (False, True) for c in p.concurrencies]
+            for c, durable in variants:
+                key = f"worker.sql.c{c}" + (".durable" if durable else "")
+                what = ", durable commits" if durable else ""
 
-                def do_w(c: int = c, key: str = key) -> None:
+                def do_w(c: int = c, key: str = key, durable: bool = durable, what: str = what) -> None:
                     run = measure.worker(
                         srv,
                         p.n,
@@ -190,9 +194,12 @@ class Runner:
                         concurrency=c,
                         batch_size=p.batch_size,
                         timeout=p.worker_timeout_s,
+                        durable=durable,
                     )
                     fig = r.figure(
-                        key, f"IU Core worker, live sql_function + full audit, concurrency {c}", "events/s"
+                        key,
+                        f"IU Core worker, live sql_function + full audit, concurrency {c}{what}",
+                        "events/s",
                     )
                     fig.values.append(run.rate)
                     fig.extra.setdefault("maxrss_mb", []).append(run.maxrss_mb)
@@ -274,12 +281,12 @@ class Runner:
 
         # Idle: the default configuration (one lane) and the peak one; each event
         # alone, 50 ms apart, so every one is a LISTEN/NOTIFY wake-up.
-        idle_runs = [(1, "latency.idle")]
+        idle_runs = [(1, "latency.idle", False), (1, "latency.idle_durable", True)]
         if c_peak is not None and c_peak != 1:
-            idle_runs.append((c_peak, f"latency.idle_c{c_peak}"))
-        for c, key in idle_runs:
+            idle_runs.append((c_peak, f"latency.idle_c{c_peak}", False))
+        for c, key, durable in idle_runs:
 
-            def idle(c: int = c, key: str = key) -> None:
+            def idle(c: int = c, key: str = key, durable: bool = durable) -> None:
                 res = measure.pickup_latency(
                     srv,
                     rate=None,
@@ -287,11 +294,13 @@ class Runner:
                     idle_events=p.latency_events,
                     concurrency=c,
                     batch_size=p.batch_size,
+                    durable=durable,
                 )
+                what = ", durable commits" if durable else ""
                 for stat in ("p50_ms", "p99_ms"):
                     fig = r.figure(
                         f"{key}.{stat[:3]}",
-                        f"pickup latency commit→delivered, idle worker, concurrency {c}, {stat[:3]}",
+                        f"pickup latency commit→delivered, idle worker, concurrency {c}{what}, {stat[:3]}",
                         "ms",
                         higher_is_better=False,
                     )

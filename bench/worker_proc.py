@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--poll-interval", type=float, default=None)
     parser.add_argument("--forever", action="store_true", help="run until SIGTERM instead of --once")
     parser.add_argument(
+        "--durable-sql-commits", action="store_true", help="WorkerConfig.durable_sql_commits (default: off)"
+    )
+    parser.add_argument(
         "--http-concurrency",
         type=int,
         default=int(os.environ["IU_CORE_BENCH_HTTP_CONCURRENCY"])
@@ -67,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=args.batch_size,
         poll_interval=args.poll_interval,
         http_concurrency=args.http_concurrency,
+        durable_sql_commits=args.durable_sql_commits or None,
     )
     # Tell the parent we are about to start (it times pickup latency from here on).
     print(json.dumps({"ready": True}), flush=True)

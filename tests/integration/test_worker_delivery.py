@@ -13,7 +13,8 @@ import pytest
 
 from iu_core.delivery_seam import DeliveryOutcome, DeliveryRequest
 from iu_core.ops import status as status_ops
-from iu_core.worker import WorkerConfig, run_worker
+from iu_core.worker import WorkerConfig, run_worker, store
+from tests.support.cli import invoke
 from tests.support.worker import (
     DEPRECATED_ROUTE,
     STRUCTURE_ROUTE,
@@ -486,6 +487,26 @@ def test_worker_flags_have_env_fallbacks_shown_in_help(conn: psycopg.Connection[
     assert ran.returncode == 0, ran.stderr
     assert '"decided": 0' in ran.stdout  # only the other route was worked on
     assert states(conn) == {"pending": 3}
+
+
+@pytest.mark.parametrize("durable", [False, True])
+def test_a_sql_batch_commits_without_waiting_for_the_flush_unless_durable(
+    conn: psycopg.Connection[Any], database_url: str, durable: bool
+) -> None:
+    """The batch's transaction alone says synchronous_commit = off; a durable worker leaves it as it was."""
+    make_live(conn)
+    insert_events(conn, 5)
+    with psycopg.connect(database_url) as batch_conn:  # one explicit transaction, to look inside it
+        batch_conn.execute("SET synchronous_commit = on")  # the session's own setting (the test server's is off)
+        batch_conn.commit()
+        done = store.deliver_sql_batch(batch_conn, STRUCTURE_ROUTE, 500, durable=durable)
+        assert done.sent == 5
+        assert scalar(batch_conn, "SHOW synchronous_commit") == ("on" if durable else "off")
+        batch_conn.commit()
+        assert scalar(batch_conn, "SHOW synchronous_commit") == "on"  # the next transaction: as before
+    assert projection_count(conn) == 5 and states(conn) == {"sent": 5}
+    shown = invoke(database_url, "worker", "--help").stdout
+    assert "--durable-sql-commits" in shown and "IU_CORE_WORKER_DURABLE_SQL_COMMITS" in shown
 
 
 def test_route_rate_limit_paces_deliveries(conn: psycopg.Connection[Any], database_url: str) -> None:

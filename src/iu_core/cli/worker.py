@@ -102,6 +102,15 @@ def _routes_option(value: str | None) -> tuple[str, ...] | None:
     help="Prune finished delivery history by the retention settings (see iu-core prune).",
 )
 @click.option(
+    "--durable-sql-commits/--no-durable-sql-commits",
+    default=False,
+    show_default=True,
+    envvar="IU_CORE_WORKER_DURABLE_SQL_COMMITS",
+    show_envvar=True,
+    help="Wait for the WAL flush when a sql_function batch commits. Without it a crash of the "
+    "PostgreSQL server can undo the last batches, each one whole, and they are delivered again.",
+)
+@click.option(
     "--metrics-port",
     type=click.IntRange(1, 65535),
     default=None,
@@ -130,6 +139,7 @@ def worker_cmd(
     once: bool,
     log_level: str,
     prune: bool,
+    durable_sql_commits: bool,
     metrics_port: int | None,
     metrics_addr: str,
     as_json: bool,
@@ -153,6 +163,7 @@ def worker_cmd(
         http_concurrency=http_concurrency,
         lease_margin_s=lease_margin,
         prune=prune,
+        durable_sql_commits=durable_sql_commits,
     )
     server = None
     if metrics_port is not None:

@@ -65,11 +65,6 @@ def transactional_target(kind: str) -> TransactionalTarget:
     raise ValueError(f"{kind!r} is not a kind written in the delivery's own transaction")
 
 
-def transactional_targets() -> dict[str, TransactionalTarget]:
-    """A fresh target for each kind written in the delivery's own transaction (the worker's)."""
-    return {kind: transactional_target(kind) for kind in TRANSACTIONAL_KINDS}
-
-
 def _consumer_registered(conn: Conn, name: str) -> bool:
     row = conn.execute(
         "SELECT 1 FROM public.iu_internal_consumer WHERE consumer_name = %s", (name,)

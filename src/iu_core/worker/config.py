@@ -29,6 +29,9 @@ class WorkerConfig:
     drain_timeout_s  on SIGTERM: how long in-flight deliveries may take to finish
     worker_id        written as lease_owner
     prune            prune finished history by the retention settings (one worker at a time)
+    durable_sql_commits  wait for the WAL flush when a sql_function batch commits
+                     (default False: the batch is one transaction, so a crash of the
+                     server can only undo whole batches, which are delivered again)
     """
 
     concurrency: int = 1
@@ -41,6 +44,7 @@ class WorkerConfig:
     drain_timeout_s: float = 30.0
     worker_id: str = field(default_factory=default_worker_id)
     prune: bool = True
+    durable_sql_commits: bool = False
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:

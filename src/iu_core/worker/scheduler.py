@@ -19,17 +19,18 @@ finished delivery) or the next due time, at most ``poll_interval``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection
 from typing import Any
 
 import psycopg
 
 from iu_core import metrics
 from iu_core.delivery_seam import DeliveryRegistry
-from iu_core.targets.registry import transactional_targets
+from iu_core.targets.registry import TRANSACTIONAL_KINDS, transactional_target
 from iu_core.targets.transactional import TransactionalTarget
 from iu_core.worker import store
 from iu_core.worker.config import WorkerConfig, WorkerStats
@@ -62,7 +63,7 @@ class Scheduler:
         http: HttpDispatcher | None,
         pool: PoolDispatcher,
         stopping: Callable[[], bool],
-        transactional: Mapping[str, TransactionalTarget] | None = None,
+        transactional_kinds: Collection[str] = TRANSACTIONAL_KINDS,
     ) -> None:
         self.config = config
         self.stats = stats
@@ -71,8 +72,11 @@ class Scheduler:
         self.http = http
         self.pool = pool
         self._stopping = stopping
-        # Kinds written in the delivery's own transaction (workflow engines, vector, report).
-        self.transactional = dict(transactional if transactional is not None else transactional_targets())
+        # Kinds written in the delivery's own transaction (workflow engines, vector, report),
+        # each target built when a route of its kind is first worked: a worker without
+        # such routes never imports pgqueuer or numpy.
+        self._transactional_kinds = frozenset(transactional_kinds)
+        self._transactional: dict[str, TransactionalTarget] = {}
         self._lock = threading.Lock()
         self._routes: list[store.Route] = []
         self._routes_at = 0.0
@@ -127,8 +131,9 @@ class Scheduler:
                 )
             return decided
         if route.target_kind == "sql_function":
-            return self._in_database(conn, route, store.deliver_sql_batch)
-        target = self.transactional.get(route.target_kind)
+            durable = self.config.durable_sql_commits
+            return self._in_database(conn, route, functools.partial(store.deliver_sql_batch, durable=durable))
+        target = self._transactional_target(route.target_kind)
         if target is not None and not (
             route.target_kind == "workflow" and route.target_ref == WORKFLOW_NOOP_REF
         ):
@@ -139,6 +144,14 @@ class Scheduler:
 
             return self._in_database(conn, route, in_transaction)
         return self._claim(conn, route)
+
+    def _transactional_target(self, kind: str) -> TransactionalTarget | None:
+        if kind not in self._transactional_kinds:
+            return None
+        with self._lock:
+            if kind not in self._transactional:
+                self._transactional[kind] = transactional_target(kind)
+            return self._transactional[kind]
 
     def _in_database(
         self,

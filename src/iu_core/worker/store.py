@@ -156,9 +156,11 @@ def decide_batch(conn: Conn, route_code: str, limit: int) -> int:
     return int(row[0]) if row else 0
 
 
-def deliver_sql_batch(conn: Conn, route_code: str, limit: int) -> SqlBatch:
+def deliver_sql_batch(conn: Conn, route_code: str, limit: int, *, durable: bool = False) -> SqlBatch:
+    """One sql_function batch in one transaction; ``durable``: its commit waits for the WAL flush."""
+    params = {"route_code": route_code, "limit": limit, "durable": durable}
     with _dict_cursor(conn) as cur:
-        row = cur.execute(_q("deliver_sql_batch"), {"route_code": route_code, "limit": limit}).fetchone()
+        row = cur.execute(_q("deliver_sql_batch"), params).fetchone()
     if row is None:
         return SqlBatch(0, 0, 0, 0, 0, None)
     return SqlBatch(**row)

@@ -33,7 +33,7 @@ import psycopg
 from iu_core import db
 from iu_core.delivery_seam import DeliveryRegistry, DeliveryTarget
 from iu_core.errors import IuCoreError
-from iu_core.targets.registry import transactional_targets
+from iu_core.targets.registry import TRANSACTIONAL_KINDS
 from iu_core.worker.completer import Completer
 from iu_core.worker.config import WorkerConfig, WorkerStats
 from iu_core.worker.dispatch import PoolDispatcher, compose_registry
@@ -152,7 +152,7 @@ class Worker:
         self.pool = PoolDispatcher(registry, cfg.http_concurrency, self.completer.put, self._pool_done)
         # A target given explicitly (``targets=``) overrides the built-in one of its kind.
         overridden = set(self._targets or {})
-        transactional = {k: t for k, t in transactional_targets().items() if k not in overridden}
+        transactional = [kind for kind in TRANSACTIONAL_KINDS if kind not in overridden]
         self.scheduler = Scheduler(
             cfg, self.stats, self.policy, registry, self.http, self.pool, self._stop.is_set, transactional
         )

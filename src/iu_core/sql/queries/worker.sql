@@ -20,8 +20,17 @@ SELECT r.route_code, r.event_type, r.target_kind, r.target_ref, r.dry_run, r.ena
 SELECT fn_iu_worker_decide_batch(%(route_code)s, %(limit)s::integer)
 
 -- deliver_sql_batch --
-SELECT claimed, sent, retrying, dead, blocked, paused
-  FROM fn_iu_worker_deliver_sql_batch(%(route_code)s, %(limit)s::integer)
+-- One statement, one transaction: the projection rows, the attempts and the
+-- states of the batch. Unless durable, its commit does not wait for the WAL
+-- flush (synchronous_commit off for this transaction only): a crash of the
+-- server can then undo the last batches, each one whole, and their deliveries
+-- are pending again and delivered again. Nothing is half-written or doubled.
+WITH commit_mode AS MATERIALIZED (
+    SELECT CASE WHEN NOT %(durable)s::boolean
+                THEN set_config('synchronous_commit', 'off', true) END AS mode
+)
+SELECT b.claimed, b.sent, b.retrying, b.dead, b.blocked, b.paused
+  FROM commit_mode, fn_iu_worker_deliver_sql_batch(%(route_code)s, %(limit)s::integer) b
 
 -- claim --
 SELECT delivery_id, event_id, event_seq, aggregate_id, event_type, payload, occurred_at,
