@@ -51,7 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--peer-n", type=int, help="jobs per peer measurement")
         p.add_argument("--backlogs", type=_ints, help="claim-time backlogs, e.g. 10000,100000,1000000")
         p.add_argument("--only", type=lambda s: s.split(","), help=f"subset of {','.join(GROUPS)}")
-        p.add_argument("--output", type=Path, default=report_mod.DEFAULT_OUTPUT, help="markdown report path")
+        p.add_argument(
+            "--output",
+            type=Path,
+            default=None,
+            help="markdown report path (default: beside the results JSON; BENCHMARKS.md is curated by hand)",
+        )
         p.add_argument("--no-report", action="store_true", help="only write the results JSON")
         p.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="where the results JSON goes")
     return parser
@@ -126,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     print(report_mod.table(results))
     print(f"results: {path}")
     if not args.no_report:
-        out = report_mod.write(results, path, args.output)
+        out = report_mod.write(results, path, args.output or path.with_suffix(".md"))
         print(f"report: {out}")
     return 1 if results.errors else 0
 

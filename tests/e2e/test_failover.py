@@ -28,7 +28,7 @@ import psycopg
 import pytest
 
 from iu_core.worker import idempotency_key
-from tests.support.failover import Pair, primary_and_standby, write
+from tests.support.failover import Pair, one_server, primary_and_standby, write
 from tests.support.receivers import Receiver, add_route, set_secret
 from tests.support.worker import STRUCTURE_ROUTE, make_live
 
@@ -45,6 +45,20 @@ VALUES (%(id)s, 'structure_op_applied', 'information_unit', %(iu)s,
         jsonb_build_object('iu_id', %(iu)s::text, 'operation_id', gen_random_uuid()::text,
                            'operation_type', 'split', 'event_type', 'structure_op_applied',
                            'pieces', '[]'::jsonb))
+"""
+
+BULK_INSERT = """
+INSERT INTO event_outbox (event_type, aggregate_type, aggregate_id, payload)
+SELECT 'structure_op_applied', 'information_unit', x.iu,
+       jsonb_build_object('iu_id', x.iu::text, 'operation_id', gen_random_uuid()::text,
+                          'operation_type', 'split', 'event_type', 'structure_op_applied',
+                          'pieces', '[]'::jsonb)
+  FROM (SELECT gen_random_uuid() AS iu FROM generate_series(1, %(n)s)) x
+"""
+SENT_COUNTS = """
+SELECT (SELECT count(*) FROM iu_tree_change_log),
+       (SELECT count(*) FROM iu_route_attempt WHERE status = 'sent'),
+       (SELECT count(*) FROM iu_delivery WHERE state = 'sent')
 """
 
 
@@ -181,3 +195,52 @@ def test_worker_follows_a_promoted_standby_and_loses_or_repeats_nothing(tmp_path
     assert {seen.headers["webhook-id"] for seen in rx.seen} == {idempotency_key(HOOK, e) for e in events}
     assert len(ids_by_operation) == len(events)
     assert all(len(ids) == 1 for ids in ids_by_operation.values())
+
+
+def test_a_server_crash_undoes_whole_batches_that_are_then_delivered_again(tmp_path: Path) -> None:
+    """sql_function batches commit without waiting for the WAL flush: a crash loses whole batches only.
+
+    The server is killed (``-m immediate``: no flush of the WAL buffers) while
+    the worker delivers, and started again. Whatever the crash took away was a
+    whole batch (projection rows, attempts and states together); the worker
+    delivers it again, and the end state is exact.
+    """
+    events = 20000
+    with one_server() as node:
+        url = node.url("iu_core")
+        with psycopg.connect(url, autocommit=True) as conn:
+            make_live(conn, STRUCTURE_ROUTE)
+            conn.execute(BULK_INSERT, {"n": events})
+        log = tmp_path / "worker.log"
+        worker = _worker(url, log)
+        try:
+            _wait(lambda: _delivered_sql(url) >= events // 4, 60, "deliveries before the crash", log)
+            node.stop("immediate")
+            node.start()
+            # One snapshot right after the restart: projection rows, sent attempts and
+            # sent deliveries are equal in number, so the crash took whole batches only.
+            with psycopg.connect(url, autocommit=True) as conn:
+                counts = conn.execute(SENT_COUNTS).fetchone()
+            assert counts is not None and counts[0] == counts[1] == counts[2], counts
+            _wait(lambda: _unfinished(url) == 0, 120, "every delivery after the restart", log)
+            assert worker.poll() is None, f"the worker exited:\n{log.read_text()[-3000:]}"
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        assert "database unavailable" in log.read_text()  # it did lose the server, and came back
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert conn.execute(
+                "SELECT count(*), count(DISTINCT event_ref) FROM iu_tree_change_log"
+            ).fetchone() == (events, events)
+            assert conn.execute(
+                "SELECT count(*), count(DISTINCT event_ref) FROM iu_route_attempt WHERE status = 'sent'"
+            ).fetchone() == (events, events)
+            # Every attempt row belongs to a delivery in the state it recorded: no half of a batch survived.
+            assert conn.execute(
+                "SELECT count(*) FROM iu_route_attempt a JOIN iu_delivery d "
+                "ON d.route_code = a.route_code AND d.event_id = a.event_ref "
+                "WHERE a.status = 'sent' AND (d.state <> 'sent' OR d.attempts <> a.attempt_no)"
+            ).fetchone() == (0,)

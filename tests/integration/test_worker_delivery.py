@@ -497,7 +497,7 @@ def test_a_sql_batch_commits_without_waiting_for_the_flush_unless_durable(
     make_live(conn)
     insert_events(conn, 5)
     with psycopg.connect(database_url) as batch_conn:  # one explicit transaction, to look inside it
-        batch_conn.execute("SET synchronous_commit = on")  # the session's own setting (the test server's is off)
+        batch_conn.execute("SET synchronous_commit = on")  # the session's own (the test server's is off)
         batch_conn.commit()
         done = store.deliver_sql_batch(batch_conn, STRUCTURE_ROUTE, 500, durable=durable)
         assert done.sent == 5

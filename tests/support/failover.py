@@ -178,6 +178,30 @@ def primary_and_standby(database: str = "iu_core") -> Iterator[Pair]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def one_server(database: str = "iu_core") -> Iterator[Node]:
+    """A migrated server of its own (it can be crashed and restarted), removed at the end."""
+    from iu_core import migrations
+
+    base = Path(tempfile.mkdtemp(prefix="iu_crash_"))
+    base.chmod(0o755)
+    _chown(base)
+    node = Node("server", base / "server", free_port())
+    try:
+        _run(str(_bin("initdb")), "-D", str(node.data), "-U", "postgres", "--auth=trust", "--encoding=utf8")
+        node.start()
+        with psycopg.connect(node.admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{database}"')
+        with psycopg.connect(node.url(database), autocommit=True) as conn:
+            migrations.migrate(conn)
+        yield node
+    finally:
+        if node.running():
+            with contextlib.suppress(Exception):
+                node.stop("immediate")
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def write(url: str, statement: str, params: Any = None, attempts: int = 300) -> bool | None:
     """Run ``statement`` in its own transaction on whichever server accepts writes.
 
