@@ -23,12 +23,17 @@ from iu_core.errors import IuCoreError
 from iu_core.ops import allowlist as allowlist_ops
 from iu_core.ops import gate as gate_ops
 from iu_core.ops import routes as route_ops
-from iu_core.worker import WorkerConfig, run_worker
 
 ACTOR = "demo"
 DEMO_DATABASE = "iu_core_demo"
 LIVE_ROUTE = "structure_op_applied.workflow"
 CONSUMER = "fn_iu_structure_consumer"
+
+
+def _run_worker_once(url: str) -> Any:
+    from iu_core.worker import WorkerConfig, run_worker  # the worker's stack: only when the demo runs
+
+    return run_worker(url, WorkerConfig(), once=True)
 
 
 def _step(number: int, title: str, why: str) -> None:
@@ -109,7 +114,7 @@ def demo_cmd(app: AppContext, ctx: click.Context) -> None:
         "delivers nothing.",
     )
     before = _projection(app)
-    stats = run_worker(url, WorkerConfig(), once=True)
+    stats = _run_worker_once(url)
     console.print(
         f"decisions recorded: {stats.decided}; sent: {stats.sent}; "
         f"projection rows: {before} -> {_projection(app)}"
@@ -215,7 +220,7 @@ def _live_round_trip(app: AppContext, url: str) -> None:
             )
             domain.rename_piece(conn, str(article.piece_id), heading=heading, actor=ACTOR)
             before = _projection(app)
-            stats = run_worker(url, WorkerConfig(), once=True)
+            stats = _run_worker_once(url)
             console.print(
                 f"renamed {article.label or article.heading!r} -> worker sent {stats.sent}; "
                 f"projection rows: {before} -> {_projection(app)}"

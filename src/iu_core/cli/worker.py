@@ -10,7 +10,6 @@ import click
 from iu_core import metrics
 from iu_core.cli._common import AppContext, console, json_option, pass_app, print_json
 from iu_core.errors import IuCoreError
-from iu_core.worker import WorkerConfig, run_worker
 
 
 def _routes_option(value: str | None) -> tuple[str, ...] | None:
@@ -155,6 +154,8 @@ def worker_cmd(
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    from iu_core.worker import WorkerConfig, run_worker  # its stack loads for this command only
+
     config = WorkerConfig(
         concurrency=concurrency,
         batch_size=batch_size,

@@ -8,11 +8,14 @@ one connection pool, and are safe to call from many threads at once.
 
 from __future__ import annotations
 
-from iu_core.delivery_seam import DeliveryRegistry, build_registry
-from iu_core.targets.address_policy import AddressDecision, check_address, resolve_checked
-from iu_core.targets.directus import DirectusFlowTarget, parse_flow_ref
-from iu_core.targets.external_endpoint import ExternalEndpointTarget
-from iu_core.targets.route_settings import RouteSettingsReader
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from iu_core.delivery_seam import DeliveryRegistry
+    from iu_core.targets.address_policy import AddressDecision, check_address, resolve_checked
+    from iu_core.targets.directus import DirectusFlowTarget, parse_flow_ref
+    from iu_core.targets.external_endpoint import ExternalEndpointTarget
 
 __all__ = [
     "HTTP_TARGET_KINDS",
@@ -28,11 +31,34 @@ __all__ = [
 
 HTTP_TARGET_KINDS = ("external_endpoint", "directus_flow")
 
+# Imported on first use: the HTTP stack (httpx, the client) loads only for the
+# commands and workers that deliver over HTTP.
+_HOME = {
+    "AddressDecision": "iu_core.targets.address_policy",
+    "check_address": "iu_core.targets.address_policy",
+    "resolve_checked": "iu_core.targets.address_policy",
+    "DirectusFlowTarget": "iu_core.targets.directus",
+    "parse_flow_ref": "iu_core.targets.directus",
+    "ExternalEndpointTarget": "iu_core.targets.external_endpoint",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOME[name]), name)
+    globals()[name] = value
+    return value
+
 
 def build_http_targets(
     database_url: str, *, cache_ttl_s: float = 5.0
 ) -> dict[str, ExternalEndpointTarget | DirectusFlowTarget]:
     """The two HTTP targets, sharing one settings reader (cached ``cache_ttl_s``)."""
+    from iu_core.targets.directus import DirectusFlowTarget
+    from iu_core.targets.external_endpoint import ExternalEndpointTarget
+    from iu_core.targets.route_settings import RouteSettingsReader
+
     reader = RouteSettingsReader(database_url, ttl_s=cache_ttl_s)
     return {
         "external_endpoint": ExternalEndpointTarget(reader),
@@ -42,4 +68,6 @@ def build_http_targets(
 
 def build_runtime_registry(database_url: str) -> DeliveryRegistry:
     """A runtime registry with ``external_endpoint`` and ``directus_flow`` built."""
+    from iu_core.delivery_seam import build_registry
+
     return build_registry(dict(build_http_targets(database_url)))

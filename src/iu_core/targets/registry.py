@@ -30,7 +30,6 @@ from iu_core.domain.model import (
     STRUCTURE_OP_APPLIED,
     STRUCTURE_PIECE_DEPRECATED,
 )
-from iu_core.targets.directus import parse_flow_ref
 from iu_core.targets.transactional import TransactionalTarget
 from iu_core.targets.url_check import url_problem
 
@@ -81,6 +80,8 @@ def ref_problem(conn: Conn, kind: str, ref: str) -> str | None:
     if kind == "external_endpoint":
         return url_problem(ref)
     if kind == "directus_flow":
+        from iu_core.targets.directus import parse_flow_ref  # the HTTP stack: only for this kind
+
         problem = url_problem(ref)
         if problem is None and parse_flow_ref(ref) is None:
             problem = "a Directus flow trigger is https://HOST/flows/trigger/FLOW-UUID"

@@ -15,15 +15,56 @@ See each module's docstring for the semantics.
 
 from __future__ import annotations
 
-from iu_core.vector.embedder import DIMS, Embedder
-from iu_core.vector.language import Language, detect_language
-from iu_core.vector.passages import Passage, passages_of
-from iu_core.vector.registry import default_embedder_name, embedder_names, get_embedder
-from iu_core.vector.reindex import ReindexResult, reindex
-from iu_core.vector.search import SearchHit, SearchResult, search
-from iu_core.vector.status import CollectionStatus, collection_status
-from iu_core.vector.store import SyncResult, sync_units, vector_available, vector_ready
-from iu_core.vector.target import NOT_INSTALLED, VectorTarget, collection_problem
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from iu_core.vector.embedder import DIMS, Embedder
+    from iu_core.vector.language import Language, detect_language
+    from iu_core.vector.passages import Passage, passages_of
+    from iu_core.vector.registry import default_embedder_name, embedder_names, get_embedder
+    from iu_core.vector.reindex import ReindexResult, reindex
+    from iu_core.vector.search import SearchHit, SearchResult, search
+    from iu_core.vector.status import CollectionStatus, collection_status
+    from iu_core.vector.store import SyncResult, sync_units, vector_available, vector_ready
+    from iu_core.vector.target import NOT_INSTALLED, VectorTarget, collection_problem
+
+# Imported on first use (numpy, the store): `iu-core` commands that never touch
+# the vector index start without them.
+_HOME = {
+    "DIMS": "iu_core.vector.embedder",
+    "Embedder": "iu_core.vector.embedder",
+    "Language": "iu_core.vector.language",
+    "detect_language": "iu_core.vector.language",
+    "Passage": "iu_core.vector.passages",
+    "passages_of": "iu_core.vector.passages",
+    "default_embedder_name": "iu_core.vector.registry",
+    "embedder_names": "iu_core.vector.registry",
+    "get_embedder": "iu_core.vector.registry",
+    "ReindexResult": "iu_core.vector.reindex",
+    "reindex": "iu_core.vector.reindex",
+    "SearchHit": "iu_core.vector.search",
+    "SearchResult": "iu_core.vector.search",
+    "search": "iu_core.vector.search",
+    "CollectionStatus": "iu_core.vector.status",
+    "collection_status": "iu_core.vector.status",
+    "SyncResult": "iu_core.vector.store",
+    "sync_units": "iu_core.vector.store",
+    "vector_available": "iu_core.vector.store",
+    "vector_ready": "iu_core.vector.store",
+    "NOT_INSTALLED": "iu_core.vector.target",
+    "VectorTarget": "iu_core.vector.target",
+    "collection_problem": "iu_core.vector.target",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOME[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DIMS",

@@ -19,9 +19,12 @@ from __future__ import annotations
 import importlib
 import os
 import threading
+from typing import TYPE_CHECKING
 
 from iu_core.errors import IuCoreError
-from iu_core.vector.embedder import Embedder
+
+if TYPE_CHECKING:
+    from iu_core.vector.embedder import Embedder
 
 __all__ = [
     "DEFAULT_EMBEDDER",
@@ -74,6 +77,8 @@ def get_embedder(name: str | None = None) -> Embedder:
             module_name, _, class_name = _FACTORIES[key].partition(":")
             cls = getattr(importlib.import_module(module_name), class_name)
             found = cls()
+            from iu_core.vector.embedder import Embedder  # numpy: only once an embedder is wanted
+
             if not isinstance(found, Embedder):
                 raise TypeError(f"{_FACTORIES[key]} does not implement the Embedder protocol")
             _instances[key] = found
