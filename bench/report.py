@@ -98,7 +98,7 @@ def table(r: RunResults) -> str:
         if key.startswith("worker.sql.") and shares:
             med = sorted(shares)[len(shares) // 2]
             extra_rows.append(
-                f"| worker process CPU / wall time, {key.rsplit('.', 1)[1]} "
+                f"| worker process CPU / wall time, {key.removeprefix('worker.sql.').replace('.', ', ')} "
                 "(the rest: waiting for PostgreSQL) "
                 f"| **{med:.0%}** | | {', '.join(f'{v:.0%}' for v in shares)} | | | | |"
             )
