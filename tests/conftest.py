@@ -25,11 +25,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import hypothesis
 import psycopg
 import pytest
 from psycopg import sql
 
 from iu_core import migrations
+
+# No shared example database: parallel test processes (pytest-xdist) writing one
+# .hypothesis directory at once corrupt each other's replays.
+hypothesis.settings.register_profile("iu_core", database=None)
+hypothesis.settings.load_profile("iu_core")
 
 if TYPE_CHECKING:
     from tests.support.directus import Directus
