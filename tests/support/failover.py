@@ -123,32 +123,55 @@ def _chown(path: Path) -> None:
     os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
+def _scratch(prefix: str) -> Path:
+    """A directory the server's user may write (the binaries refuse to run as root)."""
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    base.chmod(0o755)
+    _chown(base)
+    return base
+
+
+def _init(node: Node, settings: str = "") -> None:
+    """initdb, the extra ``settings`` appended to postgresql.conf, then start."""
+    _run(str(_bin("initdb")), "-D", str(node.data), "-U", "postgres", "--auth=trust", "--encoding=utf8")
+    if settings:
+        with (node.data / "postgresql.conf").open("a") as conf:
+            conf.write(settings)
+    node.start()
+
+
+def _migrated_database(node: Node, database: str) -> None:
+    from iu_core import migrations
+
+    with psycopg.connect(node.admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    with psycopg.connect(node.url(database), autocommit=True) as conn:
+        migrations.migrate(conn)
+
+
+def _remove(base: Path, *nodes: Node) -> None:
+    for node in nodes:
+        if node.running():
+            with contextlib.suppress(Exception):
+                node.stop("immediate")
+    shutil.rmtree(base, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def primary_and_standby(database: str = "iu_core") -> Iterator[Pair]:
     """A migrated primary and its synchronous standby, stopped and removed at the end."""
-    from iu_core import migrations
-
-    base = Path(tempfile.mkdtemp(prefix="iu_failover_"))
-    base.chmod(0o755)
-    _chown(base)
+    base = _scratch("iu_failover_")
     primary = Node("primary", base / "primary", free_port())
     standby = Node("standby", base / "standby", free_port())
     try:
-        _run(
-            str(_bin("initdb")), "-D", str(primary.data), "-U", "postgres", "--auth=trust", "--encoding=utf8"
+        _init(
+            primary,
+            "\nwal_level = replica\nmax_wal_senders = 5\nhot_standby = on\n"
+            "synchronous_commit = on\nwal_keep_size = '256MB'\nfsync = off\n",
         )
-        with (primary.data / "postgresql.conf").open("a") as conf:
-            conf.write(
-                "\nwal_level = replica\nmax_wal_senders = 5\nhot_standby = on\n"
-                "synchronous_commit = on\nwal_keep_size = '256MB'\nfsync = off\n"
-            )
-        primary.start()
-        with psycopg.connect(primary.admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{database}"')
         # Synchronous replication is switched on once the standby streams: before,
         # every commit would wait for it. The base backup carries the schema over.
-        with psycopg.connect(primary.url(database), autocommit=True) as conn:
-            migrations.migrate(conn)
+        _migrated_database(primary, database)
         _run(
             str(_bin("pg_basebackup")), "-D", str(standby.data), "-d",
             f"host=127.0.0.1 port={primary.port} user=postgres application_name={STANDBY_NAME}",
@@ -171,35 +194,20 @@ def primary_and_standby(database: str = "iu_core") -> Iterator[Pair]:
             time.sleep(0.1)
         yield pair
     finally:
-        for node in (standby, primary):
-            if node.running():
-                with contextlib.suppress(Exception):
-                    node.stop("immediate")
-        shutil.rmtree(base, ignore_errors=True)
+        _remove(base, standby, primary)
 
 
 @contextlib.contextmanager
 def one_server(database: str = "iu_core") -> Iterator[Node]:
     """A migrated server of its own (it can be crashed and restarted), removed at the end."""
-    from iu_core import migrations
-
-    base = Path(tempfile.mkdtemp(prefix="iu_crash_"))
-    base.chmod(0o755)
-    _chown(base)
+    base = _scratch("iu_crash_")
     node = Node("server", base / "server", free_port())
     try:
-        _run(str(_bin("initdb")), "-D", str(node.data), "-U", "postgres", "--auth=trust", "--encoding=utf8")
-        node.start()
-        with psycopg.connect(node.admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{database}"')
-        with psycopg.connect(node.url(database), autocommit=True) as conn:
-            migrations.migrate(conn)
+        _init(node)
+        _migrated_database(node, database)
         yield node
     finally:
-        if node.running():
-            with contextlib.suppress(Exception):
-                node.stop("immediate")
-        shutil.rmtree(base, ignore_errors=True)
+        _remove(base, node)
 
 
 def write(url: str, statement: str, params: Any = None, attempts: int = 300) -> bool | None:

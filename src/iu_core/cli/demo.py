@@ -7,7 +7,7 @@ again starts the same story afresh and no user route is flipped or delivered to.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import psycopg
@@ -24,13 +24,16 @@ from iu_core.ops import allowlist as allowlist_ops
 from iu_core.ops import gate as gate_ops
 from iu_core.ops import routes as route_ops
 
+if TYPE_CHECKING:
+    from iu_core.worker import WorkerStats
+
 ACTOR = "demo"
 DEMO_DATABASE = "iu_core_demo"
 LIVE_ROUTE = "structure_op_applied.workflow"
 CONSUMER = "fn_iu_structure_consumer"
 
 
-def _run_worker_once(url: str) -> Any:
+def _run_worker_once(url: str) -> WorkerStats:
     from iu_core.worker import WorkerConfig, run_worker  # the worker's stack: only when the demo runs
 
     return run_worker(url, WorkerConfig(), once=True)

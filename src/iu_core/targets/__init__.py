@@ -8,8 +8,9 @@ one connection pool, and are safe to call from many threads at once.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from iu_core.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from iu_core.delivery_seam import DeliveryRegistry
@@ -42,13 +43,7 @@ _HOME = {
     "ExternalEndpointTarget": "iu_core.targets.external_endpoint",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOME[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _HOME)
 
 
 def build_http_targets(

@@ -15,8 +15,9 @@ See each module's docstring for the semantics.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from iu_core.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from iu_core.vector.embedder import DIMS, Embedder
@@ -57,13 +58,7 @@ _HOME = {
     "collection_problem": "iu_core.vector.target",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOME[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _HOME)
 
 
 __all__ = [

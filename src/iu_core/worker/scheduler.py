@@ -77,6 +77,9 @@ class Scheduler:
         # such routes never imports pgqueuer or numpy.
         self._transactional_kinds = frozenset(transactional_kinds)
         self._transactional: dict[str, TransactionalTarget] = {}
+        self._deliver_sql_batch = functools.partial(
+            store.deliver_sql_batch, durable=config.durable_sql_commits
+        )
         self._lock = threading.Lock()
         self._routes: list[store.Route] = []
         self._routes_at = 0.0
@@ -131,8 +134,7 @@ class Scheduler:
                 )
             return decided
         if route.target_kind == "sql_function":
-            durable = self.config.durable_sql_commits
-            return self._in_database(conn, route, functools.partial(store.deliver_sql_batch, durable=durable))
+            return self._in_database(conn, route, self._deliver_sql_batch)
         target = self._transactional_target(route.target_kind)
         if target is not None and not (
             route.target_kind == "workflow" and route.target_ref == WORKFLOW_NOOP_REF
