@@ -10,9 +10,12 @@ listens on a Unix socket only, never on a TCP port.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import subprocess
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,21 +54,40 @@ def ensure_server(data_dir: Path, database: str = DATABASE_NAME) -> str:
     data_dir = data_dir.expanduser().resolve()
     if data_dir.exists() and not data_dir.is_dir():
         raise IuCoreError(f"the data directory {data_dir} is a file, not a directory")
-    if data_dir.is_dir() and any(data_dir.iterdir()) and not (data_dir / "PG_VERSION").exists():
-        raise IuCoreError(
-            f"{data_dir} is not empty and is not a PostgreSQL data directory (no PG_VERSION): "
-            "give an empty or new directory with --data-dir"
-        )
     try:
         data_dir.parent.mkdir(parents=True, exist_ok=True)
-        server = _wheel().get_server(data_dir, cleanup_mode=None)
-        admin_url: str = server.get_uri()
+        with _start_up_lock(data_dir):
+            # Under the lock: another process's initdb in progress is never
+            # mistaken for a foreign directory.
+            if data_dir.is_dir() and any(data_dir.iterdir()) and not (data_dir / "PG_VERSION").exists():
+                raise IuCoreError(
+                    f"{data_dir} is not empty and is not a PostgreSQL data directory (no PG_VERSION): "
+                    "give an empty or new directory with --data-dir"
+                )
+            server = _wheel().get_server(data_dir, cleanup_mode=None)
+            admin_url: str = server.get_uri()
     except (OSError, subprocess.SubprocessError, AssertionError) as exc:
         raise IuCoreError(
             f"cannot start the embedded PostgreSQL in {data_dir}: {exc} (see {data_dir / 'log'})"
         ) from exc
     _ensure_database(admin_url, database)
     return str(server.get_uri(database=database))
+
+
+@contextmanager
+def _start_up_lock(data_dir: Path) -> Iterator[None]:
+    """One process at a time checks, initialises and starts ``data_dir``'s server.
+
+    The lock file sits beside the data directory (never inside it, where it
+    would make a new directory look non-empty to ``initdb``).
+    """
+    lock_path = data_dir.parent / f".{data_dir.name}.start.lock"
+    with open(lock_path, "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 def _ensure_database(admin_url: str, database: str) -> None:

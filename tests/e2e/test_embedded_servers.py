@@ -7,6 +7,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,7 +16,7 @@ import psycopg
 import pytest
 
 from iu_core import migrations
-from iu_core.embedded import server_status, stop_server
+from iu_core.embedded import _start_up_lock, _wheel, server_status, stop_server
 from tests.conftest import run_iu_core
 
 PG15_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -45,6 +46,27 @@ def test_processes_share_one_embedded_server(tmp_path: Path) -> None:
         stopped = run_iu_core(["db", "server", "stop"], database_url=None, env=env)
         assert stopped.returncode == 0 and "stopped" in stopped.stdout
         assert not server_status(data_dir).running
+    finally:
+        stop_server(data_dir)
+
+
+@pytest.mark.slow  # starts and stops an embedded server of its own
+def test_a_data_directory_another_process_is_initialising_is_waited_for(tmp_path: Path) -> None:
+    data_dir = tmp_path / "pgdata"
+    env = {"IU_CORE_DATA_DIR": str(data_dir)}
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            with _start_up_lock(data_dir):
+                # What another process's initdb leaves half-way: files, no PG_VERSION yet.
+                (data_dir / "global").mkdir(parents=True)
+                migrating = pool.submit(run_iu_core, ["db", "migrate"], database_url=None, env=env)
+                time.sleep(3)
+                assert not migrating.done(), migrating.result().stderr
+                shutil.rmtree(data_dir)
+                pid = _wheel().get_server(data_dir, cleanup_mode=None).get_pid()
+            migrated = migrating.result()
+        assert migrated.returncode == 0, migrated.stderr
+        assert server_status(data_dir).pid == pid  # it joined the server started meanwhile
     finally:
         stop_server(data_dir)
 
