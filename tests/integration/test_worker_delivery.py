@@ -448,6 +448,53 @@ def test_every_statement_of_a_batch_costs_the_batch_not_the_backlog(conn: psycop
             ), plan
 
 
+def test_releasing_held_deliveries_costs_the_released_streams_not_every_held_row(
+    conn: psycopg.Connection[Any],
+) -> None:
+    """Several workers hold thousands of rows; a record releases its streams' next heads by key.
+
+    The statistics are taken while nothing is held (as on a route that was
+    quiet), so the planner expects one held row: a join of the held rows with
+    the next heads would loop over all of them once per row.
+    """
+    make_live(conn)
+    streams = [uuid.uuid4() for _ in range(400)]
+    insert_events(conn, 4000, streams)
+    conn.execute("ANALYZE iu_delivery")
+    conn.execute(
+        "UPDATE iu_delivery d SET state = 'held' WHERE d.route_code = %s AND d.event_seq > "
+        "(SELECT min(e.event_seq) FROM iu_delivery e WHERE e.route_code = d.route_code "
+        "AND e.aggregate_id = d.aggregate_id)",
+        (STRUCTURE_ROUTE,),
+    )
+    held = scalar(conn, "SELECT count(*) FROM iu_delivery WHERE state = 'held'")
+    assert held == 3600
+    conn.execute("LOAD 'auto_explain'")
+    for setting, value in (
+        ("log_min_duration", "0"),
+        ("log_nested_statements", "on"),
+        ("log_analyze", "on"),
+        ("log_format", "json"),
+        ("log_level", "notice"),
+    ):
+        conn.execute(f"SET auto_explain.{setting} = '{value}'")
+    conn.execute("SET client_min_messages = 'notice'")
+    messages: list[str] = []
+    conn.add_notice_handler(lambda diag: messages.append(diag.message_primary or ""))
+    released = scalar(
+        conn, "SELECT fn_iu_worker_release_held(%s, %s::uuid[])", (STRUCTURE_ROUTE, streams[:50])
+    )
+    assert released == 50  # one next head per stream
+    plans = [json.loads(m[m.index("{") :])["Plan"] for m in messages if '"Plan"' in m]
+    rows_read = sum(
+        node.get("Actual Rows", 0) * node.get("Actual Loops", 1)
+        for plan in plans
+        for node in _plan_nodes(plan)
+        if node.get("Relation Name") == "iu_delivery"
+    )
+    assert rows_read < 2000, rows_read  # 50 streams x 9 held, read about twice; not held x streams
+
+
 # ----------------------------------------------------------------------------- operator commands
 def test_route_added_later_gets_later_events_until_backfilled(
     conn: psycopg.Connection[Any], cli: Any

@@ -6,12 +6,24 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_released integer;
+    v_heads    bigint[];
 BEGIN
     IF p_aggregates IS NULL OR cardinality(p_aggregates) = 0
        OR NOT EXISTS (SELECT 1 FROM public.iu_delivery h
                        WHERE h.route_code = p_route_code AND h.state = 'held') THEN
         RETURN 0;
     END IF;
+    -- The next heads first, then an update by primary key: joined in one
+    -- statement, the planner (expecting one held row) looped over every held
+    -- row of the table and rescanned the heads for each (a second per record
+    -- with a thousand held, as several workers hold).
+    SELECT array_agg(x.delivery_id) INTO v_heads
+      FROM (SELECT DISTINCT ON (e.aggregate_id) e.delivery_id
+              FROM public.iu_delivery e
+             WHERE e.route_code = p_route_code
+               AND e.aggregate_id = ANY (p_aggregates)
+               AND e.state = 'held'
+             ORDER BY e.aggregate_id, e.event_seq) x;
     -- available_at keeps its original (earlier) value: the claim takes rows in
     -- (available_at, event_seq) order, and a released head must come before
     -- the still-pending later rows of its own and other streams. Stamped with
@@ -19,13 +31,7 @@ BEGIN
     -- blocked behind pending heads would never reach the heads.
     UPDATE public.iu_delivery h
        SET state = 'pending', available_at = least(h.available_at, now())
-      FROM (SELECT DISTINCT ON (e.aggregate_id) e.delivery_id
-              FROM public.iu_delivery e
-             WHERE e.route_code = p_route_code
-               AND e.aggregate_id = ANY (p_aggregates)
-               AND e.state = 'held'
-             ORDER BY e.aggregate_id, e.event_seq) x
-     WHERE h.delivery_id = x.delivery_id
+     WHERE h.delivery_id = ANY (v_heads)
        AND h.state = 'held';
     GET DIAGNOSTICS v_released = ROW_COUNT;
     IF v_released > 0 THEN
