@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +18,9 @@ def percentile(values: list[float], pct: float) -> float:
     if not values:
         raise ValueError("percentile of no values")
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(pct / 100 * len(ordered) + 0.5)))
+    # The smallest rank whose share reaches pct: the 99th of 100 values, not the
+    # 100th (round(99.5) is 100 under Python's half-to-even rounding).
+    rank = max(1, min(len(ordered), math.ceil(pct / 100 * len(ordered) - 1e-9)))
     return ordered[rank - 1]
 
 

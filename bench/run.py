@@ -39,7 +39,7 @@ class Params:
     peer_concurrency: int = 4
     backlogs: list[int] = field(default_factory=lambda: [10_000, 100_000, 1_000_000])
     claim_samples: int = 15
-    latency_events: int = 100
+    latency_events: int = 1000  # p99 of 1000 is the 10th-worst event, of 100 it is one outlier
     latency_load_s: float = 10.0
     worker_timeout_s: float | None = None  # None: max(120 s, N / 100 events/s)
     only: list[str] = field(default_factory=list)  # empty: every group
