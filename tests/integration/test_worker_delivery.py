@@ -383,20 +383,38 @@ def test_notification_wakes_an_idle_worker_well_before_the_poll_interval(
 
 
 # ----------------------------------------------------------------------------- the claim's plan
+def _plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [node, *(n for child in node.get("Plans", []) for n in _plan_nodes(child))]
+
+
+def _log_plans(conn: psycopg.Connection[Any], *, fmt: str = "json", analyze: bool = False) -> list[str]:
+    """From now on, every statement's plan (nested ones too) arrives in the returned list."""
+    conn.execute("LOAD 'auto_explain'")
+    for setting, value in (
+        ("log_min_duration", "0"),
+        ("log_nested_statements", "on"),
+        ("log_analyze", "on" if analyze else "off"),
+        ("log_format", fmt),
+        ("log_level", "notice"),
+    ):
+        conn.execute(f"SET auto_explain.{setting} = '{value}'")
+    conn.execute("SET client_min_messages = 'notice'")
+    messages: list[str] = []
+    conn.add_notice_handler(lambda diag: messages.append(diag.message_primary or ""))
+    return messages
+
+
+def _json_plans(messages: list[str]) -> list[dict[str, Any]]:
+    return [json.loads(m[m.index("{") :])["Plan"] for m in messages if '"Plan"' in m]
+
+
 @pytest.mark.slow
 def test_claim_stays_on_the_partial_index(conn: psycopg.Connection[Any], database_url: str) -> None:
     make_live(conn)
     insert_events(conn, 20000, [uuid.uuid4() for _ in range(50)])
     conn.execute("UPDATE iu_delivery SET state = 'sent' WHERE delivery_id % 3 = 0")  # history
     conn.execute("ANALYZE iu_delivery")
-    conn.execute("LOAD 'auto_explain'")
-    conn.execute("SET auto_explain.log_min_duration = 0")
-    conn.execute("SET auto_explain.log_nested_statements = on")
-    conn.execute("SET auto_explain.log_format = 'json'")
-    conn.execute("SET auto_explain.log_level = 'notice'")
-    conn.execute("SET client_min_messages = 'notice'")
-    plans: list[str] = []
-    conn.add_notice_handler(lambda diag: plans.append(diag.message_primary or ""))
+    plans = _log_plans(conn)
     conn.execute("SELECT * FROM fn_iu_worker_deliver_sql_batch(%s, 100)", (STRUCTURE_ROUTE,))
     claim_plans = [p for p in plans if "FOR UPDATE SKIP LOCKED" in p and "LIMIT p_limit" in p]
     assert claim_plans, "the claim statement's plan was not seen"
@@ -406,8 +424,6 @@ def test_claim_stays_on_the_partial_index(conn: psycopg.Connection[Any], databas
     assert '"Seq Scan"' not in plan
 
 
-def _plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
-    return [node, *(n for child in node.get("Plans", []) for n in _plan_nodes(child))]
 
 
 def test_every_statement_of_a_batch_costs_the_batch_not_the_backlog(conn: psycopg.Connection[Any]) -> None:
@@ -421,21 +437,11 @@ def test_every_statement_of_a_batch_costs_the_batch_not_the_backlog(conn: psycop
     make_live(conn)
     insert_events(conn, 4000, [uuid.uuid4() for _ in range(400)])
     conn.execute("ANALYZE iu_delivery")
-    conn.execute("LOAD 'auto_explain'")
-    for setting, value in (
-        ("log_min_duration", "0"),
-        ("log_nested_statements", "on"),
-        ("log_format", "json"),
-        ("log_level", "notice"),
-    ):
-        conn.execute(f"SET auto_explain.{setting} = '{value}'")
-    conn.execute("SET client_min_messages = 'notice'")
-    messages: list[str] = []
-    conn.add_notice_handler(lambda diag: messages.append(diag.message_primary or ""))
+    messages = _log_plans(conn)
     for _ in range(8):
         row = conn.execute("SELECT sent FROM fn_iu_worker_deliver_sql_batch(%s, 200)", (STRUCTURE_ROUTE,))
         assert row.fetchone() == (200,)
-    plans = [json.loads(m[m.index("{") :])["Plan"] for m in messages if '"Plan"' in m]
+    plans = _json_plans(messages)
     assert len(plans) > 8 * 5
     for plan in plans:
         for node in _plan_nodes(plan):
@@ -469,23 +475,12 @@ def test_releasing_held_deliveries_costs_the_released_streams_not_every_held_row
     )
     held = scalar(conn, "SELECT count(*) FROM iu_delivery WHERE state = 'held'")
     assert held == 3600
-    conn.execute("LOAD 'auto_explain'")
-    for setting, value in (
-        ("log_min_duration", "0"),
-        ("log_nested_statements", "on"),
-        ("log_analyze", "on"),
-        ("log_format", "json"),
-        ("log_level", "notice"),
-    ):
-        conn.execute(f"SET auto_explain.{setting} = '{value}'")
-    conn.execute("SET client_min_messages = 'notice'")
-    messages: list[str] = []
-    conn.add_notice_handler(lambda diag: messages.append(diag.message_primary or ""))
+    messages = _log_plans(conn, analyze=True)
     released = scalar(
         conn, "SELECT fn_iu_worker_release_held(%s, %s::uuid[])", (STRUCTURE_ROUTE, streams[:50])
     )
     assert released == 50  # one next head per stream
-    plans = [json.loads(m[m.index("{") :])["Plan"] for m in messages if '"Plan"' in m]
+    plans = _json_plans(messages)
     rows_read = sum(
         node.get("Actual Rows", 0) * node.get("Actual Loops", 1)
         for plan in plans
