@@ -1,4 +1,4 @@
-"""README's stories run as they are written, command by command, against a real database."""
+"""The stories of README and the docs pages run as they are written, command by command, against a real database."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import pytest
 
 from tests.conftest import CliRunner
 
-README = Path(__file__).parents[2] / "README.md"
+ROOT = Path(__file__).parents[2]
 
 
-def _block_after(marker: str) -> list[list[str]]:
-    text = README.read_text(encoding="utf-8")
+def _block_after(marker: str, page: str) -> list[list[str]]:
+    text = (ROOT / page).read_text(encoding="utf-8")
     start = text.index(marker)
     block = re.search(r"```sh\n(.*?)```", text[start:], flags=re.DOTALL)
     assert block, marker
@@ -32,7 +32,7 @@ def _block_after(marker: str) -> list[list[str]]:
 @pytest.mark.slow
 def test_going_live_the_way_an_operator_does_it(cli: CliRunner, conn: psycopg.Connection[Any]) -> None:
     assert cli("samples", "seed").returncode == 0  # "with the demo's data"
-    story = _block_after("**Going live, the way an operator does it**")
+    story = _block_after("**Going live, the way an operator does it**", "docs/worker.md")
     assert story[0] == ["worker", "--once"] and story[-1] == ["status"]
     for args in story:
         result = cli(*args, timeout=120)
@@ -45,3 +45,18 @@ def test_going_live_the_way_an_operator_does_it(cli: CliRunner, conn: psycopg.Co
     status = json.loads(cli("status", "--json").stdout)
     (route,) = [r for r in status["routes"] if r["route_code"] == "structure_op_applied.workflow"]
     assert route["mode"] == "live" and route["backlog"] == 0 and route["dead_letters"] == 0
+
+
+def test_the_tour_after_the_quick_start(cli: CliRunner) -> None:
+    """README's tour: every command runs on the demo's data and shows it."""
+    assert cli("samples", "seed").returncode == 0  # the demo's documents and operations
+    tour = _block_after("## A tour on one screen", "README.md")
+    assert [args[0] for args in tour] == ["status", "units", "tree", "events", "route", "audit"]
+    outputs = {}
+    for args in tour:
+        result = cli(*args)
+        assert result.returncode == 0, (args, result.stderr)
+        outputs[args[0]] = result.stdout
+    assert "REG-EN" in outputs["units"] and "QC-VI" in outputs["units"]
+    assert "structure_op_applied" in outputs["events"]
+    assert "delivery gate" in outputs["status"]

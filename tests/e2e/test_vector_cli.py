@@ -15,7 +15,7 @@ from tests.conftest import CliRunner
 from tests.support.vector import piece_by_title, require_pgvector
 
 HASHING = {"IU_CORE_EMBEDDER": "hashing"}
-README = Path(__file__).resolve().parents[2] / "README.md"
+VECTOR_DOCS = Path(__file__).resolve().parents[2] / "docs" / "vector.md"
 
 
 def _ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
@@ -95,7 +95,7 @@ def test_install_is_idempotent(samples: CliRunner) -> None:
 
 
 def _readme_commands() -> list[list[str]]:
-    text = README.read_text(encoding="utf-8").split("## Vector index and search", 1)[1]
+    text = VECTOR_DOCS.read_text(encoding="utf-8").split("# Vector index and search", 1)[1]
     block = text.split("```bash\n", 1)[1].split("```", 1)[0]
     return [shlex.split(line)[1:] for line in block.splitlines() if line.startswith("iu-core ")]
 
@@ -107,7 +107,7 @@ def test_the_bundled_model_answers_plain_questions_in_both_languages(
     require_pgvector(conn)
     commands = _readme_commands()
     assert [c[:2] for c in commands][2:4] == [["vector", "reindex"], ["vector", "status"]]
-    outputs = [_ok(cli(*args, timeout=300)).stdout for args in commands]  # the README's commands, as written
+    outputs = [_ok(cli(*args, timeout=300)).stdout for args in commands]  # the docs page's commands, as written
     assert "multilingual-e5-small-q4" in outputs[3]
     assert "REG-EN" in outputs[4] and "QC-VI" not in outputs[4]  # ranked among English pieces
     assert "QC-VI" in outputs[5] and "REG-EN" not in outputs[5]

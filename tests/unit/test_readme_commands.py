@@ -1,6 +1,6 @@
-"""Every `iu-core` command README shows exists, with every option it shows.
+"""Every `iu-core` command README and the docs pages show exists, with every option it shows.
 
-README's shell blocks are read line by line; each `iu-core …` invocation is
+The shell blocks of README.md and docs/*.md are read line by line; each `iu-core …` invocation is
 resolved through the real command tree, and each `--option` it uses must be
 an option of that command (or of `iu-core` itself). Whole stories of README
 are also run literally against a database by the e2e tests
@@ -18,11 +18,12 @@ import pytest
 
 from iu_core.cli import cli
 
-README = Path(__file__).parents[2] / "README.md"
+ROOT = Path(__file__).parents[2]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def _shell_lines() -> list[str]:
-    text = README.read_text(encoding="utf-8")
+    text = "\n".join(page.read_text(encoding="utf-8") for page in PAGES)
     lines: list[str] = []
     for block in re.findall(r"```(?:sh|bash|console)\n(.*?)```", text, flags=re.DOTALL):
         joined = block.replace("\\\n", " ")
