@@ -74,8 +74,18 @@ FIRST_RELEASE: dict[int, tuple[str, str]] = {
 FOLDED_VERSION = 13
 # The schema's files, in the order tables reference each other.
 BASELINE_FILES = (
-    "config", "domain", "outbox", "routes", "consumers", "delivery", "audit", "projection",
-    "report", "retention", "console", "vector",
+    "config",
+    "domain",
+    "outbox",
+    "routes",
+    "consumers",
+    "delivery",
+    "audit",
+    "projection",
+    "report",
+    "retention",
+    "console",
+    "vector",
 )
 
 # Objects the code relies on; `verify` reports any that are missing.
