@@ -19,7 +19,8 @@ class Refused(IuCoreError):
     """The system refused the operation on purpose (guard, gate, policy)."""
 
 
-# SQLSTATEs raised by IU Core's own SQL (see migrations/001_schema_contract.sql).
+# SQLSTATEs raised by IU Core's own SQL (sql/functions/route_refusal.sql and the
+# other function files; listed in docs/architecture.md).
 IU_SQLSTATES = {
     "IU001": "delivery gate is closed",
     "IU002": "route is not on the live allowlist",

@@ -1,6 +1,6 @@
 -- Named queries of the delivery worker and its operator commands
 -- (iu_core.worker.store). State transitions live in plpgsql functions of
--- migrations/004_worker.sql; these blocks call them or read state.
+-- sql/functions/worker_*.sql; these blocks call them or read state.
 
 -- load_routes --
 -- Every route with what the worker needs to schedule it, plus the gate and
@@ -66,7 +66,7 @@ SELECT c.delivery_id, c.event_id, c.event_seq, c.aggregate_id, c.event_type, c.p
 
 -- record --
 -- One statement records a batch of outcomes (attempts, states, retries, dead
--- letters, circuit, 410 disable), then keeps the route's failing-since clock and
+-- letters, circuit, 410 disable: fn_iu_worker_record), then keeps the route's failing-since clock and
 -- disables a route failing for its disable_after_failing_hours. The batch comes
 -- as ONE jsonb array of {i, id, n, s, d, t0, t1, l} (serialised once by the
 -- worker, not as eight arrays dumped element by element) and is unpacked here.
