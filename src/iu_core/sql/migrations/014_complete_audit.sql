@@ -28,5 +28,6 @@ COMMENT ON TABLE iu_operator_audit IS
 -- stored are brought down to the bound first.
 UPDATE iu_retention_setting SET keep_for = interval '100 years' WHERE keep_for > interval '100 years';
 ALTER TABLE iu_retention_setting
+    DROP CONSTRAINT iu_retention_setting_keep_for_check,  -- its lower bound is in the one below
     ADD CONSTRAINT keep_for_must_be_between_1_hour_and_100_years
     CHECK (keep_for BETWEEN interval '1 hour' AND interval '100 years');
