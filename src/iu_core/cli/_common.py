@@ -38,12 +38,22 @@ class AppContext:
     """Resolved once per command: where the database is, and a way to reach it."""
 
     settings: Settings
+    # The embedded default database is migrated on first use; `db migrate` and
+    # `db sql` (which apply or show the migration themselves) turn this off.
+    auto_migrate: bool = True
     _url: str | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
         if self._url is None:
-            self._url = db.resolve_url(self.settings)
+            url = db.resolve_url(self.settings)
+            if self.settings.embedded and self.auto_migrate:
+                from iu_core.embedded import ensure_migrated
+
+                done = ensure_migrated(url)
+                if done:
+                    err_console.print(f"{done} ({self.settings.data_dir})", markup=False)
+            self._url = url
         return self._url
 
     def connect(self, *, autocommit: bool = False) -> psycopg.Connection[Any]:
