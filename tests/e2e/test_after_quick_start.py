@@ -8,7 +8,10 @@ behind their back: it says so in one line.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +23,7 @@ from iu_core.embedded import server_status, stop_server
 from tests.conftest import run_iu_core
 
 ROUTE = "structure_op_applied.workflow"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -35,6 +39,7 @@ def data_dir() -> Iterator[Path]:
 
 
 @pytest.mark.slow  # starts and stops an embedded server of its own
+@pytest.mark.timeout(600)  # about 25 commands, each a new interpreter: not the global budget
 def test_readme_commands_after_the_quick_start_work_in_order(data_dir: Path) -> None:
     env = {"IU_CORE_DATA_DIR": str(data_dir)}
 
@@ -56,8 +61,8 @@ def test_readme_commands_after_the_quick_start_work_in_order(data_dir: Path) -> 
     assert dry_run
     iu_core("gate", "open")
     iu_core("allowlist", "add", ROUTE)
-    iu_core("route", "set", ROUTE, "--target-kind", "sql_function", "--target-ref", "fn_iu_structure_consumer",
-            "--live")  # fmt: skip
+    iu_core("route", "set", ROUTE, "--target-kind", "sql_function",
+            "--target-ref", "fn_iu_structure_consumer", "--live")  # fmt: skip
     iu_core("route", "backfill", ROUTE)
     iu_core("worker", "--once")
     status = json.loads(iu_core("status", "--json"))
@@ -68,6 +73,24 @@ def test_readme_commands_after_the_quick_start_work_in_order(data_dir: Path) -> 
     with psycopg.connect(url) as conn:
         projected = conn.execute("SELECT count(*) FROM iu_tree_change_log").fetchone()
     assert projected is not None and projected[0] == len([d for d in dry_run if d["route_code"] == ROUTE])
+
+    # The workflow story and its example consumer, on the same default database.
+    iu_core("workflow", "install")
+    iu_core("route", "add", "reindex", "--event-type", "structure_op_applied",
+            "--target-kind", "workflow", "--target-ref", "pgqueuer:iu_structure")  # fmt: skip
+    iu_core("allowlist", "add", "reindex")
+    iu_core("route", "set", "reindex", "--live")
+    queued = json.loads(iu_core("route", "backfill", "reindex", "--json"))["added"]
+    iu_core("worker", "--once")
+    consumer_env = {k: v for k, v in os.environ.items() if not k.startswith("IU_CORE_")} | env
+    consumed = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "workflow_consumer.py"), "--drain"],
+        env=consumer_env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert consumed.returncode == 0, consumed.stdout + consumed.stderr
+    lines = consumed.stdout.splitlines()
+    assert queued > 0 and sum(line.startswith("recorded structure_op_applied ") for line in lines) == queued
+    assert lines[-1] == f"done: {queued} job(s) recorded in workflow_consumer_event"
 
 
 def test_a_database_the_user_names_is_not_migrated_behind_their_back(empty_database_url: str) -> None:

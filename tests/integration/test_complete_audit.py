@@ -299,10 +299,18 @@ def test_credentials_are_audited_by_fingerprint_never_the_secret(cli: Runner, co
     second = json.loads(cli("route", "secret", "rotate", HOOK, "--json").stdout)
     _ok(cli("route", "token", "set", FLOW, env={"IU_CORE_ROUTE_TOKEN": "tok-SECRET-123"}))
     secrets = [s for (s,) in conn.execute("SELECT secret FROM iu_route_credential")]
+    # --json never prints a secret (machine output ends up in logs); the human output shows it once.
+    assert "secret" not in first and first["secret_shown"] is False
+    human = cli("route", "secret", "rotate", HOOK).stdout
+    (shown,) = [line for line in human.splitlines() if line.startswith("whsec_")]
+    assert human.count(shown) == 1
+    assert conn.execute(
+        "SELECT secret FROM iu_route_credential WHERE route_code = %s AND superseded_at IS NULL", (HOOK,)
+    ).fetchone() == (shown,)
     rows = _new_rows(conn, 0)
     text = json.dumps([r["before"] for r in rows] + [r["after"] for r in rows])
     assert secrets and not any(s in text for s in secrets)
-    rotations = [r for r in rows if r["action"] == "rotate"]
+    rotations = [r for r in _new_rows(conn, 0) if r["action"] == "rotate"]
     assert rotations[0]["before"]["fingerprint"] is None
     assert rotations[0]["after"]["fingerprint"] == first["fingerprint"]
     assert rotations[1]["before"]["fingerprint"] == first["fingerprint"]

@@ -282,21 +282,23 @@ def secret_group() -> None:
 @json_option
 @pass_app
 def secret_rotate(app: AppContext, route_code: str, window_hours: float, as_json: bool) -> None:
-    """Create a new signing secret for ROUTE and print it ONCE.
+    """Create a new signing secret for ROUTE and print it ONCE (never with --json).
 
     Give the printed whsec_… secret to the receiver. Until the window ends,
     deliveries carry two signatures (new and previous secret), so the receiver
-    can switch at any moment without rejecting a delivery.
+    can switch at any moment without rejecting a delivery. With --json only
+    the fingerprint is printed: rotate without --json to hand a secret over.
     """
     with operator_connection(app) as conn:
         rotated = secret_ops.rotate_secret(conn, route_code, window_hours=window_hours)
-    if as_json:
+    if as_json:  # --json never prints a secret: machine output ends up in logs
         print_json(
             {
+                "changed": True,
                 "route_code": route_code,
-                "secret": rotated.secret,
                 "fingerprint": rotated.fingerprint,
                 "previous_valid_until": rotated.previous_valid_until,
+                "secret_shown": False,
             }
         )
         return
