@@ -367,3 +367,27 @@ def test_the_audit_names_mirror_the_checks(conn: Conn) -> None:
         assert sorted(names) == sorted(
             part.split("'")[1] for part in definition.split("ARRAY[")[1].split(",")
         )
+
+
+def test_console_replay_and_discard_are_audited_as_the_console_user(database_url: str, conn: Conn) -> None:
+    from tests.support.console import USER, client, csrf_of, login, make_user
+
+    make_user(conn)
+    _dead_letter(None, conn)  # type: ignore[arg-type]
+    with client(database_url) as c:
+        login(c)
+        token = csrf_of(c)
+        ids = [str(i) for (i,) in conn.execute("SELECT dead_letter_id FROM iu_route_dead_letter ORDER BY 1")]
+        c.post(
+            "/dead-letters/replay", data={"csrf": token, "scope": "selected", "id": ids[0], "reason": "fixed"}
+        )
+        c.post("/dead-letters/discard", data={"csrf": token, "scope": "all", "reason": "obsolete"})
+        page = c.get("/audit").text
+    rows = _new_rows(conn, 0)
+    assert [
+        (r["actor"], r["object_type"], r["action"], r["after"]["count"], r["after"]["reason"]) for r in rows
+    ] == [
+        (USER, "dead_letter", "replay", 1, "fixed"),
+        (USER, "dead_letter", "discard", 1, "obsolete"),
+    ]
+    assert page.count(f'<td class="actor">{USER}</td>') == 2
