@@ -22,9 +22,10 @@ def test_a_route_the_worker_disables_is_audited_as_the_worker(
         start = conn.execute("SELECT coalesce(max(audit_id), 0) FROM iu_operator_audit").fetchone()
         run_worker(database_url, WorkerConfig(), once=True)
     rows = conn.execute(
-        "SELECT actor, object_type, object_key, action, after ->> 'enabled', after ->> 'disabled_reason'"
+        "SELECT actor, object_type, object_key, action, after ->> 'enabled',"
+        "       after ->> 'disabled_reason', context"
         "  FROM iu_operator_audit WHERE audit_id > %s ORDER BY audit_id",
         start,
     ).fetchall()
     assert len(rows) == 1 and rows[0][:5] == ("iu-core worker", "route", "gone", "update", "false"), rows
-    assert "410" in rows[0][5]
+    assert "410" in rows[0][5] and rows[0][6] == "iu-core worker"

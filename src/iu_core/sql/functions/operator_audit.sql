@@ -23,7 +23,7 @@ BEGIN
     END IF;
     INSERT INTO public.iu_operator_audit (actor, context, object_type, object_key, action, before, after)
     VALUES (public.fn_iu_operator_actor(),
-            nullif(current_setting('iu_core.context', true), ''),
+            public.fn_iu_operator_context(),
             CASE TG_TABLE_NAME WHEN 'iu_outbound_route' THEN 'route'
                                WHEN 'iu_internal_consumer' THEN 'consumer'
                                WHEN 'iu_retention_setting' THEN 'retention'

@@ -17,6 +17,17 @@ AS $$
                     session_user::text)
 $$;
 
+-- What made the change: the transaction's iu_core.context (the command, the
+-- console action, the macro), else 'iu-core worker' on the worker's connections.
+CREATE OR REPLACE FUNCTION fn_iu_operator_context() RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(nullif(current_setting('iu_core.context', true), ''),
+                    CASE WHEN current_setting('application_name', true) LIKE 'iu-core worker%'
+                         THEN 'iu-core worker' END)
+$$;
+
 -- One audit row for a change that is not a row of an audited table.
 CREATE OR REPLACE FUNCTION fn_iu_operator_audit_note(
     p_object_type text,
@@ -29,7 +40,7 @@ LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
     INSERT INTO public.iu_operator_audit (actor, context, object_type, object_key, action, before, after)
-    VALUES (public.fn_iu_operator_actor(), nullif(current_setting('iu_core.context', true), ''),
+    VALUES (public.fn_iu_operator_actor(), public.fn_iu_operator_context(),
             p_object_type, p_object_key, p_action, p_before, p_after)
     RETURNING audit_id
 $$;
