@@ -118,9 +118,14 @@ def ensure_migrated(url: str) -> str | None:
         fresh = migrations.is_fresh(conn)
         if not fresh and not migrations.pending(conn) and not migrations.stale_functions(conn):
             return None
-        migrations.migrate(conn)
-    return "created IU Core's schema in the embedded database" if fresh else (
-        "brought the embedded database's schema up to date"
+        # Another process may have migrated meanwhile: migrate() re-checks under its lock.
+        applied = migrations.migrate(conn)
+    if not applied:
+        return None
+    return (
+        "created IU Core's schema in the embedded database"
+        if fresh
+        else ("brought the embedded database's schema up to date")
     )
 
 
