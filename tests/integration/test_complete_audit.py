@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from iu_core.cli import cli as iu_core_cli
-from iu_core.ops import audit as audit_ops
+from iu_core.ops import audit_notes as audit_ops
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 Conn = psycopg.Connection[Any]

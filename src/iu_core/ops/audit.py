@@ -1,57 +1,15 @@
-"""The operator audit trail: who changed which route, gate, allowlist, credential, dead letter
-or retention setting, when.
-
-Most rows are written by triggers (a change from psql is recorded too);
-``note`` records, inside the caller's audited transaction, a change that is
-not one row of an audited table (a credential by fingerprint, a backfill).
-"""
+"""The operator audit trail: who changed which route, gate, allowlist or secret, when."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
 from iu_core.ops.change import Conn, q
-from iu_core.sqlfiles import queries
-
-# What the audit names (mirrors the CHECKs of iu_operator_audit; a test compares them).
-OBJECT_TYPES = ("route", "config", "consumer", "credential", "dead_letter", "retention", "console_user")
-ACTIONS = ("insert", "update", "delete", "rotate", "set", "replay", "discard", "backfill")
 
 
 def log(conn: Conn, *, object_key: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """The newest audit rows first (who, when, what, before, after)."""
     with conn.cursor(row_factory=dict_row) as cur:
         return list(cur.execute(q("audit"), {"object_key": object_key, "limit": limit}).fetchall())
-
-
-def note(
-    conn: Conn,
-    object_type: str,
-    object_key: str,
-    action: str,
-    *,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-) -> None:
-    """One audit row, in the caller's transaction (opened by ``iu_core.ops.change.change``)."""
-    conn.execute(
-        queries("operator_audit")["note"],
-        {
-            "object_type": object_type,
-            "object_key": object_key,
-            "action": action,
-            "before": Jsonb(before) if before is not None else None,
-            "after": Jsonb(after) if after is not None else None,
-        },
-    )
-
-
-def current_fingerprint(conn: Conn, route_code: str, kind: str) -> str | None:
-    """The fingerprint of ``route_code``'s current credential of ``kind`` (None: it has none)."""
-    row = conn.execute(
-        queries("operator_audit")["current_fingerprint"], {"route_code": route_code, "kind": kind}
-    ).fetchone()
-    return str(row[0]) if row else None

@@ -13,7 +13,7 @@ from iu_core.codes import validate_code
 from iu_core.delivery_seam import DELIVERY_TARGET_KINDS
 from iu_core.errors import IuCoreError, NotFound, Refused
 from iu_core.ops import allowlist as allowlist_ops
-from iu_core.ops import audit as audit_ops
+from iu_core.ops import audit_notes as audit_ops
 from iu_core.ops.change import Changed, Conn, change, q
 from iu_core.ops.refusal import Refusal, RefusalReason, route_refusal
 from iu_core.targets import registry as refs

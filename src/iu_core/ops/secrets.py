@@ -13,7 +13,7 @@ from typing import Any
 from psycopg.rows import dict_row
 
 from iu_core.errors import IuCoreError, NotFound, Refused
-from iu_core.ops import audit
+from iu_core.ops import audit_notes as audit
 from iu_core.ops.change import Changed, Conn, change, q
 from iu_core.targets.webhook import fingerprint, new_secret
 
