@@ -179,8 +179,8 @@ AUDITED: dict[str, Audited] = {
 
 # Commands that change something outside what the operator audit covers, and where that change is recorded.
 RECORDED_ELSEWHERE: dict[str, str] = {
-    "console user add": "console users: their own audit (console_user rows)",
-    "console user remove": "console users: their own audit (console_user rows)",
+    "console user add": "a console account: the console's user management, not a change to delivery",
+    "console user remove": "a console account: the console's user management, not a change to delivery",
     "db migrate": "schema: the ledgers iu_schema_migration / iu_schema_function",
     "db server stop": "stops the embedded server; changes no data",
     "demo": "works in a database of its own (iu_core_demo)",
