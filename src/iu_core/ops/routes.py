@@ -13,6 +13,7 @@ from iu_core.codes import validate_code
 from iu_core.delivery_seam import DELIVERY_TARGET_KINDS
 from iu_core.errors import IuCoreError, NotFound, Refused
 from iu_core.ops import allowlist as allowlist_ops
+from iu_core.ops import audit_notes as audit_ops
 from iu_core.ops.change import Changed, Conn, change, q
 from iu_core.ops.refusal import Refusal, RefusalReason, route_refusal
 from iu_core.targets import registry as refs
@@ -256,7 +257,15 @@ def backfill(
     get_route(conn, route_code)
     with change(conn, "route backfill", actor):
         row = conn.execute(q("backfill"), {"route_code": route_code, "since": since}).fetchone()
-    added = int(row[0]) if row else 0
+        added = int(row[0]) if row else 0
+        if added:
+            audit_ops.note(
+                conn,
+                "route",
+                route_code,
+                "backfill",
+                after={"added": added, "since": since.isoformat() if since else None},
+            )
     summary = (
         f"{added} older events queued for delivery on route {route_code}"
         if added
