@@ -1,4 +1,4 @@
-"""The console's web application: configuration, the login wall, and how pages and actions run.
+"""The console's web core: configuration, the login wall, and how pages and actions run.
 
 Every page and action goes through :func:`page` or :func:`action`: no session,
 no access (a browser is sent to the login page; htmx and JSON clients get
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
@@ -19,7 +18,6 @@ from urllib.parse import quote, unquote
 import psycopg
 from jinja2 import Environment, PackageLoader, select_autoescape
 from psycopg_pool import ConnectionPool
-from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -241,27 +239,7 @@ def security_headers(app: Any) -> Any:
     return wrapped
 
 
-def create_app(config: ConsoleConfig) -> Starlette:
-    """The console as an ASGI application (``uvicorn`` serves it; tests drive it directly)."""
-    from iu_core.console import routes as console_routes
-
-    console = Console(config)
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> Any:
-        console.pool.open(wait=True, timeout=10)
-        try:
-            yield
-        finally:
-            console.pool.close()
-
-    app = Starlette(routes=console_routes.table(console), lifespan=lifespan)
-    app.state.console = console
-    app.add_middleware(_SecurityHeaders)
-    return app
-
-
-class _SecurityHeaders:
+class SecurityHeaders:
     def __init__(self, app: Any) -> None:
         self._app = security_headers(app)
 
