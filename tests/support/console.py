@@ -35,7 +35,13 @@ def make_user(conn: psycopg.Connection[Any], name: str = USER, password: str = P
 @contextmanager
 def serve(database_url: str, **config: Any) -> Iterator[str]:
     """The console served by uvicorn in a thread of this process on 127.0.0.1; yields its base URL."""
-    app = create_app(ConsoleConfig(database_url, secret=SECRET, **config))
+    with served(create_app(ConsoleConfig(database_url, secret=SECRET, **config))) as base:
+        yield base
+
+
+@contextmanager
+def served(app: Any) -> Iterator[str]:
+    """``app`` served by uvicorn in a thread of this process on 127.0.0.1; yields its base URL."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from iu_core import ops
 from iu_core.console import views
-from iu_core.console.app import Ctx, redirect
+from iu_core.console.app import Ctx, redirect, safe_path
 from iu_core.errors import IuCoreError
 from iu_core.ops.dead_letters import Selection
 from iu_core.ops.routes import RouteChanges
@@ -29,9 +29,8 @@ def set_gate(ctx: Ctx) -> Response:
     wanted = ctx.field("gate")
     if wanted not in {"open", "close"}:
         raise IuCoreError("choose open or close")
-    return redirect(
-        ctx.field("back") or "/gate", ops.gate.set_gate(ctx.conn, wanted == "open", actor=ctx.actor).summary
-    )
+    summary = ops.gate.set_gate(ctx.conn, wanted == "open", actor=ctx.actor).summary
+    return redirect(safe_path(ctx.field("back"), "/gate"), summary)  # a form may say where to return
 
 
 def allowlist_add(ctx: Ctx) -> Response:
