@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -88,17 +88,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def console_process(database_url: str, port: int | None = None) -> Iterator[str]:
-    """The real ``iu-core console`` in a subprocess on 127.0.0.1; yields its base URL."""
+def console_process(
+    database_url: str,
+    port: int | None = None,
+    *,
+    args: Sequence[str] = (),
+    secret_in_env: bool = True,
+) -> Iterator[str]:
+    """The real ``iu-core console ARGS`` in a subprocess on 127.0.0.1; yields its base URL."""
     port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("IU_CORE_")}
-    env.update(
-        IU_CORE_DATABASE_URL=database_url,
-        IU_CORE_CONSOLE_SECRET=SECRET,
-        IU_CORE_CONSOLE_PORT=str(port),
-    )
+    env.update(IU_CORE_DATABASE_URL=database_url, IU_CORE_CONSOLE_PORT=str(port))
+    if secret_in_env:
+        env["IU_CORE_CONSOLE_SECRET"] = SECRET
     proc = subprocess.Popen(
-        [sys.executable, "-m", "iu_core", "console"],
+        [sys.executable, "-m", "iu_core", "console", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
