@@ -110,7 +110,7 @@ class DatabaseCollector(Collector):
 
     One connection, opened on the first scrape and kept (reopened after an
     error), used by one scrape at a time: a scrape that finds it busy waits at
-    most ``timeout_s``. The query runs under ``statement_timeout`` and
+    most half a second. The query runs under ``statement_timeout`` and
     ``lock_timeout``, so it neither waits behind an exclusive lock nor holds
     one for long. A scrape that cannot read the gauges in time reports none
     of them (and logs why) instead of failing or hanging: the worker's own
@@ -136,7 +136,9 @@ class DatabaseCollector(Collector):
         return self._conn
 
     def _read(self) -> tuple[bool, list[tuple[Any, ...]]]:
-        if not self._lock.acquire(timeout=self.timeout_s):
+        # Another scrape reads now: in normal times it is done in milliseconds;
+        # when it is stuck behind a lock, this one does not queue up behind it.
+        if not self._lock.acquire(timeout=min(0.5, self.timeout_s)):
             raise GaugesUnavailable("another scrape is still reading the gauges")
         try:
             conn = self._connection()
