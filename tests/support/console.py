@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -94,6 +95,7 @@ def console_process(
     *,
     args: Sequence[str] = (),
     secret_in_env: bool = True,
+    cwd: Path | None = None,
 ) -> Iterator[str]:
     """The real ``iu-core console ARGS`` in a subprocess on 127.0.0.1; yields its base URL."""
     port = port or free_port()
@@ -104,6 +106,7 @@ def console_process(
     proc = subprocess.Popen(
         [sys.executable, "-m", "iu_core", "console", *args],
         env=env,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
