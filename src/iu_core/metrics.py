@@ -126,13 +126,19 @@ class DatabaseCollector(Collector):
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
             ms = max(1, int(self.timeout_s * 1000))
-            self._conn = psycopg.connect(
+            conn = psycopg.connect(
                 self.database_url,
                 autocommit=True,
                 connect_timeout=max(2, int(self.timeout_s + 0.999)),
                 application_name="iu-core metrics",
-                options=f"-c statement_timeout={ms} -c lock_timeout={max(1, ms // 2)}",
             )
+            # Set for the session (the URL's own options stay): a lock is waited
+            # for half the time a statement may take.
+            conn.execute(
+                queries("console")["metrics_session"],
+                {"statement_timeout": f"{ms}ms", "lock_timeout": f"{max(1, ms // 2)}ms"},
+            )
+            self._conn = conn
         return self._conn
 
     def _read(self) -> tuple[bool, list[tuple[Any, ...]]]:

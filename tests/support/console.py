@@ -44,7 +44,9 @@ def serve(database_url: str, **config: Any) -> Iterator[str]:
 def served(app: Any) -> Iterator[str]:
     """``app`` served by uvicorn in a thread of this process on 127.0.0.1; yields its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # as `iu-core console` serves it: uvicorn trusts no proxy header (the console decides)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

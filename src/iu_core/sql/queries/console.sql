@@ -24,6 +24,11 @@ SELECT public.fn_iu_delivery_gate_open() AS gate_open,
          WHERE d.route_code = r.route_code
            AND d.state IN ('pending', 'inflight', 'retrying', 'held')) b ON true
 
+-- metrics_session --
+-- The metrics connection's limits: a scrape never waits long behind a lock.
+SELECT set_config('statement_timeout', %(statement_timeout)s, false),
+       set_config('lock_timeout', %(lock_timeout)s, false)
+
 -- user_add --
 -- A new user and its audit row, in one statement (nothing when the name is taken).
 WITH added AS (
