@@ -104,6 +104,10 @@ def test_refused_and_unknown_logins_leave_the_limiter_no_bigger(
         f"/ius/{uuid.uuid4()}",
         "/ius/not-a-uuid-%ff",
         "/deliveries?since=99999-01-01",
+        "/deliveries?since=9999-12-31T23:59-23:59",
+        "/deliveries?until=0001-01-01T00:00%2B23:59",
+        "/deliveries?state=%ff%fe",
+        "/dead-letters?all=1&route=" + "x" * 3000,
     ],
 )
 def test_hostile_values_in_a_console_url_are_client_errors(
