@@ -15,11 +15,23 @@ ALTER SEQUENCE iu_console_session_epoch_seq OWNED BY iu_console_user.session_epo
 UPDATE iu_console_user SET session_epoch = nextval('iu_console_session_epoch_seq');
 
 -- Adding, removing a console user and changing its password are operator
--- changes: one audit row each (the password hash is never recorded).
-ALTER TABLE iu_operator_audit
-    DROP CONSTRAINT iu_operator_audit_object_type_check,
-    ADD CONSTRAINT iu_operator_audit_object_type_check
-        CHECK (object_type IN ('route',          -- a row of iu_outbound_route
-                               'config',         -- a row of dot_config (gate, allowlist)
-                               'consumer',       -- a row of iu_internal_consumer
-                               'console_user')); -- a user of the web console
+-- changes: one audit row each (the password hash is never recorded). The
+-- object type is added to the audit's check unless an earlier migration has
+-- added it already, so the check never loses a type another migration added.
+DO $$
+BEGIN
+    IF pg_catalog.pg_get_constraintdef(
+           (SELECT oid FROM pg_catalog.pg_constraint
+             WHERE conrelid = 'public.iu_operator_audit'::regclass
+               AND conname = 'iu_operator_audit_object_type_check'))
+       NOT LIKE '%''console_user''%' THEN
+        ALTER TABLE public.iu_operator_audit
+            DROP CONSTRAINT iu_operator_audit_object_type_check,
+            ADD CONSTRAINT iu_operator_audit_object_type_check
+                CHECK (object_type IN ('route',          -- a row of iu_outbound_route
+                                       'config',         -- a row of dot_config (gate, allowlist)
+                                       'consumer',       -- a row of iu_internal_consumer
+                                       'console_user')); -- a user of the web console
+    END IF;
+END
+$$;
