@@ -424,6 +424,8 @@ def test_claim_stays_on_the_partial_index(conn: psycopg.Connection[Any], databas
     assert '"Seq Scan"' not in plan
 
 
+
+
 def test_every_statement_of_a_batch_costs_the_batch_not_the_backlog(conn: psycopg.Connection[Any]) -> None:
     """No statement of the batch hashes or scans the backlog, or joins two of its own row sets pairwise.
 
