@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from iu_core.domain.autocut import classify_line
+from iu_core.domain.autocut import LineMatch, autocut, classify_line
 
 STATUTES = Path(__file__).parents[1] / "data" / "statutes"
 
@@ -63,16 +63,28 @@ class Para:
     rank: int = 0
 
 
+def _piece_starts(text: str) -> dict[int, LineMatch]:
+    """Line number -> the piece autocut starts there (UK sections included)."""
+    starts: dict[int, LineMatch] = {}
+    line_no = 0
+    for node in autocut(text).walk():
+        if node.kind != "document" and node.text:
+            starts[line_no] = LineMatch(node.kind, node.rank, node.label, node.heading)
+        line_no += len(node.text.splitlines())
+    return starts
+
+
 def paragraphs(text: str) -> list[Para]:
     """The statute's paragraphs: wrapped lines joined, labels and captions on their own."""
     out: list[Para] = []
     blank, bare = True, False
-    for raw in text.splitlines():
+    starts = _piece_starts(text)
+    for number, raw in enumerate(text.splitlines()):
         line = " ".join(raw.split())
         if not line:
             blank = True
             continue
-        match = classify_line(line)
+        match = starts.get(number)
         last = out[-1] if out else None
         if match is not None:
             kind = "label" if match.rank < 50 else "enum"
@@ -151,10 +163,10 @@ def write_docx(text: str, path: Path, *, nfd: bool = False, quirks: bool = True)
     document = docx.Document()
     body_paras = paragraphs(text)
     articles = "Điều" if any(p.text.startswith("Điều ") for p in body_paras) else "Article"
-    nums: list[tuple[int, int]] = []  # (numId, abstract), each numId restarting every level
+    nums: list[tuple[int, int, int]] = []  # (numId, abstract, first number), restarting every level
 
-    def new_num(abstract: int) -> int:
-        nums.append((len(nums) + 1, abstract))
+    def new_num(abstract: int, start: int = 1) -> int:
+        nums.append((len(nums) + 1, abstract, start))
         return len(nums)
 
     article_num = new_num(3)
@@ -172,9 +184,11 @@ def write_docx(text: str, path: Path, *, nfd: bool = False, quirks: bool = True)
         line = para.text
         if para.kind == "label":
             m = _ARTICLE.match(line)
-            if m and int(m.group(2)) == expected_article and m.group(1) == articles:
+            if m and m.group(1) == articles:
+                if int(m.group(2)) != expected_article:  # Word's "set numbering value": a new list
+                    article_num = new_num(3, int(m.group(2)))
                 numbered = (article_num, 0, m.group(3))
-                expected_article += 1
+                expected_article = int(m.group(2)) + 1
             current = {}
             style = "Heading 1" if para.rank <= 20 else "Heading 2" if para.rank < 40 else "Heading 3"
         elif para.kind == "caption":
@@ -224,10 +238,12 @@ def write_docx(text: str, path: Path, *, nfd: bool = False, quirks: bool = True)
         "".join(
             f'<w:num w:numId="{num_id}"><w:abstractNumId w:val="{abstract}"/>'
             + "".join(
-                f'<w:lvlOverride w:ilvl="{lvl}"><w:startOverride w:val="1"/></w:lvlOverride>' for lvl in range(3)
+                f'<w:lvlOverride w:ilvl="{lvl}"><w:startOverride w:val="{start if lvl == 0 else 1}"/>'
+                "</w:lvlOverride>"
+                for lvl in range(3)
             )
             + "</w:num>"
-            for num_id, abstract in nums
+            for num_id, abstract, start in nums
         ),
     )
     target = document.part.numbering_part.element  # the template's (empty) numbering part
@@ -326,7 +342,8 @@ HeaderFn = Callable[[int], Sequence[str]]
 def legislation_headers(title: str, generated: str = "Document Generated: 2023-04-24") -> HeaderFn:
     """legislation.gov.uk's running head: page number beside the title on even pages."""
     notice = (
-        f"Changes to legislation: There are currently no known outstanding effects for the {title}.",
+        "Changes to legislation: There are currently no known outstanding",
+        f"effects for the {title}. (See end of Document for details)",
     )
 
     def header(page: int) -> Sequence[str]:
@@ -429,3 +446,15 @@ def write_pdf(
         pdf.cell(0, font_size * 0.5, line, new_x="LMARGIN", new_y="NEXT")
     pdf.output(str(path))
     return {"pages": pdf.page_no(), "hyphens": hyphens, "lines": len(lines)}
+
+
+_FRAUD_HEADERS = re.compile(
+    r"^(?:\d+ )?Fraud Act 2006 \(c\. 35\)$|^Document Generated: .*$|^\d+$"
+    r"|^Changes to legislation: .*$|^effects for the Fraud Act 2006\. \(See end of Document for details\)$"
+)
+
+
+def fraud_act_text() -> str:
+    """The Fraud Act 2006 as enacted, without the page headers of the PDF it was taken from."""
+    lines = statute("uk_fraud_act_2006.txt").splitlines()
+    return "\n".join(line for line in lines if not _FRAUD_HEADERS.match(line)) + "\n"
