@@ -272,7 +272,8 @@ def legislation_gov_uk_html(text: str, title: str) -> str:
             body.append(f'<h{level} class="LegP1GroupTitle"><span class="LegP1No">{_e(para.text)}</span>')
             body.append(f"</h{level}>")
         elif para.kind == "caption":
-            body[-1] = f'<br/><span class="LegP1Title">{_e(para.text)}</span></h{3 if body[-1] == "</h3>" else 2}>'
+            level = 3 if body[-1] == "</h3>" else 2
+            body[-1] = f'<br/><span class="LegP1Title">{_e(para.text)}</span></h{level}>'
         elif para.kind == "enum" and label is not None:
             number, _, rest = para.text.partition(" ")
             body.append(
@@ -289,7 +290,8 @@ def legislation_gov_uk_html(text: str, title: str) -> str:
 <header id="layout1"><div id="siteLogo">legislation.gov.uk</div>
 <nav id="primaryNav"><ul><li><a href="/">Home</a></li><li><a href="/browse">Browse Legislation</a></li>
 <li><a href="/new">New Legislation</a></li></ul></nav></header>
-<div id="layout2"><nav id="breadcrumbs" aria-label="breadcrumb"><ol><li>Home</li><li>{_e(title)}</li></ol></nav>
+<div id="layout2">
+<nav id="breadcrumbs" aria-label="breadcrumb"><ol><li>Home</li><li>{_e(title)}</li></ol></nav>
 <div id="content"><div id="viewLegContents"><div id="infoSection" aria-hidden="true">Changes to legislation:
 There are outstanding changes not yet made.</div>
 <div class="LegSnippet" id="viewLegSnippet">
@@ -316,18 +318,21 @@ def thuvienphapluat_html(text: str, title: str, *, nfd_every: int = 0) -> str:
         else:
             body.append(f'<p style="margin-top:6.0pt"><span lang="VI">{_e(shown)}</span></p>')
     return f"""<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN">
-<html xmlns="http://www.w3.org/1999/xhtml"><head><meta http-equiv="Content-Type" content="text/html; charset=utf-8"/>
+<html xmlns="http://www.w3.org/1999/xhtml"><head>
+<meta http-equiv="Content-Type" content="text/html; charset=utf-8"/>
 <title>{_e(title)}</title><script src="/js/jquery.min.js"></script>
 <script>window.dataLayer = window.dataLayer || []; function gtag(){{dataLayer.push(arguments);}}</script>
 <style>#divContentDoc p {{ margin: 0 }}</style></head>
 <body><form method="post" action="./van-ban" id="aspnetForm">
 <div class="aspNetHidden"><input type="hidden" name="__VIEWSTATE" value="/wEPDwUKMTY1"/></div>
-<header id="header"><nav class="menu"><a href="/">Trang chủ</a> | <a href="/van-ban">Văn bản pháp luật</a></nav></header>
+<header id="header"><nav class="menu"><a href="/">Trang chủ</a> |
+<a href="/van-ban">Văn bản pháp luật</a></nav></header>
 <div id="ctl00_Content_ThongTinVB_pnlDocContent"><div class="content1"><div id="divContentDoc">
 <div class="TaiVanBan" style="display:none">Tải văn bản</div>
 {chr(10).join(body)}
 </div></div></div>
-<aside class="right-col"><div class="box-title">Văn bản liên quan</div><p>Điều 99. Không phải nội dung</p></aside>
+<aside class="right-col"><div class="box-title">Văn bản liên quan</div>
+<p>Điều 99. Không phải nội dung</p></aside>
 <footer><p>Bản quyền thuộc THƯ VIỆN PHÁP LUẬT</p></footer>
 <noscript><p>Bật JavaScript</p></noscript></form></body></html>
 """
@@ -388,7 +393,8 @@ def layout_lines(paras: list[Para], fits: Callable[[str], bool]) -> tuple[list[s
             if fits(" ".join([*line, word])) or not line:
                 line.append(word)
                 continue
-            split = _split_word(word, lambda head: fits(" ".join([*line, head])))
+            done = list(line)
+            split = _split_word(word, lambda head, done=done: fits(" ".join([*done, head])))
             if split is not None and not _starts_like_label([split[1], *words]):
                 line.append(split[0])
                 words.insert(0, split[1])

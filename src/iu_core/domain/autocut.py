@@ -108,7 +108,10 @@ _PAREN = re.compile(r"^\((?P<tok>\d{1,3}|[a-zđ]|[A-Z]|[ivx]{2,7}|[IVX]{2,7})\)(
 _LETTER = re.compile(r"^(?P<num>[a-zđ]\))[ \t]+(?P<h>\S.*)$")
 _FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
 # UK section "1 Fraud", "6A Possession etc. of articles for use in frauds", "5 “Gain” and “loss”".
-_UK_SECTION = re.compile(r"^(?P<num>(?P<n>\d{1,3})(?P<suffix>[A-Z]{0,2}))[ \t]+(?P<h>[\"'“‘]?[A-Z].*)$")
+_OPEN_QUOTES = "\"'\u201c\u2018"
+_UK_SECTION = re.compile(
+    r"^(?P<num>(?P<n>\d{1,3})(?P<suffix>[A-Z]{0,2}))[ \t]+(?P<h>[" + _OPEN_QUOTES + r"]?[A-Z].*)$"
+)
 _KEYWORD_HEADS = ("section", "sec.", "§", "article", "điều", "#")
 
 
@@ -325,7 +328,7 @@ def _uk_sections(lines: list[str]) -> dict[int, LineMatch]:
         if in_fence or not text:
             continue
         m = _UK_SECTION.match(text)
-        if m and _short_heading(m.group("h").lstrip("\"'“‘")) and classify_line(text) is None:
+        if m and _short_heading(m.group("h").lstrip(_OPEN_QUOTES)) and classify_line(text) is None:
             candidates.append((index, m))
     if not candidates:
         return {}

@@ -1,4 +1,4 @@
-"""Ingest: a UTF-8 document becomes an information unit and its autocut piece tree.
+"""Ingest: a document becomes an information unit and its autocut piece tree.
 
 API::
 
@@ -7,10 +7,14 @@ API::
     sample_path(name) -> Path             # a document shipped in iu_core/samples
     SAMPLES                               # their file names
 
-``source`` is a ``pathlib.Path`` (read as strict UTF-8) or the document text
-itself (a ``str``; a one-line ``str`` naming an existing file is read as a
-path). Everything happens in ONE transaction (a savepoint when the caller
-already has one open):
+``source`` is a ``pathlib.Path`` or the document text itself (a ``str``; a
+one-line ``str`` naming an existing file is read as a path). A file is read
+by ``domain.sources``: its format (text, Word, HTML, PDF) found from its
+content, its text extracted, every line's place in the file kept; autocut
+cuts the text, and each piece's ``source`` (page and line, paragraph, element
+path, text line) is written with it. A file that cannot be read is refused
+before anything is written. Everything happens in ONE transaction (a
+savepoint when the caller already has one open):
 
 - a new code: the ``information_unit`` row, an ``iu_created`` event, then the
   ``autocut`` operation (its ``iu_structure_operation`` row, every piece, one

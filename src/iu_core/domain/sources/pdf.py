@@ -51,8 +51,8 @@ _PAGE_NUMBER = re.compile(
     re.IGNORECASE,
 )
 _HYPHENATED = re.compile(r"[^\W\d_]-$")
-_SENTENCE_END = re.compile(r"[.;:!?][\"'”’)\]]*$")
-_UK_SECTION_LINE = re.compile(r"^\d{1,3}[A-Z]{0,2} [\"'“‘]?[A-Z]")
+_SENTENCE_END = re.compile("[.;:!?][\"'\u201d\u2019)\\]]*$")
+_UK_SECTION_LINE = re.compile("^\\d{1,3}[A-Z]{0,2} [\"'\u201c\u2018]?[A-Z]")
 _KEY_DROP = re.compile(r"[\d\s]+")
 
 
@@ -65,7 +65,7 @@ def _open(data: bytes, where: str) -> PdfReader:
     if encrypted:
         try:
             opened = bool(reader.decrypt(""))  # an owner password alone still lets anyone read it
-        except Exception:  # noqa: BLE001 - an unsupported cipher is the same answer: cannot open it
+        except Exception:
             opened = False
         if not opened:
             raise IuCoreError(

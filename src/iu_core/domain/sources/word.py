@@ -238,7 +238,7 @@ def extract_docx(data: bytes, where: str) -> Extracted:
     lines = Lines("docx")
     count = 0
     bare_label = False  # the previous line was a label without its heading ("Chương I")
-    for count, p in enumerate(_paragraphs(document.element.body), start=1):  # noqa: B007
+    for count, p in enumerate(_paragraphs(document.element.body), start=1):
         ppr = p.find(W + "pPr")
         chain = list(_style_chain(styles, _val(ppr, W + "pStyle") or default_style))
         num_id = _val(ppr, f"{W}numPr/{W}numId")
@@ -248,7 +248,8 @@ def extract_docx(data: bytes, where: str) -> Extracted:
             num_id = num_id or style.num_id
             ilvl = style.ilvl if ilvl is None else ilvl
         outline = _val(ppr, W + "outlineLvl")
-        heading = int(outline) + 1 if outline is not None else next((s.heading for s in chain if s.heading), 0)
+        styled = next((s.heading for s in chain if s.heading), 0)
+        heading = int(outline) + 1 if outline is not None else styled
         parts: list[str] = []
         _run_text(p, parts)
         text = "".join(parts)
