@@ -312,3 +312,28 @@ def test_format_is_sniffed_from_content_not_the_name(tmp_path: Path) -> None:
     assert sources.sniff(b"%PDF-1.4\n...", "statute.bin") == "pdf"
     assert sources.sniff(_zip_not_word(), "noname") == "docx"
     assert sources.sniff("# Điều 1\n".encode(), "note.md") == "text"
+
+
+def test_the_formats_page_shows_only_real_commands_and_options() -> None:
+    import re
+
+    import click
+
+    from iu_core.cli import cli
+
+    page = (Path(__file__).parents[2] / "docs" / "ingest-formats.md").read_text(encoding="utf-8")
+    shown = [
+        line.split()[1:]
+        for block in re.findall(r"```sh\n(.*?)```", page, flags=re.DOTALL)
+        for line in block.splitlines()
+        if line.startswith("iu-core ")
+    ]
+    assert shown
+    for words in shown:
+        command: click.Command = cli
+        rest = list(words)
+        while isinstance(command, click.Group) and rest and rest[0] in command.commands:
+            command = command.commands[rest.pop(0)]
+        assert not isinstance(command, click.Group), words
+        options = {o for p in command.params if isinstance(p, click.Option) for o in p.opts}
+        assert {w for w in rest if w.startswith("--")} <= options, words
