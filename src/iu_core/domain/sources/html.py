@@ -87,7 +87,10 @@ class _Walker:
     blocks: int = 0
 
     def flush(self) -> None:
-        text = _WHITESPACE.sub(" ", "".join(self.buffer)).strip()
+        text = "".join(self.buffer)
+        if "  " in text or "\n" in text or "\t" in text or "\r" in text or "\f" in text:
+            text = _WHITESPACE.sub(" ", text)
+        text = text.strip()
         self.buffer.clear()
         if text:
             self.lines.add(text, (self.path,))

@@ -28,16 +28,22 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "pdf": ("page", "line"),
 }
 
-_SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
-_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u2060\ufeff"))
+_ODD = "\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
+_SPACES = re.compile(f"[ {_ODD}]+")
+_ODD_SPACE = re.compile(f"[{_ODD}]")  # a cheap test first: most lines have single plain spaces only
+_INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]")
 # Every character str.splitlines() breaks at, so a line never hides a second one.
 _BREAKS = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 def clean_line(text: str) -> str:
     """One line as every rich format gives it: NFC, single spaces, no invisible characters."""
-    text = unicodedata.normalize("NFC", text.translate(_INVISIBLE))
-    return _SPACES.sub(" ", text).strip()
+    if _INVISIBLE.search(text):
+        text = _INVISIBLE.sub("", text)
+    text = unicodedata.normalize("NFC", text)
+    if "  " in text or _ODD_SPACE.search(text):
+        text = _SPACES.sub(" ", text)
+    return text.strip()
 
 
 @dataclass(frozen=True, slots=True)
