@@ -66,7 +66,7 @@ def write_files(folder: Path, pages: int) -> tuple[dict[str, Path], int, int]:
     font = sf.unicode_font()
     if font is None:
         raise SystemExit("no Unicode TTF font (DejaVu Sans) here: apt-get install fonts-dejavu-core")
-    copies = 8
+    copies = 1
     while True:
         text = long_statute(copies)
         layout = sf.write_pdf(

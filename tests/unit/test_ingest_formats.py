@@ -337,3 +337,17 @@ def test_the_formats_page_shows_only_real_commands_and_options() -> None:
         assert not isinstance(command, click.Group), words
         options = {o for p in command.params if isinstance(p, click.Option) for o in p.opts}
         assert {w for w in rest if w.startswith("--")} <= options, words
+
+
+@needs_font
+def test_the_ingest_bench_runs_and_every_format_cuts_alike(tmp_path: Path) -> None:
+    from bench import ingest_formats_bench
+
+    ingest_formats_bench.main(["--pages", "3", "--runs", "1", "--write", str(tmp_path / "table.md")])
+    rows = [
+        line.split("|")
+        for line in (tmp_path / "table.md").read_text().splitlines()
+        if line[:3] in ("| p", "| d", "| h", "| t")
+    ]
+    assert [r[1].strip() for r in rows] == ["pdf", "docx", "html", "txt"]
+    assert len({r[3].strip() for r in rows}) == 1  # the same number of pieces from every format
