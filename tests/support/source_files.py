@@ -269,15 +269,24 @@ def legislation_gov_uk_html(text: str, title: str) -> str:
         label = classify_line(para.text)
         if para.kind == "label":
             level = 2 if para.rank <= 20 else 3
-            body.append(f'<h{level} class="LegP1GroupTitle"><span class="LegP1No">{_e(para.text)}</span>')
+            number, _, rest = para.text.partition(" ")
+            if rest and number.isdigit():  # a UK section: <span>1</span><span>Fraud</span>, no space between
+                title_span = f"<span class=\"LegP1GroupTitle\">{_e(rest)}</span>"
+                inner = f"<span class=\"LegP1No\">{_e(number)}</span>{title_span}"
+            else:
+                inner = f'<span class="LegP1No">{_e(para.text)}</span>'
+            body.append(f'<h{level} class="LegP1GroupTitle">{inner}')
             body.append(f"</h{level}>")
         elif para.kind == "caption":
             level = 3 if body[-1] == "</h3>" else 2
             body[-1] = f'<br/><span class="LegP1Title">{_e(para.text)}</span></h{level}>'
         elif para.kind == "enum" and label is not None:
-            number, _, rest = para.text.partition(" ")
+            number, _, rest = para.text.partition(" ")  # the number and the text in spans of their own
+            if not re.fullmatch(r"\(?[0-9a-zđA-Z]{1,5}[.)]{0,2}", number):  # "1.Công": printed as one
+                number, rest = "", para.text
             body.append(
-                f'<p class="LegP2ParaText"><span class="LegP2No">{_e(number)}</span>&nbsp;{_e(rest)}</p>'
+                f'<p class="LegP2ParaText"><span class="LegP2No">{_e(number)}</span>'
+                f'<span class="LegP2Text">{_e(rest)}</span></p>'
             )
         else:
             body.append(f'<p class="LegText">{_e(para.text)}</p>')

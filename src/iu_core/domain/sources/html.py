@@ -9,7 +9,9 @@ are ``hidden``, ``aria-hidden`` or ``display:none``, and the page's own
 ``header``, ``footer`` and ``aside`` (those inside an ``article``, ``main`` or
 ``section`` stay). An ordered list's items get the number the browser shows
 (``1.``, ``a.``, ``iv.``, honouring ``start``, ``type``, ``reversed`` and
-``value``); bullets are not text. A heading element whose text carries no
+``value``); bullets are not text. A number printed in an element of its own
+at the start of a block (``<span class="LegP1No">1</span><span>Fraud</span>``)
+is followed by a space, as the page shows it. A heading element whose text carries no
 legal label becomes a Markdown heading of its level; a labelled one (``<h3>Điều
 5. …</h3>``) stays as printed. The locator of a line is the XPath of the block
 element it came from (``/html[1]/body[1]/div[2]/p[5]``).
@@ -24,8 +26,7 @@ from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser
 
-from iu_core.domain.autocut import classify_line
-from iu_core.domain.sources.result import Extracted, Lines
+from iu_core.domain.sources.result import Extracted, Lines, labelled
 from iu_core.domain.sources.word import list_number
 from iu_core.errors import IuCoreError
 
@@ -46,6 +47,14 @@ _HEADINGS = {f"h{n}": n for n in range(1, 7)}
 _WHITESPACE = re.compile(r"[ \t\n\r\f]+")
 _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
 _DISPLAY_NONE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
+# A block that opens with its number in an element of its own, the text in the next one
+# (legislation.gov.uk: <span class="LegP1No">1</span><span>Fraud</span>): the page shows a
+# gap there (by CSS), so the text gets a space: "1 Fraud", "(a) dishonestly", "Điều 5. Phạm vi".
+_LABEL_ELEMENT = re.compile(
+    r"\(?\d{1,4}[A-Z]{0,2}[.)]{0,2}|\([A-Za-zđ]{1,5}\)|[a-zđ]\)|[ivxIVX]{1,5}\."
+    r"|(?:Điều|Article|Section|Chương|Chapter|Part|Phần|Mục|Regulation|Rule|Schedule)\s+[0-9IVXLC]+[A-Z]?[.:]?"
+)
+_CLOSERS = ".,;:)]\u201d\u2019"
 _OL_FORMATS = {"1": "decimal", "a": "lowerLetter", "A": "upperLetter", "i": "lowerRoman", "I": "upperRoman"}
 
 
@@ -85,8 +94,10 @@ class _Walker:
     buffer: list[str] = field(default_factory=list)
     path: str = ""
     blocks: int = 0
+    after_label: bool = False  # the block opened with a number in its own element
 
     def flush(self) -> None:
+        self.after_label = False
         text = "".join(self.buffer)
         if "  " in text or "\n" in text or "\t" in text or "\r" in text or "\f" in text:
             text = _WHITESPACE.sub(" ", text)
@@ -103,8 +114,7 @@ class _Walker:
         inner.walk_children(node, path, content=True)
         inner.flush()
         for i, line in enumerate(inner.lines.texts):
-            labelled = classify_line(line) is not None
-            self.lines.add(line if labelled or i else "#" * level + " " + line, (path,))
+            self.lines.add(line if i or labelled(line) else "#" * level + " " + line, (path,))
         self.blocks += 1
 
     def walk_children(self, node: Any, path: str, *, content: bool) -> None:
@@ -123,7 +133,12 @@ class _Walker:
             if tag == "-text":
                 if self.path != path and not self.buffer:
                     self.path = path
-                self.buffer.append(child.text_content or "")
+                text = child.text_content or ""
+                if self.after_label and text:
+                    if not text[0].isspace() and text[0] not in _CLOSERS:
+                        text = " " + text
+                    self.after_label = False
+                self.buffer.append(text)
                 continue
             if tag.startswith("-"):  # comments, doctype
                 continue
@@ -138,7 +153,11 @@ class _Walker:
                 self.heading(_HEADINGS[tag], child, child_path)
                 continue
             if tag not in _BLOCKS:
+                before = len(self.buffer)
+                opening = not "".join(self.buffer).strip()
                 self.walk_children(child, path, content=content)
+                if opening and _LABEL_ELEMENT.fullmatch("".join(self.buffer[before:]).strip()):
+                    self.after_label = True
                 continue
             self.flush()
             self.path = child_path

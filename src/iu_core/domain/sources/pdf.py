@@ -4,12 +4,14 @@ pypdf extracts each page's text in the order its content stream draws it,
 which for a printed single-column Act is reading order (multi-column pages
 are not re-ordered). Then:
 
-- **Running headers and footers**: a line among the first ``_TOP`` or last
-  ``_BOTTOM`` lines of a page is dropped when a line that reads the same once
-  its digits are set aside (``2 Fraud Act 2006 (c. 35)`` and ``Fraud Act 2006
-  (c. 35)`` are one header) sits in that band on at least two pages and on at
-  least a quarter of them. A band line that is only a page number (``3``,
-  ``Page 3 of 9``, ``- 3 -``, ``iv``) is dropped on any page.
+- **Running headers and footers**: the lines that open a page (up to
+  ``_TOP``) and close it (up to ``_BOTTOM``) are dropped for as long as each
+  is a header: a line that reads the same once its digits are set aside
+  (``2 Fraud Act 2006 (c. 35)`` and ``Fraud Act 2006 (c. 35)`` are one
+  header) and opens or closes at least three pages and a quarter of them, or
+  stands at the same place on at least two; or a page number (``3``, ``Page 3
+  of 9``, ``- 3 -``, ``iv``). The first line that is not ends the run, so a
+  sentence the statute repeats is not taken for a header below it.
 - **Hyphenation**: a line ending in a letter and ``-`` whose next kept line
   (on the same page or the next) starts with a lower-case letter is joined to
   it without the hyphen (``repre-`` + ``sentation,`` -> ``representation,``).
@@ -86,24 +88,40 @@ def _page_lines(reader: PdfReader, where: str) -> list[list[str]]:
     return pages
 
 
-def _band(lines: list[str]) -> list[int]:
-    """Indexes of the page's header and footer band (non-empty lines only)."""
+def _bands(lines: list[str]) -> tuple[list[int], list[int]]:
+    """Indexes of the page's top band (first lines down) and bottom band (last lines up)."""
     filled = [i for i, line in enumerate(lines) if line]
-    return sorted(set(filled[:_TOP]) | set(filled[-_BOTTOM:]))
+    return filled[:_TOP], filled[::-1][:_BOTTOM]
 
 
 def _running(pages: list[list[str]]) -> set[tuple[int, int]]:
-    """(page, line) of every running header, footer and page number."""
-    seen: dict[str, set[int]] = defaultdict(set)
+    """(page, line) of every running header, footer and page number.
+
+    Statutes repeat themselves ("(i) to make a gain for himself or another, or" closes
+    three sections of the Fraud Act), so a repeated line is a header only when it is
+    part of the run of header lines that opens (or closes) its page, and it repeats
+    either on many pages (three, and a quarter of them) or at the same place in that
+    run on at least two.
+    """
+    pages_with: dict[str, set[int]] = defaultdict(set)
+    at_place: dict[tuple[str, int, str], set[int]] = defaultdict(set)
     for p, lines in enumerate(pages):
-        for i in _band(lines):
-            seen[_key(lines[i])].add(p)
-    needed = max(2, math.ceil(len(pages) / 4))
+        for side, band in zip(("top", "bottom"), _bands(lines), strict=True):
+            for place, i in enumerate(band):
+                key = _key(lines[i])
+                pages_with[key].add(p)
+                at_place[(side, place, key)].add(p)
+    many = max(3, math.ceil(len(pages) / 4))
     drop: set[tuple[int, int]] = set()
     for p, lines in enumerate(pages):
-        for i in _band(lines):
-            key = _key(lines[i])
-            if _PAGE_NUMBER.match(lines[i]) or (key and len(seen[key]) >= needed):
+        for side, band in zip(("top", "bottom"), _bands(lines), strict=True):
+            for place, i in enumerate(band):
+                key = _key(lines[i])
+                header = bool(key) and (
+                    len(pages_with[key]) >= many or len(at_place[(side, place, key)]) >= 2
+                )
+                if not (header or _PAGE_NUMBER.match(lines[i])):
+                    break  # the page's own text starts here
                 drop.add((p, i))
     return drop
 

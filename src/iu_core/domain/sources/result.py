@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from iu_core.domain.autocut import classify_line
+
 Locator = tuple[int | str, ...]
 
 # What a locator's values mean, per format (all numbers 1-based).
@@ -34,6 +36,18 @@ _ODD_SPACE = re.compile(f"[{_ODD}]")  # a cheap test first: most lines have sing
 _INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]")
 # Every character str.splitlines() breaks at, so a line never hides a second one.
 _BREAKS = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+_NUMBERED = re.compile(r"^\d{1,3}[A-Z]{0,2}\s+\S")
+
+
+def labelled(line: str) -> bool:
+    """Whether a heading's text carries its own number, so it needs no Markdown level.
+
+    A legal label autocut knows (``Article 5``, ``Chương II``, ``(a)``), or a number and
+    its words (``1 Fraud``: a UK section, which autocut decides with the whole document).
+    """
+    return classify_line(line) is not None or _NUMBERED.match(line) is not None
 
 
 def clean_line(text: str) -> str:

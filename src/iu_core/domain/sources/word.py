@@ -32,7 +32,7 @@ import docx
 from docx.opc.exceptions import PackageNotFoundError
 
 from iu_core.domain.autocut import classify_line
-from iu_core.domain.sources.result import Extracted, Lines, clean_line
+from iu_core.domain.sources.result import Extracted, Lines, clean_line, labelled
 from iu_core.errors import IuCoreError
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
@@ -260,7 +260,7 @@ def extract_docx(data: bytes, where: str) -> Extracted:
         text = label + text
         first = clean_line(text.split("\n", 1)[0])
         match = classify_line(first)
-        if 0 < heading <= 6 and match is None and not bare_label:
+        if 0 < heading <= 6 and not labelled(first) and not bare_label:
             text = "#" * heading + " " + text
         bare_label = match is not None and not match.heading and match.rank < 50
         lines.add(text, (count,))
