@@ -95,3 +95,12 @@ def test_pieces_made_by_a_split_have_no_source_and_the_rest_keep_theirs(conn: Co
     after = domain.get_tree(conn, "HTML")
     assert after.pieces[article.piece_id].source == article.source
     assert all(after.pieces[p].source is None for p in result.created)
+
+
+def test_the_same_file_again_writes_nothing(conn: Conn, tmp_path: Path) -> None:
+    path = sf.write_docx(sf.statute("eu_gdpr_articles_1_2.txt"), tmp_path / "gdpr.docx")
+    domain.ingest_document(conn, path, code="GDPR")
+    events = conn.execute("SELECT count(*) FROM event_outbox").fetchone()
+    again = domain.ingest_document(conn, path, code="GDPR", replace=True)
+    assert not again.changed and again.operation is None
+    assert conn.execute("SELECT count(*) FROM event_outbox").fetchone() == events

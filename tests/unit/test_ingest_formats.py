@@ -353,3 +353,94 @@ def test_the_ingest_bench_runs_and_every_format_cuts_alike(tmp_path: Path) -> No
     ]
     assert [r[1].strip() for r in rows] == ["pdf", "docx", "html", "txt"]
     assert len({r[3].strip() for r in rows}) == 1  # the same number of pieces from every format
+
+
+_W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+
+
+def _docx_with_numbering(numbering: str, body: str, styles: str = "") -> bytes:
+    """A minimal Word package: document.xml, numbering.xml and, optionally, extra styles."""
+    out = io.BytesIO()
+    d = docx.Document()
+    d.save(out)
+    source = zipfile.ZipFile(io.BytesIO(out.getvalue()))
+    result = io.BytesIO()
+    with zipfile.ZipFile(result, "w") as archive:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "word/document.xml":
+                data = f"<w:document {_W}><w:body>{body}</w:body></w:document>".encode()
+            elif item.filename == "word/numbering.xml":
+                data = f"<w:numbering {_W}>{numbering}</w:numbering>".encode()
+            elif item.filename == "word/styles.xml" and styles:
+                data = data.replace(b"</w:styles>", styles.encode() + b"</w:styles>")
+            archive.writestr(item, data)
+    return result.getvalue()
+
+
+def _p(text: str, num: int | None = None, ilvl: int = 0, style: str = "") -> str:
+    ppr = f'<w:pStyle w:val="{style}"/>' if style else ""
+    if num is not None:
+        ppr += f'<w:numPr><w:ilvl w:val="{ilvl}"/><w:numId w:val="{num}"/></w:numPr>'
+    return f'<w:p><w:pPr>{ppr}</w:pPr><w:r><w:t xml:space="preserve">{text}</w:t></w:r></w:p>'
+
+
+def _lvl(ilvl: int, fmt: str, text: str, start: int = 1) -> str:
+    return (
+        f'<w:lvl w:ilvl="{ilvl}"><w:start w:val="{start}"/><w:numFmt w:val="{fmt}"/>'
+        f'<w:lvlText w:val="{text}"/><w:suff w:val="space"/></w:lvl>'
+    )
+
+
+def test_word_numbering_levels_formats_restarts_and_style_links() -> None:
+    numbering = (
+        '<w:abstractNum w:abstractNumId="0">'
+        + _lvl(0, "decimal", "%1.")
+        + _lvl(1, "decimal", "%1.%2.")
+        + _lvl(2, "lowerRoman", "(%3)")
+        + "</w:abstractNum>"
+        + '<w:abstractNum w:abstractNumId="1">'
+        + _lvl(0, "upperRoman", "Chapter %1")
+        + _lvl(1, "upperLetter", "%2.")
+        + "</w:abstractNum>"
+        + '<w:num w:numId="1"><w:abstractNumId w:val="0"/></w:num>'
+        + '<w:num w:numId="2"><w:abstractNumId w:val="0"/></w:num>'  # shares the list: numbers go on
+        + '<w:num w:numId="3"><w:abstractNumId w:val="0"/>'
+        + '<w:lvlOverride w:ilvl="0"><w:startOverride w:val="7"/></w:lvlOverride></w:num>'
+        + '<w:num w:numId="4"><w:abstractNumId w:val="1"/></w:num>'
+    )
+    styles = (
+        '<w:style w:type="paragraph" w:styleId="ChapterHeading"><w:name w:val="heading 1"/>'
+        '<w:pPr><w:numPr><w:numId w:val="4"/></w:numPr></w:pPr></w:style>'
+    )
+    body = "".join(
+        [
+            _p("General", style="ChapterHeading"),  # numbered by its style: "Chapter I"
+            _p("One", 1),
+            _p("One point one", 1, 1),
+            _p("first", 1, 2),
+            _p("second", 1, 2),
+            _p("One point two", 1, 1),
+            _p("", 1),  # an empty numbered paragraph takes its number
+            _p("Three", 2),  # another instance of the same list continues it
+            _p("Three point one", 2, 1),
+            _p("Seven", 3),  # startOverride
+            _p("Rules", style="ChapterHeading"),
+            _p("Annex", 4, 1),
+        ]
+    )
+    extracted = sources.extract(_docx_with_numbering(numbering, body, styles), "n.docx")
+    assert extracted.text.splitlines() == [
+        "Chapter I General",
+        "1. One",
+        "1.1. One point one",
+        "(i) first",
+        "(ii) second",
+        "1.2. One point two",
+        "3. Three",
+        "3.1. Three point one",
+        "7. Seven",
+        "Chapter II Rules",
+        "A. Annex",
+    ]
+    assert [s[0] for s in extracted.starts] == [1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12]
