@@ -444,3 +444,15 @@ def test_word_numbering_levels_formats_restarts_and_style_links() -> None:
         "A. Annex",
     ]
     assert [s[0] for s in extracted.starts] == [1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12]
+
+
+@needs_font
+def test_a_pdf_locked_only_by_an_owner_password_is_read(tmp_path: Path) -> None:
+    assert FONT is not None
+    sf.write_pdf("Article 1 Scope\nText.\n", tmp_path / "plain.pdf", font=FONT)
+    writer = PdfWriter(clone_from=str(tmp_path / "plain.pdf"))
+    writer.encrypt(user_password="", owner_password="publisher", algorithm="RC4-128")
+    out = io.BytesIO()
+    writer.write(out)
+    extracted = sources.extract(out.getvalue(), "printable.pdf")
+    assert extracted.text == "Article 1 Scope\nText.\n"

@@ -144,7 +144,7 @@ def extract_pdf(data: bytes, where: str) -> Extracted:
             f"{where} has no text layer (a scanned document?): run OCR on it first "
             "(for example: ocrmypdf in.pdf out.pdf) and ingest the result"
         )
-    drop = _running(pages) if len(pages) > 1 else set()
+    drop = _running(pages)
     kept: list[tuple[str, Locator]] = [
         (line, (p + 1, i + 1))
         for p, lines in enumerate(pages)
