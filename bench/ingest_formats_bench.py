@@ -12,7 +12,9 @@ each format, it times what ``iu-core ingest`` does before it writes to the
 database: read the file, find its format, extract the text, autocut it and
 compute every piece's source. The database writes that follow are the same
 for every format (the same pieces), so they are left out. Each format runs
-``--runs`` times after one untimed warm-up; the table gives the median.
+``--runs`` times after one untimed warm-up; the table gives the median, and
+whether the format's tree (kinds, labels, headings, piece texts after
+whitespace normalisation) is the plain text's.
 Prints a Markdown table; ``--write`` also saves it to a file.
 """
 
@@ -83,6 +85,17 @@ def write_files(folder: Path, pages: int) -> tuple[dict[str, Path], int, int]:
     return files, layout["pages"], len(text)
 
 
+def tree_of(path: Path) -> list[tuple[int, str, str, str, str]]:
+    """(depth, kind, label, heading, text) of every piece, whitespace normalised: to compare formats."""
+    out: list[tuple[int, str, str, str, str]] = []
+    stack = [(autocut(sources.read_source(path).text), 0)]
+    while stack:
+        node, depth = stack.pop()
+        out.append((depth, node.kind, node.label, sf.normalised(node.heading), sf.normalised(node.text)))
+        stack.extend((kid, depth + 1) for kid in reversed(node.children))
+    return out
+
+
 def ingest_work(path: Path) -> int:
     """Read, extract, cut and trace one file, as ``iu-core ingest`` does; returns the piece count."""
     extracted = sources.read_source(path)
@@ -110,6 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="iu-ingest-bench-") as tmp:
         files, pages, chars = write_files(Path(tmp), args.pages)
         sizes = {fmt: path.stat().st_size for fmt, path in files.items()}
+        reference = tree_of(files["txt"])
+        same = {fmt: tree_of(path) == reference for fmt, path in files.items()}
         rows = []
         for fmt, path in files.items():
             seconds, pieces = measure(path, args.runs)
@@ -117,13 +132,13 @@ def main(argv: list[str] | None = None) -> None:
     lines = [
         f"One statute of {pages} A4 pages ({chars:,} characters of text), median of {args.runs} runs:",
         "",
-        "| format | file size | pieces | seconds per document | documents/s | pages/s |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| format | file size | pieces | same tree | seconds per document | documents/s | pages/s |",
+        "|---|---:|---:|:---:|---:|---:|---:|",
     ]
     for fmt, seconds, pieces in rows:
         lines.append(
-            f"| {fmt} | {sizes[fmt] / 1024:,.0f} KiB | {pieces:,} | {seconds:.3f} | {1 / seconds:.2f} "
-            f"| {pages / seconds:,.0f} |"
+            f"| {fmt} | {sizes[fmt] / 1024:,.0f} KiB | {pieces:,} | {'yes' if same[fmt] else 'NO'} "
+            f"| {seconds:.3f} | {1 / seconds:.2f} | {pages / seconds:,.0f} |"
         )
     table = "\n".join(lines) + "\n"
     print(table)

@@ -353,6 +353,7 @@ def test_the_ingest_bench_runs_and_every_format_cuts_alike(tmp_path: Path) -> No
     ]
     assert [r[1].strip() for r in rows] == ["pdf", "docx", "html", "txt"]
     assert len({r[3].strip() for r in rows}) == 1  # the same number of pieces from every format
+    assert [r[4].strip() for r in rows] == ["yes"] * 4  # and the same tree
 
 
 _W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'

@@ -9,7 +9,7 @@ are not re-ordered). Then:
   is a header: a line that reads the same once its digits are set aside
   (``2 Fraud Act 2006 (c. 35)`` and ``Fraud Act 2006 (c. 35)`` are one
   header) and opens or closes at least three pages and a quarter of them, or
-  stands at the same place on at least two; or a page number (``3``, ``Page 3
+  stands at the same place on two and an eighth of them; or a page number (``3``, ``Page 3
   of 9``, ``- 3 -``, ``iv``). The first line that is not ends the run, so a
   sentence the statute repeats is not taken for a header below it.
 - **Hyphenation**: a line ending in a letter and ``-`` whose next kept line
@@ -101,7 +101,7 @@ def _running(pages: list[list[str]]) -> set[tuple[int, int]]:
     three sections of the Fraud Act), so a repeated line is a header only when it is
     part of the run of header lines that opens (or closes) its page, and it repeats
     either on many pages (three, and a quarter of them) or at the same place in that
-    run on at least two.
+    run on several (two, and an eighth of them).
     """
     pages_with: dict[str, set[int]] = defaultdict(set)
     at_place: dict[tuple[str, int, str], set[int]] = defaultdict(set)
@@ -112,13 +112,14 @@ def _running(pages: list[list[str]]) -> set[tuple[int, int]]:
                 pages_with[key].add(p)
                 at_place[(side, place, key)].add(p)
     many = max(3, math.ceil(len(pages) / 4))
+    placed = max(2, math.ceil(len(pages) / 8))
     drop: set[tuple[int, int]] = set()
     for p, lines in enumerate(pages):
         for side, band in zip(("top", "bottom"), _bands(lines), strict=True):
             for place, i in enumerate(band):
                 key = _key(lines[i])
                 header = bool(key) and (
-                    len(pages_with[key]) >= many or len(at_place[(side, place, key)]) >= 2
+                    len(pages_with[key]) >= many or len(at_place[(side, place, key)]) >= placed
                 )
                 if not (header or _PAGE_NUMBER.match(lines[i])):
                     break  # the page's own text starts here
