@@ -34,11 +34,13 @@ is refused, and so is one encrypted with a password.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import math
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError, PyPdfError
@@ -64,10 +66,12 @@ def _open(data: bytes, where: str) -> PdfReader:
         encrypted = reader.is_encrypted
     except (PdfReadError, PyPdfError, ValueError, KeyError) as exc:
         raise IuCoreError(f"{where} is not a readable PDF: {exc}") from exc
+    except Exception as exc:  # a malformed file can break pypdf anywhere: still one line for the user
+        raise IuCoreError(f"{where} is a damaged PDF ({type(exc).__name__}: {exc})") from exc
     if encrypted:
         try:
             opened = bool(reader.decrypt(""))  # an owner password alone still lets anyone read it
-        except Exception:
+        except Exception:  # an unsupported cipher is the same answer: it cannot be opened
             opened = False
         if not opened:
             raise IuCoreError(
@@ -79,12 +83,11 @@ def _open(data: bytes, where: str) -> PdfReader:
 
 def _page_lines(reader: PdfReader, where: str) -> list[list[str]]:
     pages: list[list[str]] = []
-    logging.getLogger("pypdf").setLevel(logging.ERROR)  # font warnings are not the user's business
     try:
         for page in reader.pages:
             pages.append([clean_line(line) for line in page.extract_text().split("\n")])
-    except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError) as exc:
-        raise IuCoreError(f"{where} is a damaged PDF: {exc}") from exc
+    except Exception as exc:  # a malformed page can break pypdf anywhere: still one line for the user
+        raise IuCoreError(f"{where} is a damaged PDF ({type(exc).__name__}: {exc})") from exc
     return pages
 
 
@@ -136,10 +139,24 @@ def _key(line: str) -> str:
     return _KEY_DROP.sub("", line).lower()
 
 
+@contextlib.contextmanager
+def _quiet_pypdf() -> Iterator[None]:
+    """pypdf logs what it repairs (a wrong xref offset, an odd font) on stderr; the user
+    gets one line from us instead, so its logger is silenced while we read."""
+    logger = logging.getLogger("pypdf")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def extract_pdf(data: bytes, where: str) -> Extracted:
     """The text layer of a PDF, without running headers, footers and page numbers."""
-    reader = _open(data, where)
-    pages = _page_lines(reader, where)
+    with _quiet_pypdf():
+        reader = _open(data, where)
+        pages = _page_lines(reader, where)
     if not any(line for lines in pages for line in lines):
         raise IuCoreError(
             f"{where} has no text layer (a scanned document?): run OCR on it first "
