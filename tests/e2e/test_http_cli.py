@@ -104,7 +104,7 @@ def test_enable_disable(conn: psycopg.Connection[Any], cli: Any) -> None:
         "receiver migrating",
     )
     refused = cli("deliver", "test", "hook.x")
-    assert refused.returncode == 1 and "route hook.x is disabled" in refused.stderr
+    assert refused.returncode == 1 and "route 'hook.x' is disabled (receiver migrating)" in refused.stderr
     on = cli("route", "enable", "hook.x")
     assert on.returncode == 0 and "route hook.x enabled" in on.stdout
     assert conn.execute(

@@ -56,7 +56,7 @@ class AppContext:
         conn = self.connect(autocommit=autocommit)
         try:
             if migrated:
-                from iu_core.ops.schema import require_schema
+                from iu_core.migrations import require_schema
 
                 require_schema(conn)
                 if not autocommit:

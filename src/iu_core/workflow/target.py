@@ -32,10 +32,9 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from iu_core.delivery_seam import DeliveryOutcome
+from iu_core.delivery import DeliveryOutcome, EventDelivery
 from iu_core.errors import one_line
 from iu_core.sqlfiles import queries
-from iu_core.targets.transactional import EventDelivery
 from iu_core.workflow.engine import EngineJob, WorkflowEngine, not_installed
 from iu_core.workflow.pgqueuer_engine import PgQueuerEngine
 from iu_core.workflow.ref import RefError, WorkflowRef, parse_ref
