@@ -123,9 +123,6 @@ class RouteSettingsReader:
             return None
         return rows[0]["occurred_at"] if rows else None
 
-    def invalidate(self) -> None:
-        self._cache.clear()
-
     def close(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
