@@ -20,6 +20,7 @@ from rich.table import Column, Table
 
 from iu_core import db
 from iu_core.ops.change import Changed
+from iu_core.ops.records import Record
 from iu_core.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -85,6 +86,8 @@ def json_option(func: F) -> F:
 
 
 def _default(value: Any) -> Any:
+    if isinstance(value, Record):
+        return value.as_dict()
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, uuid.UUID):

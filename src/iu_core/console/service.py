@@ -49,17 +49,19 @@ def discard(conn: Conn, selection: Selection, reason: str, actor: str) -> str:
 
 
 def status(conn: Conn) -> dict[str, Any]:
-    return ops.status.status(conn)
+    return ops.status.status(conn).as_dict()
 
 
 def dead_letters(
     conn: Conn, *, route_code: str | None = None, everything: bool = False
 ) -> list[dict[str, Any]]:
-    return ops.dead_letters.list_open(conn, route_code=route_code, everything=everything)
+    return [
+        d.as_dict() for d in ops.dead_letters.list_open(conn, route_code=route_code, everything=everything)
+    ]
 
 
 def delivery(conn: Conn, delivery_id: int) -> dict[str, Any]:
-    return ops.deliveries.show(conn, delivery_id)
+    return ops.deliveries.show(conn, delivery_id).as_dict()
 
 
 def routes(conn: Conn) -> list[Route]:
@@ -75,4 +77,4 @@ def gate(conn: Conn) -> GateState:
 
 
 def audit(conn: Conn, *, object_key: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    return ops.audit.log(conn, object_key=object_key, limit=limit)
+    return [a.as_dict() for a in ops.audit.log(conn, object_key=object_key, limit=limit)]
