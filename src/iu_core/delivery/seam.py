@@ -1,14 +1,8 @@
 """The seam: the request, the outcome and the one-method target every delivery goes through.
 
-Pure and database-free. The module-level ``DELIVERY_TARGET_REGISTRY`` maps every
-target kind to ``UnbuiltDeliveryTarget`` and stays that way forever: it is the
-fail-closed default. The runtime composes its own registry explicitly with
-``build_registry`` from the kinds it was configured for; a kind nobody built
-still resolves to the unbuilt target and refuses.
-
-The SQL function ``fn_iu_route_deliver`` is the seam of record; this module is
-its Python mirror (``DeliveryNotImplemented`` mirrors the SQL
-``feature_not_supported`` raise).
+Database-free. ``DELIVERY_TARGET_REGISTRY`` is the fail-closed default (every
+kind unbuilt, forever); a worker composes its own with ``build_registry``.
+``iu_core.delivery_seam`` is the public face of this module (its contract).
 """
 
 from __future__ import annotations
