@@ -28,7 +28,6 @@ import psycopg
 
 from iu_core.delivery import DeliveryOutcome, EventDelivery, TransactionalTarget, failed_outcome
 from iu_core.errors import one_line
-from iu_core.metrics import record_results
 from iu_core.worker import records, store
 from iu_core.worker.store import SqlBatch
 
@@ -76,7 +75,6 @@ def deliver_in_transaction(
             for c, outcome in zip(claimed, outcomes, strict=True)
         ]
         recorded = store.record(conn, route.route_code, results)
-    record_results(route.route_code, results, recorded.dead)
     return SqlBatch(
         claimed=len(claimed),
         sent=recorded.sent,

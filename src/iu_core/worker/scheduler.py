@@ -148,9 +148,10 @@ class Scheduler:
         return self._claim(conn, route, http=path is DeliveryPath.ASYNC_HTTP)
 
     def _path(self, kind: str) -> DeliveryPath | None:
-        """The kind's path from the table; None: through the registry on the thread pool."""
+        """The kind's path from the table; None: through the registry on the thread pool
+        (a kind nobody built, or whose target the caller passed in: SQL batches excepted)."""
         row = spec(kind)
-        if row is None or kind in self._overridden:
+        if row is None or (kind in self._overridden and row.path is not DeliveryPath.SQL_BATCH):
             return None
         return row.path
 
@@ -172,14 +173,17 @@ class Scheduler:
         t0 = time.perf_counter()
         batch = batch_call(conn, route.route_code, limit)
         done = batch.sent + batch.skipped + batch.retrying + batch.dead
-        if self._path(route.target_kind) is DeliveryPath.SQL_BATCH and done:
+        if done:
             # One transaction delivered the batch: its time is shared by its attempts.
             seconds = time.perf_counter() - t0
-            failed = batch.retrying + batch.dead
-            kind = route.target_kind
-            metrics.record_attempt(route.route_code, kind, "sent", seconds * batch.sent / done, batch.sent)
-            metrics.record_attempt(route.route_code, kind, "failed", seconds * failed / done, failed)
-            metrics.record_dead_letter(route.route_code, batch.dead)
+            kind, code = route.target_kind, route.route_code
+            for outcome, count in (
+                ("sent", batch.sent),
+                ("skipped", batch.skipped),
+                ("failed", batch.retrying + batch.dead),
+            ):
+                metrics.record_attempt(code, kind, outcome, seconds * count / done, count)
+            metrics.record_dead_letter(code, batch.dead)
         self.policy.refund_rate(route, limit - done)
         if batch.paused:
             self.routes_changed()
