@@ -255,6 +255,30 @@ def pending(conn: psycopg.Connection[Any]) -> list[Migration]:
     return [m for m in available() if m.version not in applied]
 
 
+class NotMigrated(IuCoreError):
+    """The database lacks (part of) the schema this code needs."""
+
+
+def require_schema(conn: psycopg.Connection[Any]) -> None:
+    """Refuse a database with a pending migration or a new or changed function file (one line).
+
+    Every command that needs the schema and every worker lane calls this
+    before its first statement.
+    """
+    if is_fresh(conn):
+        raise NotMigrated("database not migrated: run iu-core db migrate")
+    waiting = pending(conn)
+    if waiting:
+        names = ", ".join(m.filename for m in waiting)
+        raise NotMigrated(f"database not migrated to this version (pending: {names}): run iu-core db migrate")
+    stale = stale_functions(conn)
+    if stale:
+        names = ", ".join(f"{f.name}.sql" for f in stale)
+        raise NotMigrated(
+            f"database not migrated to this version (function files: {names}): run iu-core db migrate"
+        )
+
+
 def _record(conn: psycopg.Connection[Any], version: int, name: str, checksum: str) -> None:
     conn.execute(
         "INSERT INTO iu_schema_migration (version, name, checksum) VALUES (%s, %s, %s)",

@@ -30,7 +30,7 @@ import pytest
 from iu_core.worker import idempotency_key
 from tests.support.failover import Pair, one_server, primary_and_standby, write
 from tests.support.receivers import Receiver, add_route, set_secret
-from tests.support.worker import STRUCTURE_ROUTE, make_live
+from tests.support.routes import STRUCTURE_ROUTE, make_live
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

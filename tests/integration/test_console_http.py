@@ -10,7 +10,8 @@ import psycopg
 import pytest
 
 from tests.support.console import PASSWORD, USER, client, csrf_of, login, make_user
-from tests.support.worker import STRUCTURE_ROUTE, insert_events, make_live, once, scalar
+from tests.support.routes import STRUCTURE_ROUTE, make_live
+from tests.support.worker import insert_events, once, scalar
 
 PAGES = [
     "/",

@@ -13,7 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from iu_core import metrics
 from tests.support.console import client
-from tests.support.worker import DEPRECATED_ROUTE, STRUCTURE_ROUTE, insert_events, make_live, once, scalar
+from tests.support.routes import DEPRECATED_ROUTE, STRUCTURE_ROUTE, make_live
+from tests.support.worker import insert_events, once, scalar
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

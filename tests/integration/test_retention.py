@@ -12,16 +12,13 @@ import pytest
 
 from iu_core import retention
 from iu_core.errors import IuCoreError
+from tests.support.routes import add_route
 
 DAYS_40 = dt.timedelta(days=40)
 
 
 def _route(conn: psycopg.Connection[Any], code: str, event_type: str) -> None:
-    conn.execute(
-        "INSERT INTO iu_outbound_route (route_code, event_type, target_kind, target_ref, dry_run) "
-        "VALUES (%s, %s, 'workflow', 'event_outbox', true)",
-        (code, event_type),
-    )
+    add_route(conn, code, kind="workflow", ref="event_outbox", event_type=event_type)
 
 
 def _event(conn: psycopg.Connection[Any], event_type: str, age: dt.timedelta) -> uuid.UUID:

@@ -21,6 +21,7 @@ from rich.table import Column, Table
 from iu_core import db
 from iu_core.errors import IuCoreError
 from iu_core.ops.change import Changed
+from iu_core.ops.records import Record
 from iu_core.ops.times import parse_timestamp
 from iu_core.settings import Settings
 
@@ -68,7 +69,7 @@ class AppContext:
         conn = self.connect(autocommit=autocommit)
         try:
             if migrated:
-                from iu_core.ops.schema import require_schema
+                from iu_core.migrations import require_schema
 
                 require_schema(conn)
                 if not autocommit:
@@ -97,6 +98,8 @@ def json_option(func: F) -> F:
 
 
 def _default(value: Any) -> Any:
+    if isinstance(value, Record):
+        return value.as_dict()
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, uuid.UUID):

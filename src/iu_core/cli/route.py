@@ -28,14 +28,14 @@ from iu_core.cli._common import (
     print_json,
     wide_table,
 )
-from iu_core.delivery_seam import DELIVERY_TARGET_KINDS
+from iu_core.delivery import TargetKind
 from iu_core.errors import IuCoreError
 from iu_core.ops import routes as route_ops
 from iu_core.ops import secrets as secret_ops
 from iu_core.ops.routes import Route, RouteChanges
 
 TOKEN_ENV = "IU_CORE_ROUTE_TOKEN"
-KIND = click.Choice(sorted(DELIVERY_TARGET_KINDS))
+KIND = click.Choice(sorted(kind.value for kind in TargetKind))
 
 
 @click.group("route")

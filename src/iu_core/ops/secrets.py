@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from psycopg.rows import dict_row
 
 from iu_core.errors import IuCoreError, NotFound, Refused
 from iu_core.ops import audit_notes as audit
 from iu_core.ops.change import Changed, Conn, change, q
+from iu_core.ops.records import Fingerprint
 from iu_core.targets.webhook import fingerprint, new_secret
 
 
@@ -85,11 +85,12 @@ def rotate_secret(
     return RotatedSecret(route_code, secret, fingerprint(secret), valid_until)
 
 
-def fingerprints(conn: Conn, route_code: str, kind: str = "webhook_secret") -> list[dict[str, Any]]:
+def fingerprints(conn: Conn, route_code: str, kind: str = "webhook_secret") -> list[Fingerprint]:
     """The route's credentials of ``kind`` by fingerprint (never the secrets), current first."""
     _route_kind(conn, route_code)
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(q("credential_fingerprints"), {"route_code": route_code, "kind": kind}).fetchall()
+        rows = cur.execute(q("credential_fingerprints"), {"route_code": route_code, "kind": kind}).fetchall()
+    return [Fingerprint.from_row(r) for r in rows]
 
 
 def set_token(conn: Conn, route_code: str, token: str, *, actor: str | None = None) -> Changed:

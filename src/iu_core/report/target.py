@@ -35,11 +35,11 @@ from typing import Any
 
 import psycopg
 
-from iu_core.delivery_seam import DeliveryOutcome
+from iu_core.delivery.seam import DeliveryOutcome
+from iu_core.delivery.transactional import Conn, EventDelivery
 from iu_core.errors import IuCoreError, describe_database_error, one_line
 from iu_core.report import files, store
 from iu_core.sqlfiles import queries
-from iu_core.targets.transactional import Conn, EventDelivery
 
 KIND = "report"
 TABLE_REF = "table"

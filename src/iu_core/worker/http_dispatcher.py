@@ -21,14 +21,14 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from iu_core.delivery_seam import DeliveryOutcome
+from iu_core.delivery import DeliveryOutcome
 from iu_core.targets.classify import failed
 from iu_core.targets.http import AsyncHttpClient, RoutePlan, send
 from iu_core.targets.http.sender import prepare
+from iu_core.worker import records
 from iu_core.worker.completer import Completer
-from iu_core.worker.dispatch import idempotency_key
 from iu_core.worker.policy import RoutePolicy
-from iu_core.worker.store import Claimed, Result, Route
+from iu_core.worker.store import Claimed, Route
 
 log = logging.getLogger("iu_core.worker")
 
@@ -83,7 +83,7 @@ class HttpDispatcher:
 
     async def _deliver(self, route: Route, plan: RoutePlan, item: Claimed) -> None:
         started = dt.datetime.now(dt.UTC)
-        webhook_id = idempotency_key(route.route_code, item.event_id)
+        webhook_id = records.idempotency_key(route.route_code, item.event_id)
         try:
             if self._policy.is_gone(route.route_code):
                 self._completer.give_back(item.delivery_id, item.lease_token)
@@ -106,19 +106,7 @@ class HttpDispatcher:
                 )
             if outcome.detail.get("disable_route"):
                 self._policy.mark_gone(route.route_code)
-            self._completer.put(
-                Result(
-                    route_code=route.route_code,
-                    delivery_id=item.delivery_id,
-                    attempt_no=item.attempt_no,
-                    lease_token=item.lease_token,
-                    status=outcome.status,
-                    detail=outcome.detail,
-                    started_at=started,
-                    finished_at=dt.datetime.now(dt.UTC),
-                    target_kind=route.target_kind,
-                )
-            )
+            self._completer.put(records.result(route, item, outcome.status, outcome.detail, started))
         finally:
             self._policy.done(route.route_code, item.delivery_id)
             self._on_done()

@@ -135,7 +135,7 @@ BEGIN
                 v_status := 'sent';
             EXCEPTION WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
-                IF v_state IN ('IU001', 'IU002', 'IU003', 'IU004', 'IU008', '0A000') THEN
+                IF public.fn_iu_is_refusal(v_state) THEN
                     v_paused := 'paused: ' || v_msg;
                     EXIT;
                 END IF;

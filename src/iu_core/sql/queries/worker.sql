@@ -3,14 +3,13 @@
 -- sql/functions/worker_*.sql; these blocks call them or read state.
 
 -- load_routes --
--- Every route with what the worker needs to schedule it, plus the gate and
--- the allowlist as seen in the same snapshot.
+-- Every route with what the worker needs to schedule it, and whether it may
+-- deliver now: the one answer, fn_iu_route_refusal, in the same snapshot.
 SELECT r.route_code, r.event_type, r.target_kind, r.target_ref, r.dry_run, r.enabled,
        r.ordering_policy, r.max_attempts, r.timeout_s::float8 AS timeout_s,
        r.connect_timeout_s::float8 AS connect_timeout_s, r.max_in_flight,
        r.rate_limit_per_s::float8 AS rate_limit_per_s,
-       fn_iu_delivery_gate_open() AS gate_open,
-       fn_iu_route_allowlisted(r.route_code) AS allowlisted,
+       (SELECT f.reason FROM fn_iu_route_refusal(r) f) AS refusal,
        c.open_until AS circuit_open_until
   FROM iu_outbound_route r
   LEFT JOIN iu_route_circuit c ON c.route_code = r.route_code
