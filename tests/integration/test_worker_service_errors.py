@@ -63,6 +63,16 @@ class Sent:
         return DeliveryOutcome(status="sent", delivered=True, target_kind=request.target_kind, detail={})
 
 
+def _live_vector_route(conn: Conn) -> None:
+    """A live route of kind 'vector'; given a target of that kind, the worker sends it from its pool."""
+    conn.execute(
+        "INSERT INTO iu_outbound_route (route_code, event_type, target_kind, target_ref) "
+        "VALUES ('vec', 'structure_op_applied', 'vector', 'test-index')"
+    )
+    allow_live(conn, "vec")
+    conn.execute("UPDATE iu_outbound_route SET dry_run = false WHERE route_code = 'vec'")
+
+
 @pytest.fixture(autouse=True)
 def _fresh_log_throttle(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(service_loop, "_last_logged", {})
@@ -119,12 +129,7 @@ def test_the_completer_survives_a_batch_that_raised(
 ) -> None:
     injected = FailFirst(completer_module.record_results, ValueError("injected"))
     monkeypatch.setattr(completer_module, "record_results", injected)
-    conn.execute(
-        "INSERT INTO iu_outbound_route (route_code, event_type, target_kind, target_ref) "
-        "VALUES ('vec', 'structure_op_applied', 'vector', 'test-index')"
-    )
-    allow_live(conn, "vec")
-    conn.execute("UPDATE iu_outbound_route SET dry_run = false WHERE route_code = 'vec'")
+    _live_vector_route(conn)
     before = errors("completer")
     with (
         caplog.at_level(logging.ERROR, "iu_core.worker"),
@@ -136,6 +141,27 @@ def test_the_completer_survives_a_batch_that_raised(
         assert wait_until(lambda: states(conn, "vec") == {"sent": 5}, 20), states(conn, "vec")
     # ... and the worker still drained and stopped (running_worker asserts it)
     _one_line_logged(caplog, "completer", "ValueError")
+
+
+@pytest.mark.timeout(60)
+def test_the_pool_dispatcher_survives_a_delivery_it_could_not_hand_on(
+    conn: Conn, database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(
+        completer_module.Completer, "put", FailFirst(completer_module.Completer.put, MemoryError("injected"))
+    )
+    _live_vector_route(conn)
+    before = errors("pool_dispatcher")
+    with (
+        caplog.at_level(logging.ERROR, "iu_core.worker"),
+        running_worker(database_url, poll_interval=0.2, targets={"vector": Sent()}),
+    ):
+        insert_events(conn, 1)
+        assert wait_until(lambda: errors("pool_dispatcher") == before + 1, 20)
+        insert_events(conn, 4, [uuid.uuid4() for _ in range(4)])
+        # The first is left to its lease (redelivered when it expires); the others go through.
+        assert wait_until(lambda: states(conn, "vec") == {"sent": 4, "inflight": 1}, 20), states(conn, "vec")
+    _one_line_logged(caplog, "pool_dispatcher", "MemoryError")
 
 
 @pytest.mark.timeout(60)

@@ -34,6 +34,7 @@ from iu_core.delivery_seam import (
     dispatch_delivery,
 )
 from iu_core.errors import one_line
+from iu_core.worker import service_loop
 from iu_core.worker.store import Claimed, Result, Route
 
 log = logging.getLogger("iu_core.worker")
@@ -164,6 +165,8 @@ class PoolDispatcher:
     def _one(self, route: Route, item: Claimed) -> None:
         try:
             self._put(deliver_one(route, item, self._registry))
+        except Exception as exc:  # left to its lease; the pool thread goes on
+            service_loop.failed("pool_dispatcher", exc)
         finally:
             self._done(route.route_code, item.delivery_id)
 
