@@ -125,9 +125,10 @@ def deliver_in_transaction(
     record_results(route.route_code, results, recorded.dead)
     return SqlBatch(
         claimed=len(claimed),
-        sent=recorded.sent + recorded.skipped,
+        sent=recorded.sent,
         retrying=recorded.retrying,
         dead=recorded.dead,
         blocked=0,
         paused=None,
+        skipped=recorded.skipped,
     )

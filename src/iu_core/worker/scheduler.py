@@ -166,7 +166,7 @@ class Scheduler:
             return 0
         t0 = time.perf_counter()
         batch = batch_call(conn, route.route_code, limit)
-        done = batch.sent + batch.retrying + batch.dead
+        done = batch.sent + batch.skipped + batch.retrying + batch.dead
         if route.target_kind == "sql_function" and done:
             # One transaction delivered the batch: its time is shared by its attempts.
             seconds = time.perf_counter() - t0
@@ -182,13 +182,17 @@ class Scheduler:
         if batch.paused:
             self.routes_changed()
         if done or batch.paused:
-            self.stats.add(sent=batch.sent, retrying=batch.retrying, dead=batch.dead, batches=1)
+            self.stats.add(
+                sent=batch.sent, skipped=batch.skipped, retrying=batch.retrying, dead=batch.dead, batches=1
+            )
             log.info(
-                "batch route=%s kind=%s claimed=%d sent=%d retrying=%d dead=%d waiting=%d%s ms=%.1f",
+                "batch route=%s kind=%s claimed=%d sent=%d skipped=%d retrying=%d dead=%d waiting=%d%s "
+                "ms=%.1f",
                 route.route_code,
                 route.target_kind,
                 batch.claimed,
                 batch.sent,
+                batch.skipped,
                 batch.retrying,
                 batch.dead,
                 batch.blocked,
