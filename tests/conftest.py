@@ -28,9 +28,11 @@ from typing import TYPE_CHECKING, Any
 import hypothesis
 import psycopg
 import pytest
+from bench.procs import guard_server, release_guard
 from psycopg import sql
 
 from iu_core import migrations
+from tests.support.leftovers import pytest_configure, pytest_sessionfinish  # noqa: F401  (a server left running fails the run)
 
 # No shared example database: parallel test processes (pytest-xdist) writing one
 # .hypothesis directory at once corrupt each other's replays.
@@ -96,6 +98,7 @@ def pg_admin_url() -> Iterator[str]:
     base = Path(tempfile.mkdtemp(prefix="iu_core_pg_"))
     data_dir = base / "data"
     server = _wheel().get_server(data_dir, cleanup_mode=None)
+    guard = guard_server(data_dir)  # stops it should this process be killed before the teardown
     url = str(server.get_uri())
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ALTER SYSTEM SET fsync = off")
@@ -106,6 +109,7 @@ def pg_admin_url() -> Iterator[str]:
         yield url
     finally:
         stop_server(data_dir)
+        release_guard(guard)
         shutil.rmtree(base, ignore_errors=True)
 
 

