@@ -220,9 +220,10 @@ def cli(database_url: str) -> CliRunner:
 
 
 @pytest.fixture(scope="session")
-def directus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Directus]:
-    """A real Directus on 127.0.0.1 for the whole session (started on first use)."""
+def directus(tmp_path_factory: pytest.TempPathFactory, pg_admin_url: str) -> Iterator[Directus]:
+    """A real Directus on 127.0.0.1 for the whole session (started on first use), its
+    database on the session's PostgreSQL."""
     from tests.support.directus import running_directus
 
-    with running_directus(tmp_path_factory.mktemp("directus")) as server:
+    with running_directus(tmp_path_factory.mktemp("directus"), pg_admin_url) as server:
         yield server
