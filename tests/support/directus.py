@@ -47,6 +47,7 @@ class Directus:
     http: httpx.Client
     pgid: int  # the server's process group (it leads it): SIGSTOP makes it hang
     flows: list[str] = field(default_factory=list)  # created by the running test
+    database_url: str = ""  # its own database on the session's PostgreSQL
 
     def api(self, method: str, path: str, **kw: Any) -> Any:
         response = self.http.request(method, path, **kw)
@@ -247,7 +248,13 @@ def _running_directus(work: Path, admin_url: str, database: str) -> Iterator[Dir
                 pytest.fail("directus did not answer /server/ping within 180 s", pytrace=False)
             time.sleep(0.5)
         http.headers["Authorization"] = f"Bearer {token}"
-        server = Directus(url=url, token=token, http=http, pgid=proc.pid)
+        server = Directus(
+            url=url,
+            token=token,
+            http=http,
+            pgid=proc.pid,
+            database_url=psycopg.conninfo.make_conninfo(admin_url, dbname=database),
+        )
         server.api("POST", "/collections", json={"collection": COLLECTION, "schema": {}, "meta": {}})
         for field, kind in (("event_id", "string"), ("event_type", "string"), ("data", "json")):
             server.api("POST", f"/fields/{COLLECTION}", json={"field": field, "type": kind})
