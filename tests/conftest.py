@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import hypothesis
 import psycopg
 import pytest
-from bench.procs import guard_server, release_guard
+from bench.procs import die_with_parent, guard_server, release_guard
 from psycopg import sql
 
 from iu_core import migrations
@@ -206,6 +206,7 @@ def run_iu_core(
         timeout=timeout,
         cwd=cwd,
         check=False,
+        preexec_fn=die_with_parent,  # SIGTERM should the test process die while it runs
     )
 
 

@@ -101,6 +101,8 @@ def _readme_commands() -> list[list[str]]:
 
 
 @pytest.mark.slow
+# Each command loads the e5 model on the CPU (seconds idle, a minute on a busy 2-core machine).
+@pytest.mark.timeout(900)
 def test_the_bundled_model_answers_plain_questions_in_both_languages(
     cli: CliRunner, conn: psycopg.Connection[Any]
 ) -> None:
