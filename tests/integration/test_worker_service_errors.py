@@ -110,6 +110,26 @@ def test_the_rescuer_survives_and_keeps_sweeping(
 
 
 @pytest.mark.timeout(60)
+def test_a_statement_the_database_refuses_backs_off_its_duty_alone(
+    conn: Conn, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = {"prune": 0}
+
+    def refused(_self: Any, _conn: Any) -> None:
+        calls["prune"] += 1
+        raise psycopg.errors.DatetimeFieldOverflow("timestamp out of range")
+
+    monkeypatch.setattr("iu_core.worker.rescuer.Pruner.run_due", refused)
+    sweep = FailFirst(worker_store.sweep, RuntimeError("injected"), times=0)
+    monkeypatch.setattr(worker_store, "sweep", sweep)
+    before = errors("rescuer")
+    with running_worker(database_url, sweep_interval_s=0.05):
+        assert wait_until(lambda: sweep.calls >= 8, 20), sweep.calls
+    assert errors("rescuer") >= before + 1
+    assert 1 <= calls["prune"] <= sweep.calls  # the refused duty never held the sweep back
+
+
+@pytest.mark.timeout(60)
 def test_the_scheduler_survives_a_round_that_raised(
     conn: Conn, database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

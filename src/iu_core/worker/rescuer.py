@@ -92,14 +92,15 @@ class Rescuer:
     def _duty(
         self, name: str, duty: Callable[[psycopg.Connection[Any]], object], conn: psycopg.Connection[Any]
     ) -> None:
-        """Run one duty unless it is backing off; a database error goes up (a new connection),
-        anything else is survived: logged, counted, and the duty waits its back-off."""
+        """Run one duty unless it is backing off; a lost connection goes up (a new one is made),
+        anything else (a statement refused, a bug) is survived: logged, counted, and the duty
+        waits its back-off."""
         if time.monotonic() < self._not_before.get(name, 0.0):
             return
         backoff = self._backoffs.setdefault(name, Backoff())
         try:
             duty(conn)
-        except psycopg.Error:
+        except (psycopg.OperationalError, psycopg.InterfaceError):
             raise
         except Exception as exc:
             service_loop.failed("rescuer", exc)
