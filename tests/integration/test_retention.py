@@ -273,3 +273,7 @@ def test_ages_beyond_the_calendar_are_one_error_line(
         assert result.returncode == 1, result.stdout
         assert result.stderr.startswith("error:") and len(result.stderr.strip().splitlines()) == 1
         assert "Traceback" not in result.stderr and "nothing is that old" in result.stderr
+    conn.execute("UPDATE iu_retention_setting SET keep_for = interval '5000 years'")
+    by_settings = cli("prune", "--json")
+    assert by_settings.returncode == 0 and "Traceback" not in by_settings.stderr, by_settings.stderr
+    assert json.loads(by_settings.stdout)["pruned"] == 0
