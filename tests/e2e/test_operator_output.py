@@ -8,17 +8,14 @@ from typing import Any
 import psycopg
 
 from tests.conftest import run_iu_core
-from tests.support.worker import insert_events, make_live, once
+from tests.support.routes import add_route, make_live
+from tests.support.worker import insert_events, once
 
 LONG_URL = "https://receiver.example.internal/hooks/iu-core/structure-events/v2?tenant=legal-knowledge-hub"
 
 
 def test_status_is_readable_piped_at_80_columns(database_url: str, conn: psycopg.Connection[Any]) -> None:
-    conn.execute(
-        "INSERT INTO iu_outbound_route (route_code, event_type, target_kind, target_ref)"
-        " VALUES ('orders-hook', 'structure_op_applied', 'external_endpoint', %s)",
-        (LONG_URL,),
-    )
+    add_route(conn, "orders-hook", kind="external_endpoint", ref=LONG_URL)
     result = run_iu_core(["status"], database_url=database_url, env={"COLUMNS": "80"})  # stdout is a pipe
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()

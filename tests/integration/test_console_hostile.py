@@ -25,7 +25,8 @@ from tests.support.console import (
     make_user,
     served,
 )
-from tests.support.worker import STRUCTURE_ROUTE, insert_events, once
+from tests.support.routes import STRUCTURE_ROUTE
+from tests.support.worker import insert_events, once
 
 
 def failed_logins(c: httpx.Client, n: int, *, forwarded: list[str] | None = None) -> list[int]:

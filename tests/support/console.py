@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import psycopg
 import uvicorn
+from bench.procs import die_with_parent
 
 from iu_core.console import ConsoleConfig, create_app
 from iu_core.console.users import add_user
@@ -112,6 +113,7 @@ def console_process(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=die_with_parent,  # SIGTERM when this test process dies
     )
     base = f"http://127.0.0.1:{port}"
     try:

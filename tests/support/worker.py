@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from bench.procs import die_with_parent
 
 from iu_core.worker import WorkerConfig, WorkerStats, run_worker
 from tests.support.routes import STRUCTURE_ROUTE
@@ -110,4 +111,5 @@ def worker_process(database_url: str, *args: str, env: dict[str, str] | None = N
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=die_with_parent,  # SIGTERM when this test process dies
     )

@@ -34,7 +34,7 @@ def overview_fragment(console: Console, ctx: Ctx) -> Response:
 
 def api_status(console: Console, ctx: Ctx) -> Response:
     del console
-    data = ops.status.status(ctx.conn)
+    data = ops.status.status(ctx.conn).as_dict()
     return JSONResponse(_jsonable(data))
 
 
@@ -129,7 +129,10 @@ def dead_letters(console: Console, ctx: Ctx) -> Response:
         "dead_letters.html",
         {
             "page": "dead-letters",
-            "letters": ops.dead_letters.list_open(ctx.conn, route_code=route_code, everything=everything),
+            "letters": [
+                d.as_dict()
+                for d in ops.dead_letters.list_open(ctx.conn, route_code=route_code, everything=everything)
+            ],
             "routes": ops.routes.list_routes(ctx.conn),
             "everything": everything,
             "route_code": route_code,
@@ -207,5 +210,9 @@ def audit(console: Console, ctx: Ctx) -> Response:
     return console.render(
         ctx.request,
         "audit.html",
-        {"page": "audit", "rows": ops.audit.log(ctx.conn, object_key=key, limit=200), "object_key": key},
+        {
+            "page": "audit",
+            "rows": [a.as_dict() for a in ops.audit.log(ctx.conn, object_key=key, limit=200)],
+            "object_key": key,
+        },
     )

@@ -73,7 +73,7 @@ def delivery_filter(params: dict[str, str]) -> DeliveryFilter:
 
 
 def overview(conn: Conn) -> dict[str, Any]:
-    data = ops.status.status(conn)
+    data = ops.status.status(conn).as_dict()
     data["counts"] = {r["state"]: int(r["n"]) for r in _rows(conn, "delivery_counts")}
     return data
 
@@ -103,7 +103,7 @@ def deliveries(conn: Conn, f: DeliveryFilter) -> list[dict[str, Any]]:
 
 def delivery(conn: Conn, delivery_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """One delivery and its timeline: attempts (from the service layer), decisions, dead letters."""
-    row = ops.deliveries.show(conn, delivery_id)
+    row = ops.deliveries.show(conn, delivery_id).as_dict()
     timeline: list[dict[str, Any]] = []
     for a in row.pop("attempts_history"):
         parts = [

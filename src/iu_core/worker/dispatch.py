@@ -32,7 +32,7 @@ from iu_core.delivery import (
 )
 from iu_core.errors import one_line
 from iu_core.targets import build_runtime_registry
-from iu_core.worker import records
+from iu_core.worker import records, service_loop
 from iu_core.worker.store import Claimed, Result, Route
 
 log = logging.getLogger("iu_core.worker")
@@ -93,6 +93,8 @@ class PoolDispatcher:
     def _one(self, route: Route, item: Claimed) -> None:
         try:
             self._put(deliver_one(route, item, self._registry))
+        except Exception as exc:  # left to its lease; the pool thread goes on
+            service_loop.failed("pool_dispatcher", exc)
         finally:
             self._done(route.route_code, item.delivery_id)
 

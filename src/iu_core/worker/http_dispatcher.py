@@ -25,7 +25,7 @@ from iu_core.delivery import DeliveryOutcome
 from iu_core.targets.classify import failed
 from iu_core.targets.http import AsyncHttpClient, RoutePlan, send
 from iu_core.targets.http.sender import prepare
-from iu_core.worker import records
+from iu_core.worker import records, service_loop
 from iu_core.worker.completer import Completer
 from iu_core.worker.policy import RoutePolicy
 from iu_core.worker.store import Claimed, Route
@@ -40,6 +40,12 @@ def _new_loop() -> asyncio.AbstractEventLoop:
         return asyncio.new_event_loop()
     loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
     return loop
+
+
+def _survived(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """An exception no task handled: the loop goes on (it always does); say so once, and count it."""
+    exc = context.get("exception")
+    service_loop.failed("http_dispatcher", exc or RuntimeError(str(context.get("message", "unknown"))))
 
 
 class HttpDispatcher:
@@ -60,6 +66,7 @@ class HttpDispatcher:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
+        self._loop.set_exception_handler(_survived)
         self._loop.run_forever()
 
     def plan(self, route_code: str, settings: Mapping[str, Any]) -> RoutePlan:

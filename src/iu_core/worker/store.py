@@ -113,7 +113,7 @@ class SqlBatch:
     dead: int
     blocked: int
     paused: str | None
-    skipped: int = 0
+    skipped: int = 0  # finished without effect (a transactional target's ``skipped``), not in ``sent``
 
 
 @dataclass(frozen=True, slots=True)

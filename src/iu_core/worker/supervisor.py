@@ -34,6 +34,7 @@ from iu_core import db
 from iu_core.delivery import DeliveryRegistry, DeliveryTarget
 from iu_core.errors import IuCoreError
 from iu_core.migrations import NotMigrated, require_schema
+from iu_core.worker import service_loop
 from iu_core.worker.completer import Completer
 from iu_core.worker.config import WorkerConfig, WorkerStats
 from iu_core.worker.dispatch import PoolDispatcher, compose_registry
@@ -261,10 +262,10 @@ class Worker:
                     if self._once and backoff.failures > 8:
                         raise
                     self._stop.wait(delay)
-                except Exception:
+                except Exception as exc:
                     # A statement failed for a reason other than the connection (or a bug):
                     # log it and go on after a pause. With --once it is the run's failure.
-                    log.exception("worker round failed; retrying")
+                    service_loop.failed("scheduler", exc)
                     if self._once:
                         raise
                     self._stop.wait(backoff.next_delay())
