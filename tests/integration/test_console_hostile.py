@@ -101,7 +101,7 @@ def test_refused_and_unknown_logins_leave_the_limiter_no_bigger(
         "/audit?object=%00",
         "/dead-letters?route=%00",
         "/ius/99999999999999999999999",
-        "/ius/00000000-0000-4000-8000-000000000000",  # a uuid no unit has (fixed: xdist collects on each worker)
+        "/ius/00000000-0000-4000-8000-000000000000",  # no such unit (fixed: each xdist worker collects)
         "/ius/not-a-uuid-%ff",
         "/deliveries?since=99999-01-01",
         "/deliveries?since=9999-12-31T23:59-23:59",
