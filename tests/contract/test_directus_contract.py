@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from iu_core.delivery_seam import DeliveryRequest
-from iu_core.targets import transport
+from iu_core.targets.http import sync as http_sync
 from tests.contract.base import TargetContract, TargetHarness
 from tests.support.directus import Directus
 from tests.support.receivers import add_route, outbox_event, request_for, set_token, targets
@@ -38,7 +38,7 @@ class TestDirectusFlowContract(TargetContract):
         try:
             yield f"{directus.url}/flows/trigger/{flow}"
         finally:
-            transport.close_pools()
+            http_sync.close()
             # Directus without a license allows only a few active flows: remove this test's.
             while directus.flows:
                 directus.api("DELETE", f"/flows/{directus.flows.pop()}")

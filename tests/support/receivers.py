@@ -260,14 +260,14 @@ def request_for(
 @contextmanager
 def targets(database_url: str) -> Iterator[dict[str, Any]]:
     """Fresh targets that read settings uncached; pooled connections closed afterwards."""
-    from iu_core.targets import transport
+    from iu_core.targets.http import sync as http_sync
 
     built = build_http_targets(database_url, cache_ttl_s=0)
     try:
         yield dict(built)
     finally:
         built["external_endpoint"].reader.close()
-        transport.close_pools()
+        http_sync.close()
 
 
 def outbox_structure_event(conn: psycopg.Connection[Any]) -> str:

@@ -23,23 +23,14 @@ from typing import Any
 
 from iu_core.delivery_seam import DeliveryOutcome
 from iu_core.targets.classify import failed
-from iu_core.targets.http import AsyncHttpClient, RoutePlan, send
-from iu_core.targets.http.sender import prepare
+from iu_core.targets.http.client import AsyncHttpClient, new_event_loop
+from iu_core.targets.http.sender import RoutePlan, prepare, send
 from iu_core.worker.completer import Completer
 from iu_core.worker.dispatch import idempotency_key
 from iu_core.worker.policy import RoutePolicy
 from iu_core.worker.store import Claimed, Result, Route
 
 log = logging.getLogger("iu_core.worker")
-
-
-def _new_loop() -> asyncio.AbstractEventLoop:
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-    return loop
 
 
 class HttpDispatcher:
@@ -49,7 +40,7 @@ class HttpDispatcher:
         self._policy = policy
         self._completer = completer
         self._on_done = on_done
-        self._loop = _new_loop()
+        self._loop = new_event_loop()
         self._client = AsyncHttpClient()
         self._tasks: set[asyncio.Task[None]] = set()
         self._thread = threading.Thread(target=self._run, name="iu-core-http", daemon=True)
