@@ -20,9 +20,11 @@ bodies, 1xx interim answers); this module only moves bytes and keeps bounds:
   end by ``timeout_s`` after the attempt starts; connecting alone by
   ``connect_timeout_s``. What arrived by the deadline is kept (a status with a
   truncated body), nothing waits longer.
-- **Bounded answers**: a status line and headers larger than ``HEADER_CAP``
-  are a protocol error (never a stall), the body is cut at ``BODY_CAP`` (the
-  connection is then closed, not drained).
+- **Bounded answers**: a status line and headers still incomplete after
+  ``HEADER_CAP`` bytes are a protocol error (h11 checks whenever it needs more
+  bytes, so the head held in memory stays under the cap plus one 64 KiB read),
+  never a stall; the body is cut at ``BODY_CAP`` (the connection is then
+  closed, not drained).
 
 Why not a general client: the worker sends one small POST and reads one
 bounded answer, thousands of times a second; httpx.AsyncClient measured
@@ -229,9 +231,12 @@ def _request(ep: Endpoint, body: bytes, headers: Mapping[str, str]) -> h11.Reque
         (b"Content-Length", str(len(body)).encode()),
     ]
     for name, value in headers.items():
-        if "\r" in value or "\n" in value or "\x00" in value:
-            raise _RequestError(f"header {name} holds a line break or NUL")
-        fields.append((name.encode("latin-1"), value.encode("latin-1")))
+        if not value.isprintable():  # CR, LF, NUL, any other control character
+            raise _RequestError(f"header {name} holds a line break or control character")
+        try:
+            fields.append((name.encode("latin-1"), value.encode("latin-1")))
+        except UnicodeEncodeError as exc:
+            raise _RequestError(f"header {name} holds a character outside Latin-1") from exc
     try:
         return h11.Request(method=b"POST", target=ep.target, headers=fields)
     except h11.LocalProtocolError as exc:
@@ -266,10 +271,15 @@ async def _exchange(conn: _Conn, request: h11.Request, body: bytes, answer: _Ans
     """Write the request and read its answer into ``answer`` (h11 parses; this only moves bytes)."""
     http = conn.http
     conn.writer.write(http.send(request) + http.send(h11.Data(data=body)) + http.send(h11.EndOfMessage()))
+    heard = False  # any byte of an answer
     while True:
         event = http.next_event()
         if event is h11.NEED_DATA:
-            http.receive_data(await conn.reader.read(_READ_SIZE))  # b"": the peer closed
+            data = await conn.reader.read(_READ_SIZE)
+            if not data and not heard:
+                raise _ClosedEarly("the server closed the connection without an answer")
+            heard = True
+            http.receive_data(data)  # b"": the peer closed (h11 decides what that ends)
         elif isinstance(event, h11.Response):
             answer.status = event.status_code
             answer.headers = _header_dict(event.headers)
@@ -282,8 +292,6 @@ async def _exchange(conn: _Conn, request: h11.Request, body: bytes, answer: _Ans
         elif isinstance(event, h11.EndOfMessage):
             answer.complete = True
             return
-        elif isinstance(event, h11.ConnectionClosed):
-            raise _ClosedEarly("the server closed the connection without an answer")
         # h11.InformationalResponse (100 Continue, 103 Early Hints): the real answer follows
 
 
