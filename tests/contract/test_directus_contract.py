@@ -22,7 +22,14 @@ from iu_core.delivery_seam import DeliveryRequest
 from iu_core.targets.http import sync as http_sync
 from tests.contract.base import TargetContract, TargetHarness
 from tests.support.directus import Directus
-from tests.support.receivers import add_route, outbox_event, request_for, set_token, targets
+from tests.support.receivers import (
+    add_route,
+    outbox_event,
+    request_for,
+    set_token,
+    targets,
+    worker_client_calls,
+)
 
 pytestmark = [pytest.mark.directus, pytest.mark.timeout(300)]
 
@@ -95,3 +102,12 @@ class TestDirectusFlowContract(TargetContract):
         assert harness.target.deliver(request).status == "sent"
         items = directus.items(request.idempotency_key)
         assert [item["event_id"] for item in items] == [request.idempotency_key] * 2
+
+    def test_delivers_through_the_workers_http_client(
+        self, harness: TargetHarness, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # What this suite proves is what the worker runs: the same sender and client.
+        with worker_client_calls(monkeypatch) as calls:
+            outcome = harness.target.deliver(harness.make_request())
+        assert outcome.status == "sent", outcome.detail
+        assert [name for name, _target in calls] == ["iu-core-http-sync"]
