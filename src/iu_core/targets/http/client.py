@@ -3,9 +3,14 @@
 The worker's dispatcher, ``iu-core deliver test``, the targets' ``deliver``
 and the contract suite all POST through ``AsyncHttpClient.post`` (the
 synchronous callers through ``sync.run``, which runs the same coroutine on a
-loop thread). HTTP/1.1 is spoken by ``h11``: it frames the request and parses
-the answer (status line, headers, Content-Length, chunked and close-delimited
-bodies, 1xx interim answers); this module only moves bytes and keeps bounds:
+loop thread). Answers are parsed by ``h11`` (status line, headers,
+Content-Length, chunked and close-delimited bodies, 1xx interim answers, the
+connection's keep-alive state). The request has one fixed shape (POST, JSON,
+Content-Length) and is written as bytes, every header value checked; h11 is
+told a POST to the target was sent, so its state machine reads the answer
+(framing the request through h11 too cost about 0.05 ms of CPU per request,
+a quarter of the client's, for bytes that never vary in shape). This module
+only moves bytes and keeps the bounds:
 
 - **Pinned addresses.** A connection resolves its host ONCE and checks every
   address against the route's ``allow_networks``
@@ -223,25 +228,32 @@ class _Pool:
         self.idle.clear()
 
 
-def _request(ep: Endpoint, body: bytes, headers: Mapping[str, str]) -> h11.Request:
-    fields = [
-        (b"Host", ep.host_header),
-        (b"User-Agent", _USER_AGENT),
-        (b"Content-Type", b"application/json"),
-        (b"Content-Length", str(len(body)).encode()),
+def _request(ep: Endpoint, body: bytes, headers: Mapping[str, str]) -> bytes:
+    """The request's bytes (a fixed shape: POST, JSON, Content-Length), every header value checked."""
+    lines = [
+        b"POST " + ep.target + b" HTTP/1.1",
+        b"Host: " + ep.host_header,
+        b"User-Agent: " + _USER_AGENT,
+        b"Content-Type: application/json",
+        b"Content-Length: " + str(len(body)).encode(),
     ]
     for name, value in headers.items():
         if not value.isprintable():  # CR, LF, NUL, any other control character
             raise _RequestError(f"header {name} holds a line break or control character")
+        if value != value.strip():
+            raise _RequestError(f"header {name} starts or ends with whitespace")
         try:
-            fields.append((name.encode("latin-1"), value.encode("latin-1")))
+            lines.append(name.encode("latin-1") + b": " + value.encode("latin-1"))
         except UnicodeEncodeError as exc:
             raise _RequestError(f"header {name} holds a character outside Latin-1") from exc
-    try:
-        return h11.Request(method=b"POST", target=ep.target, headers=fields)
-    except h11.LocalProtocolError as exc:
-        # h11's text quotes the value, which may be a token: name nothing but the rule.
-        raise _RequestError("a request header holds a character HTTP does not allow") from exc
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+@functools.lru_cache(maxsize=256)
+def _sent(host_header: bytes, target: bytes) -> h11.Request:
+    """What h11 is told was sent: a POST to this target. It frames nothing of ours (the bytes
+    above are written as they are); it lets h11's state machine expect and parse the answer."""
+    return h11.Request(method=b"POST", target=target, headers=[(b"Host", host_header)])
 
 
 @dataclass(slots=True)
@@ -267,10 +279,12 @@ def _header_dict(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
     return headers
 
 
-async def _exchange(conn: _Conn, request: h11.Request, body: bytes, answer: _Answer) -> None:
+async def _exchange(conn: _Conn, ep: Endpoint, request: bytes, answer: _Answer) -> None:
     """Write the request and read its answer into ``answer`` (h11 parses; this only moves bytes)."""
     http = conn.http
-    conn.writer.write(http.send(request) + http.send(h11.Data(data=body)) + http.send(h11.EndOfMessage()))
+    http.send(_sent(ep.host_header, ep.target))
+    http.send(h11.EndOfMessage())
+    conn.writer.write(request)
     heard = False  # any byte of an answer
     while True:
         event = http.next_event()
@@ -359,14 +373,14 @@ class AsyncHttpClient:
         try:
             async with asyncio.timeout(max(left, 0.0)):
                 try:
-                    await _exchange(conn, request, body, answer)
+                    await _exchange(conn, ep, request, answer)
                 except (_ClosedEarly, ConnectionResetError, BrokenPipeError):
                     if not reused or answer.status is not None:
                         raise
                     # A pooled connection the server had closed: the request was not read; one fresh try.
                     conn.close()
                     conn = await pool.open(min(connect_timeout_s, max(left, 0.0)))
-                    await _exchange(conn, request, body, answer)
+                    await _exchange(conn, ep, request, answer)
         except TimeoutError:
             conn.close()
             if answer.status is None:
