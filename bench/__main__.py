@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     http.add_argument("-n", "--events", type=int, help="deliveries per worker measurement (default 20000)")
     http.add_argument("--latency-s", type=float, help="seconds of load for the latency figure")
     http.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="where the results JSON goes")
+    http.add_argument("--runs", type=int, default=1, help="repetitions of bare client, workers, latency")
+    http.add_argument(
+        "--before-src",
+        type=Path,
+        help="also measure the worker from this src directory (e.g. a git worktree of an older commit), "
+        "interleaved with this one, against the same receiver and bare client",
+    )
     for p in (parser, run):
         p.add_argument("--quick", action="store_true", help="smoke run: small N, one repetition")
         p.add_argument("--large", action="store_true", help="N = 1 000 000 (and RSS measured at 1M)")
@@ -118,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             hp.n = args.events
         if args.latency_s:
             hp.latency_s = args.latency_s
+        hp.runs = args.runs
+        hp.before_src = str(args.before_src.resolve()) if args.before_src else None
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         return http_bench.main(hp, stderr_log, args.results_dir)
     params = params_from(args)

@@ -11,6 +11,13 @@ Everything runs on this machine against ONE loopback receiver
    delivery), then the same through a ``directus_flow`` route;
 3. commit -> receipt latency at 10% of the measured peak rate.
 
+``--runs N`` repeats all three N times (the bare client too: each worker rate
+is read against the bare client of its own repetition). ``--before-src DIR``
+measures a second worker, run from another source tree (a ``git worktree`` of
+an older commit), in the same repetitions, alternating which goes first.
+Each worker run records its progress every 20 ms; a *stall* is an interval of
+100 ms or more in which no delivery was recorded as sent.
+
 Rates are timed from the first delivery recorded as sent to the last (worker
 start-up excluded). CPU per 1,000 deliveries: the worker process, and every
 PostgreSQL process (the postmaster and its children) over the same interval.
@@ -23,6 +30,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import os
 import secrets
 import signal
 import subprocess
@@ -53,6 +61,8 @@ class HttpParams:
     latency_s: float = 10.0  # seconds of steady load for the latency figure
     max_in_flight: int = 64  # the route's max_in_flight (a route setting, not a worker option)
     timeout_s: float = 600.0  # a worker run that does not finish by then fails the bench
+    runs: int = 1  # repetitions of the bare client, the workers and the latency figure
+    before_src: str | None = None  # a second source tree measured beside this one
 
     @classmethod
     def quick(cls) -> HttpParams:
@@ -136,9 +146,34 @@ def _count(conn: psycopg.Connection[Any], name: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _start_worker(url: str) -> subprocess.Popen[str]:
+def _start_worker(url: str, src: str | None = None) -> subprocess.Popen[str]:
+    """``iu-core worker`` from this checkout, or (``src``) from another source tree."""
     cmd = procs.module_cmd("iu_core", "--database-url", url, "worker", "--json", "--log-level", "warning")
-    return procs.spawn(cmd)
+    if src is None:
+        return procs.spawn(cmd)
+    env = procs.env()
+    env["PYTHONPATH"] = os.pathsep.join((str(procs.REPO), src))
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=procs.REPO
+    )
+
+
+STALL_S = 0.1  # no delivery recorded for this long is a stall
+
+
+def _stalls(samples: list[tuple[float, int]]) -> dict[str, float]:
+    """The longest interval without progress, and the seconds spent in stalls, from (time, sent) samples."""
+    longest = 0.0
+    stalled = 0.0
+    last_t, last_sent = samples[0]
+    for t, sent in samples[1:]:
+        if sent != last_sent:
+            gap = t - last_t
+            longest = max(longest, gap)
+            if gap >= STALL_S:
+                stalled += gap
+            last_t, last_sent = t, sent
+    return {"longest_stall_ms": longest * 1000, "stalled_s": stalled}
 
 
 def _stop_worker(proc: subprocess.Popen[str]) -> dict[str, Any]:
@@ -151,8 +186,11 @@ def _stop_worker(proc: subprocess.Popen[str]) -> dict[str, Any]:
     return stats
 
 
-def worker_run(srv: server.BenchServer, template: str, p: HttpParams, kind: str, port: int) -> dict[str, Any]:
-    """One ``iu-core worker`` delivering p.n events through one live route of KIND."""
+def worker_run(
+    srv: server.BenchServer, template: str, p: HttpParams, kind: str, port: int, src: str | None = None
+) -> dict[str, Any]:
+    """One ``iu-core worker`` (from ``src``, default this checkout) delivering p.n events through one
+    live route of KIND."""
     pg = PgCpu(srv.data_dir)
     with srv.database(template) as url:
         with psycopg.connect(url, autocommit=True) as conn:
@@ -161,10 +199,11 @@ def worker_run(srv: server.BenchServer, template: str, p: HttpParams, kind: str,
             if have != p.n:
                 raise RuntimeError(f"the route has {have} deliveries, expected {p.n}")
         srv.checkpoint()
-        proc = _start_worker(url)
+        proc = _start_worker(url, src)
         worker = psutil.Process(proc.pid)
         first: tuple[float, int, float, float] | None = None
         sent = 0
+        samples: list[tuple[float, int]] = []
         try:
             with psycopg.connect(url, autocommit=True) as conn:
                 deadline = time.perf_counter() + p.timeout_s
@@ -173,6 +212,8 @@ def worker_run(srv: server.BenchServer, template: str, p: HttpParams, kind: str,
                     now = time.perf_counter()
                     if first is None and sent > 0:
                         first = (now, sent, _proc_cpu(worker), pg.seconds())
+                    if first is not None:
+                        samples.append((now, sent))
                     if sent >= p.n:
                         break
                     time.sleep(0.02)
@@ -202,6 +243,7 @@ def worker_run(srv: server.BenchServer, template: str, p: HttpParams, kind: str,
         "round_trips": int(stats.get("round_trips", 0)),
         "round_trips_per_batch": int(stats.get("round_trips", 0)) / max(claims, 1),
         "per_claim": p.n / max(claims, 1),
+        **_stalls(samples),
     }
 
 
@@ -213,12 +255,14 @@ def _receipts(log_path: Path) -> dict[str, float]:
     return seen
 
 
-def latency(srv: server.BenchServer, p: HttpParams, rate: float, port: int, log_path: Path) -> dict[str, Any]:
+def latency(
+    srv: server.BenchServer, p: HttpParams, rate: float, port: int, log_path: Path, src: str | None = None
+) -> dict[str, Any]:
     """Commit -> receipt (ms) with events committed at RATE per second for p.latency_s."""
     with srv.database() as url:
         with psycopg.connect(url, autocommit=True) as conn:
             _setup_route(conn, "external_endpoint", _target("external_endpoint", port), p.max_in_flight)
-        proc = _start_worker(url)
+        proc = _start_worker(url, src)
         committed: dict[str, float] = {}
         try:
             time.sleep(2.0)  # imported, connected, listening
@@ -254,6 +298,7 @@ def latency(srv: server.BenchServer, p: HttpParams, rate: float, port: int, log_
         "events": len(lat),
         "p50_ms": percentile(lat, 50),
         "p99_ms": percentile(lat, 99),
+        "p99_9_ms": percentile(lat, 99.9),
         "max_ms": max(lat),
     }
 
@@ -267,11 +312,20 @@ def _load_events(srv: server.BenchServer, template: str, n: int) -> list[http_cl
     ]
 
 
+def _variants(p: HttpParams, repetition: int) -> list[tuple[str, str | None]]:
+    if p.before_src is None:
+        return [("this", None)]
+    pair = [("this", None), ("before", p.before_src)]
+    return pair if repetition % 2 == 0 else pair[::-1]  # alternate which goes first
+
+
 def run(p: HttpParams, log: Callable[[str], None]) -> dict[str, Any]:
     results: dict[str, Any] = {"params": p.__dict__.copy(), "started": dt.datetime.now(dt.UTC).isoformat()}
     srv = server.start()
     tmp = Path(tempfile.mkdtemp(prefix="iu-http-bench-"))
     log_path = tmp / "receipts.log"
+    runs: list[dict[str, Any]] = []
+    results["runs"] = runs
     try:
         results["server"] = srv.settings
         log(f"generating {_events_for(p.n)} events ({p.n} on the measured route)")
@@ -279,48 +333,60 @@ def run(p: HttpParams, log: Callable[[str], None]) -> dict[str, Any]:
         events = _load_events(srv, template, p.n)
         secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
         with receiver(log_path) as port:
-            for name, client in (
-                ("receiver_ceiling", http_clients.ceiling),
-                ("raw_socket", http_clients.raw_socket),
-                ("bare_h11", http_clients.bare_h11),
-            ):
-                results[name] = client("127.0.0.1", port, PATH, secret, events)
-                log(f"{name}: {results[name]:,.0f} requests/s")
-            for kind in KINDS:
-                results[kind] = worker_run(srv, template, p, kind, port)
-                log(f"iu-core worker {kind}: {results[kind]['rate']:,.0f} deliveries/s")
-            peak = results["external_endpoint"]["rate"]
-            results["latency"] = latency(srv, p, peak * 0.1, port, log_path)
-            log(f"latency at {peak * 0.1:,.0f}/s: p50 {results['latency']['p50_ms']:.1f} ms")
+            for repetition in range(p.runs):
+                one: dict[str, Any] = {"load": os.getloadavg()[0]}
+                runs.append(one)
+                for name, client in (
+                    ("receiver_ceiling", http_clients.ceiling),
+                    ("raw_socket", http_clients.raw_socket),
+                    ("bare_h11", http_clients.bare_h11),
+                ):
+                    one[name] = client("127.0.0.1", port, PATH, secret, events)
+                    log(f"run {repetition + 1} {name}: {one[name]:,.0f} requests/s")
+                for variant, src in _variants(p, repetition):
+                    figures: dict[str, Any] = {}
+                    one[variant] = figures
+                    for kind in KINDS:
+                        figures[kind] = worker_run(srv, template, p, kind, port, src)
+                        log(f"run {repetition + 1} {variant} worker {kind}: {figures[kind]['rate']:,.0f}/s")
+                    rate = figures["external_endpoint"]["rate"] * 0.1
+                    figures["latency"] = latency(srv, p, rate, port, log_path, src)
+                    log(f"run {repetition + 1} {variant} latency at {rate:,.0f}/s")
+                one["load_after"] = os.getloadavg()[0]
     finally:
         server.stop(srv)
         for f in tmp.iterdir():
             f.unlink()
         tmp.rmdir()
-    results["ratio"] = results["external_endpoint"]["rate"] / results["bare_h11"]
     return results
 
 
 def table(r: dict[str, Any]) -> str:
-    lines = [
-        f"receiver ceiling (pipelined, unsigned):  {r['receiver_ceiling']:>8,.0f} requests/s",
-        f"raw-socket client (signed, 32 conns):    {r['raw_socket']:>8,.0f} requests/s",
-        f"bare h11 client (signed, 32 conns):      {r['bare_h11']:>8,.0f} requests/s",
-    ]
-    for kind in KINDS:
-        w = r[kind]
+    lines: list[str] = []
+    for i, one in enumerate(r["runs"], 1):
+        bare = one["bare_h11"]
         lines.append(
-            f"iu-core worker {kind:<18}       {w['rate']:>8,.0f} deliveries/s  "
-            f"(ratio to bare {w['rate'] / r['bare_h11']:.2f}; "
-            f"CPU s/1k: worker {w['cpu_worker_s_per_1k']:.2f}, PostgreSQL {w['cpu_pg_s_per_1k']:.2f}; "
-            f"{w['round_trips_per_batch']:.2f} round trips per "
-            f"batch of {w['per_claim']:.0f})"
+            f"run {i} (load {one['load']:.1f} -> {one['load_after']:.1f}): receiver ceiling "
+            f"{one['receiver_ceiling']:,.0f}/s, raw socket {one['raw_socket']:,.0f}/s, bare h11 {bare:,.0f}/s"
         )
-    lat = r["latency"]
-    lines.append(
-        f"commit -> receipt at {lat['rate']:,.0f}/s (10% of peak): p50 {lat['p50_ms']:.1f} ms, "
-        f"p99 {lat['p99_ms']:.1f} ms, max {lat['max_ms']:.1f} ms ({lat['events']} events)"
-    )
+        for variant in ("this", "before"):
+            figures = one.get(variant)
+            if figures is None:
+                continue
+            for kind in KINDS:
+                w = figures[kind]
+                lines.append(
+                    f"  {variant:<6} {kind:<18} {w['rate']:>7,.0f}/s  ratio {w['rate'] / bare:.2f}  "
+                    f"longest stall {w['longest_stall_ms']:.0f} ms, stalled {w['stalled_s']:.2f} s  "
+                    f"CPU s/1k worker {w['cpu_worker_s_per_1k']:.2f} PostgreSQL {w['cpu_pg_s_per_1k']:.2f}  "
+                    f"{w['round_trips_per_batch']:.2f} round trips per batch of {w['per_claim']:.0f}"
+                )
+            lat = figures["latency"]
+            lines.append(
+                f"  {variant:<6} commit -> receipt at {lat['rate']:,.0f}/s: p50 {lat['p50_ms']:.1f} ms, "
+                f"p99 {lat['p99_ms']:.1f} ms, p99.9 {lat['p99_9_ms']:.1f} ms, max {lat['max_ms']:.1f} ms "
+                f"({lat['events']} events)"
+            )
     return "\n".join(lines)
 
 

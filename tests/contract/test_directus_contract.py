@@ -19,10 +19,17 @@ import psycopg
 import pytest
 
 from iu_core.delivery_seam import DeliveryRequest
-from iu_core.targets import transport
+from iu_core.targets.http import sync as http_sync
 from tests.contract.base import TargetContract, TargetHarness
 from tests.support.directus import Directus
-from tests.support.receivers import add_route, outbox_event, request_for, set_token, targets
+from tests.support.receivers import (
+    add_route,
+    outbox_event,
+    request_for,
+    set_token,
+    targets,
+    worker_client_calls,
+)
 
 pytestmark = [pytest.mark.directus, pytest.mark.timeout(300)]
 
@@ -38,7 +45,7 @@ class TestDirectusFlowContract(TargetContract):
         try:
             yield f"{directus.url}/flows/trigger/{flow}"
         finally:
-            transport.close_pools()
+            http_sync.close()
             # Directus without a license allows only a few active flows: remove this test's.
             while directus.flows:
                 directus.api("DELETE", f"/flows/{directus.flows.pop()}")
@@ -95,3 +102,12 @@ class TestDirectusFlowContract(TargetContract):
         assert harness.target.deliver(request).status == "sent"
         items = directus.items(request.idempotency_key)
         assert [item["event_id"] for item in items] == [request.idempotency_key] * 2
+
+    def test_delivers_through_the_workers_http_client(
+        self, harness: TargetHarness, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # What this suite proves is what the worker runs: the same sender and client.
+        with worker_client_calls(monkeypatch) as calls:
+            outcome = harness.target.deliver(harness.make_request())
+        assert outcome.status == "sent", outcome.detail
+        assert [name for name, _target in calls] == ["iu-core-http-sync"]

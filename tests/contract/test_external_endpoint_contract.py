@@ -18,7 +18,16 @@ from standardwebhooks import Webhook
 
 from iu_core.delivery_seam import DeliveryRequest
 from tests.contract.base import TargetContract, TargetHarness
-from tests.support.receivers import Receiver, Reply, add_route, outbox_event, request_for, set_secret, targets
+from tests.support.receivers import (
+    Receiver,
+    Reply,
+    add_route,
+    outbox_event,
+    request_for,
+    set_secret,
+    targets,
+    worker_client_calls,
+)
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 ROUTE = "contract.hook"
@@ -90,3 +99,12 @@ class TestExternalEndpointContract(TargetContract):
         outcome = harness.unconfigured.deliver(harness.make_request())
         assert outcome.detail["failure"] == "misconfigured"
         assert receiver.connections == 0
+
+    def test_delivers_through_the_workers_http_client(
+        self, harness: TargetHarness, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # What this suite proves is what the worker runs: the same sender and client.
+        with worker_client_calls(monkeypatch) as calls:
+            outcome = harness.target.deliver(harness.make_request())
+        assert outcome.status == "sent", outcome.detail
+        assert [name for name, _target in calls] == ["iu-core-http-sync"]

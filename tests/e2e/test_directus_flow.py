@@ -17,7 +17,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from iu_core.targets import build_runtime_registry, transport
+from iu_core.targets import build_runtime_registry
+from iu_core.targets.http import sync as http_sync
 from tests.support.directus import COLLECTION, Directus
 from tests.support.receivers import (
     add_route,
@@ -35,7 +36,7 @@ pytestmark = [pytest.mark.directus, pytest.mark.timeout(300)]
 @pytest.fixture(autouse=True)
 def _cleanup(directus: Directus) -> Iterator[None]:
     yield
-    transport.close_pools()
+    http_sync.close()
     # Directus without a license allows only a few active flows: remove this test's.
     while directus.flows:
         directus.api("DELETE", f"/flows/{directus.flows.pop()}")

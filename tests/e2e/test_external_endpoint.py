@@ -17,8 +17,9 @@ import psycopg
 import pytest
 from standardwebhooks import Webhook
 
-from iu_core.targets import transport
 from iu_core.targets.classify import RETRY_AFTER_MAX_S
+from iu_core.targets.http import sync as http_sync
+from iu_core.targets.http.client import CA_BUNDLE_ENV
 from iu_core.targets.webhook import new_secret
 from tests.support.receivers import (
     RawServer,
@@ -53,7 +54,7 @@ DETAIL_KEYS = {
 @pytest.fixture(autouse=True)
 def _close_pools() -> Any:
     yield
-    transport.close_pools()
+    http_sync.close()
 
 
 def _route(conn: psycopg.Connection[Any], url: str, code: str = "hook.test", **kw: Any) -> str:
@@ -391,7 +392,9 @@ def test_connects_to_the_checked_address_without_a_second_lookup(
         outcome = t["external_endpoint"].deliver(request_for(route, url))
     assert outcome.status == "sent", outcome.detail["reason"]
     assert outcome.detail["address"] == "127.0.0.1"
-    assert looked_up == ["receiver.test", "127.0.0.1"]  # the name once; then only the checked literal
+    # The name once; after it, at most the checked literal (the connection goes to that IP, never the name).
+    assert looked_up.count("receiver.test") == 1
+    assert set(looked_up) <= {"receiver.test", "127.0.0.1"}
     assert rx.seen[0].headers["host"] == f"receiver.test:{rx.port}"
 
 
@@ -417,8 +420,8 @@ def test_https_verifies_the_name_while_connecting_to_the_pinned_address(
         return real("127.0.0.1" if host.endswith(".test") else host, port, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", fake)
-    monkeypatch.setenv(transport.CA_BUNDLE_ENV, cert)
-    transport.close_pools()  # pools pick up the CA bundle when created
+    monkeypatch.setenv(CA_BUNDLE_ENV, cert)
+    http_sync.close()  # no connection opened under the old CA bundle is reused
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(cert, key)
     sni: list[str | None] = []

@@ -247,16 +247,39 @@ def request_for(
 
 
 @contextmanager
+def worker_client_calls(monkeypatch: Any) -> Iterator[list[tuple[str, bytes]]]:
+    """Record every POST made through the worker's HTTP client (thread name, request target).
+
+    The one client (``AsyncHttpClient.post``) is wrapped, not replaced: the
+    request still goes out. A synchronous caller's POST runs on the shared
+    loop thread ``iu-core-http-sync``; the worker's on ``iu-core-http``.
+    """
+    import threading
+
+    from iu_core.targets.http.client import AsyncHttpClient
+
+    calls: list[tuple[str, bytes]] = []
+    real = AsyncHttpClient.post
+
+    async def post(self: AsyncHttpClient, ep: Any, body: bytes, headers: Any, **kw: Any) -> Any:
+        calls.append((threading.current_thread().name, ep.target))
+        return await real(self, ep, body, headers, **kw)
+
+    monkeypatch.setattr(AsyncHttpClient, "post", post)
+    yield calls
+
+
+@contextmanager
 def targets(database_url: str) -> Iterator[dict[str, Any]]:
     """Fresh targets that read settings uncached; pooled connections closed afterwards."""
-    from iu_core.targets import transport
+    from iu_core.targets.http import sync as http_sync
 
     built = build_http_targets(database_url, cache_ttl_s=0)
     try:
         yield dict(built)
     finally:
         built["external_endpoint"].reader.close()
-        transport.close_pools()
+        http_sync.close()
 
 
 def outbox_structure_event(conn: psycopg.Connection[Any]) -> str:

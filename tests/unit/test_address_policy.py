@@ -6,12 +6,19 @@ refused and the server sees nothing — is in test_http_endpoint.py.)
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 
 import pytest
 
-from iu_core.targets.address_policy import AddressRefused, check_address, parse_networks, resolve_checked
+from iu_core.targets.address_policy import (
+    AddressRefused,
+    IPNetwork,
+    check_address,
+    parse_networks,
+    resolve_checked,
+)
 
 REFUSED = [
     # IPv4
@@ -125,16 +132,21 @@ def test_not_an_address() -> None:
     assert decision.allowed is False and "not an IP address" in decision.reason
 
 
+def _resolve(host: str, port: int, allow: tuple[IPNetwork, ...] = ()) -> list[str]:
+    """The client's resolver step (one lookup, every address checked), run to completion."""
+    return asyncio.run(resolve_checked(host, port, allow))
+
+
 def test_resolve_checked_refuses_literals_and_localhost_without_traffic() -> None:
     # Resolving an IP literal or "localhost" needs no network; nothing is sent anywhere.
     with pytest.raises(AddressRefused, match="loopback") as refused:
-        resolve_checked("127.0.0.1", 80)
+        _resolve("127.0.0.1", 80)
     assert refused.value.retryable is False
     with pytest.raises(AddressRefused, match=r"host 'localhost' resolves to address .* loopback"):
-        resolve_checked("localhost", 80)
+        _resolve("localhost", 80)
     with pytest.raises(AddressRefused, match="IPv4-mapped"):
-        resolve_checked("[::ffff:10.0.0.1]", 80)
-    assert resolve_checked("127.0.0.1", 80, parse_networks(["127.0.0.0/8"])) == ["127.0.0.1"]
+        _resolve("[::ffff:10.0.0.1]", 80)
+    assert _resolve("127.0.0.1", 80, parse_networks(["127.0.0.0/8"])) == ["127.0.0.1"]
 
 
 def test_unresolvable_host_is_retryable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -144,7 +156,7 @@ def test_unresolvable_host_is_retryable(monkeypatch: pytest.MonkeyPatch) -> None
 
     monkeypatch.setattr(socket, "getaddrinfo", no_dns)
     with pytest.raises(AddressRefused, match="cannot resolve") as refused:
-        resolve_checked("receiver.example", 443)
+        _resolve("receiver.example", 443)
     assert refused.value.retryable is True
 
 
@@ -158,4 +170,4 @@ def test_one_refused_address_refuses_the_host(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(socket, "getaddrinfo", answer)
     with pytest.raises(AddressRefused, match=r"host 'receiver\.example' resolves to address 10\.0\.0\.7"):
-        resolve_checked("receiver.example", 443)
+        _resolve("receiver.example", 443)

@@ -10,13 +10,15 @@ documentation ranges — and looks *through* the IPv6 encodings of IPv4
 lets an operator open exactly the networks they mean (tests use 127.0.0.0/8).
 
 ``resolve_checked`` is the resolver step: it resolves a host ONCE and checks
-every address it got. The transport then connects to those checked addresses
-only (see ``transport.py``), so DNS rebinding cannot swap in another address
-between the check and the connection.
+every address it got. The HTTP client then connects to those checked
+addresses only (see ``http/client.py``), so DNS rebinding cannot swap in
+another address between the check and the connection.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import ipaddress
 import socket
 from collections.abc import Iterable, Sequence
@@ -188,18 +190,23 @@ def check_address(address: str | IPAddress, allow_networks: Sequence[IPNetwork] 
     return AddressDecision(True, f"{ip} is public unicast")
 
 
-def resolve_checked(host: str, port: int, allow_networks: Sequence[IPNetwork] = ()) -> list[str]:
+async def resolve_checked(host: str, port: int, allow_networks: Sequence[IPNetwork] = ()) -> list[str]:
     """Resolve ``host`` once and return its addresses, if EVERY one is allowed.
 
     One refused address refuses the host: a DNS answer mixing public and
     internal addresses is exactly what a rebinding attack looks like.
     Raises ``AddressRefused`` (permanent when refused by policy, retryable
     when the name does not resolve: DNS failures are usually transient).
+    The lookup is ``socket.getaddrinfo`` in the loop's executor, on every
+    event loop alike (uvloop's own resolver is not used).
     """
     literal = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    lookup = functools.partial(
+        socket.getaddrinfo, literal, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+    )
     try:
-        infos = socket.getaddrinfo(literal, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
+        infos = await asyncio.get_running_loop().run_in_executor(None, lookup)
+    except (OSError, UnicodeError) as exc:
         raise AddressRefused(f"cannot resolve host {host!r}: {exc}", retryable=True) from exc
     return check_resolved(host, infos, allow_networks)
 
@@ -209,8 +216,7 @@ def check_resolved(
 ) -> list[str]:
     """The addresses of one ``getaddrinfo`` answer for ``host``, if EVERY one is allowed.
 
-    Shared by the synchronous resolver above and the asyncio client (which
-    resolves in the event loop's executor): the same rule, one place.
+    The rule ``resolve_checked`` applies to the answer (pure: no I/O).
     """
     literal = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     addresses: list[str] = []

@@ -1,50 +1,58 @@
-"""What both HTTP targets share: read the route, refuse early, build the body, POST, classify.
+"""What both HTTP targets share: read the route, refuse early, then the worker's own send.
 
 A target's ``deliver`` is synchronous, thread-safe and never raises: every
 problem becomes a failed ``DeliveryOutcome`` whose ``detail`` tells the worker
-whether to retry (see ``classify.py`` for the keys).
+whether to retry (see ``classify.py`` for the keys). After the route's
+settings are read and its gate checked, the delivery is exactly the worker's:
+``sender.RoutePlan`` builds the route's plan, ``sender.prepare`` the signed
+body and headers, and ``sender.send`` POSTs it with the one
+``AsyncHttpClient``, run on this process's HTTP loop thread (``http.sync``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import time
-from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from typing import Any
 
 from iu_core.delivery_seam import DeliveryOutcome, DeliveryRequest
-from iu_core.targets import transport
-from iu_core.targets.classify import StatusRule, failed, outcome_from_http
+from iu_core.targets.classify import failed
+from iu_core.targets.http import sync
+from iu_core.targets.http.sender import RoutePlan, prepare, send
 from iu_core.targets.route_settings import RouteHttpSettings, RouteSettingsReader, SettingsUnavailable
-from iu_core.targets.webhook import event_body
 
-__all__ = ["HttpTarget", "Prepared"]
+__all__ = ["HttpTarget", "plan_settings"]
 
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A request ready to send: where, and the kind-specific headers."""
-
-    url: str
-    headers: dict[str, str]
+# How long a synchronous caller waits past the attempt's own deadline before
+# reporting the loop thread as stuck (the attempt itself never runs longer).
+_LOOP_GRACE_S = 10.0
 
 
-class _Misconfigured(Exception):
-    """The route cannot be delivered as configured (missing secret, bad target_ref)."""
+def plan_settings(settings: RouteHttpSettings, target_ref: str) -> dict[str, Any]:
+    """The route's settings in the shape the worker's claim returns them (``RoutePlan.build``)."""
+    signing = settings.signing_secrets()
+    credentials: list[dict[str, Any]] = [
+        {"kind": "webhook_secret", "secret": secret, "current": i == 0} for i, secret in enumerate(signing)
+    ]
+    if settings.access_token:
+        credentials.append({"kind": "access_token", "secret": settings.access_token, "current": True})
+    return {
+        "target_kind": settings.target_kind,
+        "target_ref": target_ref,
+        "event_type": settings.event_type,
+        "timeout_s": settings.timeout_s,
+        "connect_timeout_s": settings.connect_timeout_s,
+        "allow_networks": settings.allow_networks,
+        "credentials": credentials,
+    }
 
-    def __init__(self, reason: str, *, retryable: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retryable = retryable
 
-
-class HttpTarget(ABC):
-    """Base of the HTTP targets; subclasses say where to POST and with which headers."""
+class HttpTarget:
+    """Base of the HTTP targets; a subclass only names its kind."""
 
     target_kind: str
-    status_rule: StatusRule | None = None
-    # The worker sends this kind on its event loop (iu_core.targets.http) with the
-    # same request and classification; ``deliver`` serves the seam and one-off calls.
+    # The worker sends this kind on its own event loop (worker/http_dispatcher.py)
+    # with the same plan, request and classification; ``deliver`` serves the
+    # seam, ``iu-core deliver test`` and the contract suite.
     asyncio_path = True
 
     def __init__(self, reader: RouteSettingsReader) -> None:
@@ -55,47 +63,23 @@ class HttpTarget(ABC):
         """The settings reader this target shares with its siblings."""
         return self._reader
 
-    @abstractmethod
-    def prepare(self, request: DeliveryRequest, settings: RouteHttpSettings, body: bytes) -> Prepared:
-        """URL and headers for this attempt; raise ``_Misconfigured`` when impossible."""
-
     def deliver(self, request: DeliveryRequest) -> DeliveryOutcome:
         kind = self.target_kind
+        webhook_id = request.idempotency_key
         try:
             settings = self._settings(request)
             if isinstance(settings, DeliveryOutcome):
                 return settings
-            event_type = str(request.safe_payload.get("event_type") or settings.event_type)
+            plan = RoutePlan.build(settings.route_code, plan_settings(settings, request.target_ref))
             occurred_at = self._reader.occurred_at(request.event_ref) or dt.datetime.now(dt.UTC)
-            body = event_body(request.idempotency_key, event_type, occurred_at, request.safe_payload)
-            prepared = self.prepare(request, settings, body)
+            prepared = prepare(plan, webhook_id, settings.event_type, occurred_at, request.safe_payload)
+            if isinstance(prepared, DeliveryOutcome):
+                return prepared
+            bound = plan.timeout_s + _LOOP_GRACE_S
+            return sync.run(lambda client: send(plan, client, prepared, webhook_id), bound)
         except SettingsUnavailable as exc:
             return failed(kind, retryable=True, failure="settings_unavailable", reason=str(exc))
-        except _Misconfigured as exc:
-            return failed(
-                kind,
-                retryable=exc.retryable,
-                failure="misconfigured",
-                reason=exc.reason,
-                webhook_id=request.idempotency_key,
-            )
         except Exception as exc:  # a bug must not kill a worker thread; the type name carries no secret
-            return failed(
-                kind, retryable=True, failure="internal_error", reason=f"internal error: {type(exc).__name__}"
-            )
-        try:
-            result = transport.post(
-                prepared.url,
-                body,
-                prepared.headers,
-                allow_networks=settings.allow_networks,
-                timeout_s=settings.timeout_s,
-                connect_timeout_s=settings.connect_timeout_s,
-            )
-            return outcome_from_http(
-                kind, result, webhook_id=request.idempotency_key, status_rule=self.status_rule
-            )
-        except Exception as exc:  # as above: report, never raise
             return failed(
                 kind, retryable=True, failure="internal_error", reason=f"internal error: {type(exc).__name__}"
             )
@@ -123,12 +107,3 @@ class HttpTarget(ABC):
             # operator closing it lands here and is retried later, not lost.
             return failed(kind, retryable=True, failure="not_live", reason=f"not delivered: {refusal}")
         return settings
-
-    @staticmethod
-    def attempt_timestamp() -> int:
-        """``webhook-timestamp``: whole seconds, new on every attempt."""
-        return int(time.time())
-
-
-def misconfigured(reason: str, *, retryable: bool) -> _Misconfigured:
-    return _Misconfigured(reason, retryable=retryable)

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from iu_core.delivery_seam import DeliveryOutcome
-from iu_core.targets.transport import HttpResult
+from iu_core.targets.http.client import HttpResult
 
 __all__ = [
     "RETRY_AFTER_MAX_S",

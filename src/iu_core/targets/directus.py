@@ -17,7 +17,9 @@ rejected last operation comes back as its error's status (a failed
 item-create: 403 or 400; a "Throw Error" operation: the status it names).
 An ``async`` flow answers at once, so "sent" then means only "accepted".
 
-Classification is the endpoint's (2xx sent, 5xx/408/429/timeouts retryable,
+The request and the status rule are built in ``targets/http/sender.py``
+(``RoutePlan``, ``directus_status``), the one place the worker and
+``deliver`` share. Classification is the endpoint's (2xx sent, 5xx/408/429/timeouts retryable,
 410 disables, 3xx never followed) with one deliberate difference: 401, 403
 and 404 are RETRYABLE here. What Directus 12.4.0 answers: 401 for an
 invalid or expired token; 403 for a flow that is inactive or does not exist
@@ -33,62 +35,13 @@ payload, e.g. 400 validation) stay permanent.
 
 from __future__ import annotations
 
-import re
+from iu_core.targets.base import HttpTarget
+from iu_core.targets.http.sender import directus_status, parse_flow_ref
 
-from iu_core.delivery_seam import DeliveryRequest
-from iu_core.targets.base import HttpTarget, Prepared, misconfigured
-from iu_core.targets.route_settings import RouteHttpSettings
-
-__all__ = ["DirectusFlowTarget", "parse_flow_ref"]
-
-_FLOW_REF = re.compile(
-    r"^(?P<base>https?://[^?#\s]+?)/flows/trigger/"
-    r"(?P<flow>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})/?$"
-)
-
-
-def parse_flow_ref(target_ref: str) -> tuple[str, str] | None:
-    """(base URL, flow id) of a ``…/flows/trigger/<uuid>`` target_ref, or None."""
-    match = _FLOW_REF.match(target_ref.strip())
-    if match is None:
-        return None
-    return match["base"], match["flow"].lower()
-
-
-def _directus_status(status: int) -> tuple[bool, bool, str] | None:
-    if status == 401:
-        return True, False, "HTTP 401 from Directus: the access token is invalid or expired; retryable"
-    if status in (403, 404):
-        return (
-            True,
-            False,
-            f"HTTP {status} from Directus: the flow is inactive, missing or not permitted; retryable",
-        )
-    return None
+__all__ = ["DirectusFlowTarget", "directus_status", "parse_flow_ref"]
 
 
 class DirectusFlowTarget(HttpTarget):
     """POSTs the event to a Directus flow's webhook trigger with the route's bearer token."""
 
     target_kind = "directus_flow"
-    status_rule = staticmethod(_directus_status)
-
-    def prepare(self, request: DeliveryRequest, settings: RouteHttpSettings, body: bytes) -> Prepared:
-        parsed = parse_flow_ref(request.target_ref)
-        if parsed is None:
-            raise misconfigured(
-                "directus_flow target_ref must be <Directus URL>/flows/trigger/<flow uuid>",
-                retryable=False,
-            )
-        if not settings.access_token:
-            raise misconfigured(
-                f"route {settings.route_code} has no Directus access token (iu-core route token set "
-                f"{settings.route_code})",
-                retryable=True,
-            )
-        base, flow = parsed
-        headers = {
-            "Authorization": f"Bearer {settings.access_token}",
-            "webhook-id": request.idempotency_key,
-        }
-        return Prepared(url=f"{base}/flows/trigger/{flow}", headers=headers)

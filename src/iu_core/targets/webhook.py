@@ -25,16 +25,12 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from standardwebhooks import Webhook
-
 __all__ = [
     "SECRET_PREFIX",
     "Signer",
     "event_body",
     "fingerprint",
     "new_secret",
-    "signature_header",
-    "webhook_headers",
 ]
 
 SECRET_PREFIX = "whsec_"
@@ -66,24 +62,6 @@ def event_body(
         "data": dict(payload),
     }
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
-
-
-def signature_header(secrets_: Sequence[str], webhook_id: str, timestamp: int, body: bytes) -> str:
-    """``v1,<sig>`` for each secret (current first), space-separated."""
-    when = dt.datetime.fromtimestamp(timestamp, tz=dt.UTC)
-    text = body.decode("utf-8")
-    return " ".join(Webhook(secret).sign(webhook_id, when, text) for secret in secrets_)
-
-
-def webhook_headers(
-    secrets_: Sequence[str], webhook_id: str, body: bytes, *, timestamp: int
-) -> dict[str, str]:
-    """The three Standard Webhooks headers for one attempt."""
-    return {
-        "webhook-id": webhook_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": signature_header(secrets_, webhook_id, timestamp, body),
-    }
 
 
 class Signer:

@@ -3,7 +3,9 @@
 - **Rate limit**: a token bucket per route (``rate_limit_per_s``; N worker
   processes share a rate N times).
 - **In-flight slots**: a route has at most its ``max_in_flight`` deliveries
-  in flight, and the process at most ``http_concurrency`` over all routes.
+  in flight (an HTTP route: at most that many being sent, and as many more
+  claimed and waiting their turn), and the process at most
+  ``http_concurrency`` claimed over all routes.
 - **Gone**: once a receiver answered HTTP 410 (the target asked to disable the
   route), nothing more is sent to that route from this process: deliveries
   still waiting to be sent are given back unsent. The mark holds until the
@@ -70,17 +72,22 @@ class RoutePolicy:
         with self._lock:
             return self._inflight.get(route_code, 0) > 0
 
-    def reserve(self, route: Route, wanted: int) -> int:
+    def reserve(self, route: Route, wanted: int, *, window: int | None = None) -> int:
         """Take up to ``wanted`` free slots of the route for a claim (0: claim nothing now).
 
-        Check and take are one step, so lanes claiming at the same time never
-        exceed the route's ``max_in_flight`` together. While the route is busy
-        a claim waits for half its window: fewer, larger claims at the same depth.
+        ``window`` is how many of the route's deliveries may be claimed and not
+        finished at once: ``max_in_flight`` unless the dispatcher bounds the
+        sending itself (the HTTP dispatcher sends at most ``max_in_flight`` and
+        takes a window of twice that, so the next batch is claimed while one
+        is being sent). Check and take are one step, so lanes claiming at the
+        same time never exceed the window together. While the route is busy a
+        claim waits for half its window: fewer, larger claims at the same depth.
         """
+        limit = window or route.max_in_flight
         with self._lock:
             used = self._inflight[route.route_code]
-            free = min(route.max_in_flight - used, self.http_concurrency - self._total, wanted)
-            if free <= 0 or (used > 0 and free < route.max_in_flight // 2):
+            free = min(limit - used, self.http_concurrency - self._total, wanted)
+            if free <= 0 or (used > 0 and free < limit // 2):
                 return 0
             self._inflight[route.route_code] += free
             self._total += free

@@ -211,7 +211,11 @@ class Scheduler:
         cfg = self.config
         if self.policy.failures_pending(route.route_code):
             return 0  # the completer's record of them may open the circuit: wait for it
-        reserved = self.policy.reserve(route, cfg.batch_size)
+        sender = self.http if http else None
+        # The HTTP dispatcher sends at most max_in_flight per route and holds the
+        # rest: claiming one window ahead overlaps the next claim with the sending.
+        window = route.max_in_flight * sender.CLAIM_AHEAD if sender is not None else None
+        reserved = self.policy.reserve(route, cfg.batch_size, window=window)
         if reserved == 0:
             return 0
         slots = self.policy.take_rate(route, reserved)
@@ -219,7 +223,6 @@ class Scheduler:
             self.policy.unreserve(route.route_code, reserved)
             return 0
         lease_s = route.timeout_s + route.connect_timeout_s + cfg.lease_margin_s
-        sender = self.http if http else None
         settings: dict[str, Any] | None = None
         try:
             if sender is not None:

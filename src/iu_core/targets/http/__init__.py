@@ -1,13 +1,11 @@
-"""The asyncio path of the HTTP targets: a keep-alive client and a per-route sender.
+"""The one HTTP path of the HTTP targets: a keep-alive asyncio client, a per-route sender, a sync face.
 
-``client.AsyncHttpClient`` posts over pooled HTTP/1.1 connections to checked
-addresses; ``sender.RoutePlan`` turns one claimed batch's route settings into
-what every delivery of the batch shares (parsed URL, decoded signing keys,
-token, timeouts) and ``sender.send`` delivers one event with it. The worker's
-dispatcher runs them on one event loop per process.
+``client.AsyncHttpClient`` posts over pooled HTTP/1.1 connections (``h11``)
+to checked addresses; ``sender.RoutePlan`` turns a route's settings into what
+every delivery of the route shares (parsed URL, decoded signing keys, token,
+timeouts) and ``sender.send`` delivers one event with it. The worker's
+dispatcher runs them on its own event loop; ``sync.run`` runs the same
+coroutine for synchronous callers (``deliver test``, ``HttpTarget.deliver``).
+Import from the modules themselves: this package file imports nothing, so
+``classify`` (which the sender uses) can name the client's result type.
 """
-
-from iu_core.targets.http.client import AsyncHttpClient, Endpoint, parse_endpoint
-from iu_core.targets.http.sender import HTTP_KINDS, RoutePlan, send
-
-__all__ = ["HTTP_KINDS", "AsyncHttpClient", "Endpoint", "RoutePlan", "parse_endpoint", "send"]

@@ -1,15 +1,17 @@
-"""One HTTP delivery on the asyncio path: body, headers, POST, classification.
+"""One HTTP delivery: body, headers, POST, classification — for the worker and every other caller.
 
-The same request and the same classification as the synchronous targets
-(``external_endpoint.py``, ``directus.py``, ``classify.py``); what changes is
-that everything a batch shares is prepared once (``RoutePlan``) from the
-settings the claim returned, so a delivery costs one JSON dump, one HMAC and
-one POST.
+Everything a route's deliveries share is prepared once (``RoutePlan``) from
+the route's settings (the worker's claim returns them; a target's ``deliver``
+reads them), so a delivery costs one JSON dump, one HMAC and one POST. The
+kinds' rules live here, once: a webhook is signed with the route's secrets
+(Standard Webhooks), a Directus flow trigger carries the route's bearer token
+and has its own status rule (``directus_status``, see ``targets/directus.py``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,14 +20,39 @@ from typing import Any
 from iu_core.delivery import DeliveryOutcome, DeliveryPath, kinds_on
 from iu_core.targets.address_policy import AddressRefused, IPNetwork, parse_networks
 from iu_core.targets.classify import StatusRule, failed, outcome_from_http
-from iu_core.targets.directus import DirectusFlowTarget, parse_flow_ref
 from iu_core.targets.http.client import AsyncHttpClient, Endpoint, parse_endpoint
 from iu_core.targets.webhook import Signer, event_body
 
-__all__ = ["HTTP_KINDS", "RoutePlan", "send"]
+__all__ = ["HTTP_KINDS", "RoutePlan", "directus_status", "parse_flow_ref", "prepare", "send"]
 
 HTTP_KINDS = frozenset(kind.value for kind in kinds_on(DeliveryPath.ASYNC_HTTP))
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
+
+_FLOW_REF = re.compile(
+    r"^(?P<base>https?://[^?#\s]+?)/flows/trigger/"
+    r"(?P<flow>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})/?$"
+)
+
+
+def parse_flow_ref(target_ref: str) -> tuple[str, str] | None:
+    """(base URL, flow id) of a ``…/flows/trigger/<uuid>`` target_ref, or None."""
+    match = _FLOW_REF.match(target_ref.strip())
+    if match is None:
+        return None
+    return match["base"], match["flow"].lower()
+
+
+def directus_status(status: int) -> tuple[bool, bool, str] | None:
+    """A Directus flow trigger's statuses that differ from an endpoint's (why: ``targets/directus.py``)."""
+    if status == 401:
+        return True, False, "HTTP 401 from Directus: the access token is invalid or expired; retryable"
+    if status in (403, 404):
+        return (
+            True,
+            False,
+            f"HTTP {status} from Directus: the flow is inactive, missing or not permitted; retryable",
+        )
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +92,7 @@ class RoutePlan:
         token: str | None = None
         rule: StatusRule | None = None
         if kind == "directus_flow":
-            rule = DirectusFlowTarget.status_rule
+            rule = directus_status
             parsed = parse_flow_ref(ref)
             if parsed is None:
                 refusal = "directus_flow target_ref must be <Directus URL>/flows/trigger/<flow uuid>"
