@@ -1,4 +1,4 @@
-"""The stories of README and the docs pages run as they are written, command by command, against a real database."""
+"""The stories of README and the docs pages run as written, command by command, against a real database."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ embedder_option = click.option(
     envvar=EMBEDDER_ENV,
     show_envvar=True,
     default=None,
-    help="Embedder that writes the vectors. Default: e5 (multilingual-e5-small, bundled).",
+    help="Embedder that writes the vectors. Default: e5 (multilingual-e5-small, int8, bundled).",
 )
 
 

@@ -118,3 +118,17 @@ SELECT h.collection, h.piece_id, u.code, p.kind, p.label, p.heading, h.heading_p
   JOIN public.iu_piece p ON p.piece_id = h.piece_id
   JOIN public.information_unit u ON u.iu_id = h.iu_id
  ORDER BY h.distance, h.piece_id
+
+-- due_units --
+-- The units of the next due deliveries of a route, read without locking
+-- anything: their passages are embedded before the delivery's transaction
+-- claims them (the claim then finds the vectors ready).
+SELECT DISTINCT d.aggregate_id AS iu_id
+  FROM (SELECT aggregate_id
+          FROM public.iu_delivery
+         WHERE route_code = %(route_code)s
+           AND state IN ('pending', 'retrying')
+           AND available_at <= now()
+           AND aggregate_id IS NOT NULL
+         ORDER BY available_at, event_seq
+         LIMIT %(limit)s) d
