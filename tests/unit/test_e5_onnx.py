@@ -45,6 +45,7 @@ def test_the_tokenizer_counts_what_the_reference_engine_counts(reference) -> Non
         assert len(tokenizer.ids(f"passage: {text}")) + 2 == reference.token_count(text), text
 
 
+@pytest.mark.slow
 def test_passage_and_query_vectors_agree_with_the_reference(reference) -> None:  # type: ignore[no-untyped-def]
     engine = get_embedder("e5")
     passages = _lines("vn_luat_an_ninh_mang_2018.txt", "uk_fraud_act_2006.txt")[:30]
@@ -62,6 +63,7 @@ def test_passage_and_query_vectors_agree_with_the_reference(reference) -> None: 
         assert float(ours_q @ theirs_q) >= 0.99
 
 
+@pytest.mark.slow
 def test_a_text_longer_than_one_window_is_averaged_like_the_reference(reference) -> None:  # type: ignore[no-untyped-def]
     long_text = " ".join(_lines("vn_luat_an_ninh_mang_2018.txt")[:40])
     assert reference.token_count(long_text) > 1100  # three windows

@@ -132,3 +132,23 @@ SELECT DISTINCT d.aggregate_id AS iu_id
            AND aggregate_id IS NOT NULL
          ORDER BY available_at, event_seq
          LIMIT %(limit)s) d
+
+-- vi_texts --
+-- The Vietnamese texts a search's scope holds: what a plain (unaccented)
+-- Vietnamese question is restored from.
+SELECT p.text
+  FROM public.iu_vector_piece v
+  JOIN public.iu_piece p ON p.piece_id = v.piece_id
+ WHERE v.language = 'vi'
+   AND v.model_name = %(model_name)s
+   AND (%(collection)s::text IS NULL OR v.collection = %(collection)s)
+   AND (%(iu_id)s::uuid IS NULL OR v.iu_id = %(iu_id)s)
+
+-- vi_texts_version --
+-- Changes whenever the texts of vi_texts do: a restorer learnt from them is kept until then.
+SELECT count(*), max(v.updated_at)
+  FROM public.iu_vector_piece v
+ WHERE v.language = 'vi'
+   AND v.model_name = %(model_name)s
+   AND (%(collection)s::text IS NULL OR v.collection = %(collection)s)
+   AND (%(iu_id)s::uuid IS NULL OR v.iu_id = %(iu_id)s)
