@@ -10,9 +10,8 @@ compared: vectors of two models share no space.
 (also what a search whose scope holds nothing in the question's detected
 language does, e.g. a Vietnamese question asked of an English law):
 each language's candidates (its ``ANY_POOL`` nearest) are scored by how far
-they stand above that language's own pool (a z-score), so a question in one
-language finds the answer in a law written in the other, and a language that
-holds nothing relevant has no clear leader to promote.
+they stand above the mean of that language's own pool, so a question in one
+language finds the answer in a law written in the other.
 
 A Vietnamese question typed without diacritics is restored first
 (``diacritics.Restorer``, from the Vietnamese texts in the search's scope), and
@@ -63,7 +62,7 @@ class SearchHit:
     heading_path: str
     language: str
     snippet: str
-    calibrated: float | None = None  # language="any": the z-score the hits are ranked by
+    calibrated: float | None = None  # language="any": the score above its language's pool mean
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -166,15 +165,17 @@ def _nearest(
 
 
 def _calibrated(rows_by_language: dict[str, list[Any]], limit: int) -> list[tuple[Any, float]]:
-    """Every language's rows scored against its own pool (z-score), best first."""
+    """Every language's rows scored by how far they stand above that language's pool mean, best first.
+
+    e5 scores every passage in the question's own language higher, relevant or
+    not: an offset per language, which the pool's mean measures. Dividing by the
+    pool's spread as well (a z-score) was measured and ranks worse (BENCHMARKS.md).
+    """
     scored: list[tuple[Any, float]] = []
     for rows in rows_by_language.values():
-        scores = [float(r[9]) for r in rows]
-        if not scores:
-            continue
-        mean = sum(scores) / len(scores)
-        spread = (sum((s - mean) ** 2 for s in scores) / len(scores)) ** 0.5 or 1.0
-        scored.extend((r, (float(r[9]) - mean) / spread) for r in rows)
+        if rows:
+            mean = sum(float(r[9]) for r in rows) / len(rows)
+            scored.extend((r, float(r[9]) - mean) for r in rows)
     scored.sort(key=lambda pair: (-pair[1], str(pair[0][1])))
     return scored[:limit]
 
