@@ -22,7 +22,7 @@ from typing import Any
 
 import psycopg
 
-from bench import events, server
+from bench import events, procs, server
 from bench.measure import http_receiver
 
 ORDER_VIOLATIONS = """
@@ -46,6 +46,7 @@ def _workers(url: str, count: int) -> list[subprocess.Popen[bytes]]:
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=procs.die_with_parent,
         )
         for _ in range(count)
     ]

@@ -55,7 +55,11 @@ def question_sets() -> dict[str, list[Question]]:
 def load_corpus(conn: psycopg.Connection[Any]) -> None:
     """Ingest every document of the question file under its code."""
     for code, source in json.loads(QUESTIONS.read_text(encoding="utf-8"))["corpus"].items():
-        path = domain.sample_path(source.removeprefix("sample:")) if source.startswith("sample:") else ROOT / source
+        path = (
+            domain.sample_path(source.removeprefix("sample:"))
+            if source.startswith("sample:")
+            else ROOT / source
+        )
         domain.ingest_document(conn, path, code=code)
 
 
@@ -88,7 +92,12 @@ def evaluate(
     started = time.perf_counter()
     for question in questions:
         result = vector.search(
-            conn, question.q, collection=COLLECTION, iu_code=question.code if scoped else None, limit=10, **options
+            conn,
+            question.q,
+            collection=COLLECTION,
+            iu_code=question.code if scoped else None,
+            limit=10,
+            **options,
         )
         rank = next(
             (
@@ -128,7 +137,11 @@ def run(conn: psycopg.Connection[Any], embedder_name: str) -> dict[str, Any]:
         "en": [("default", {}), ("any", {"language": "any"})],
         "vi": [("default", {}), ("any", {"language": "any"})],
         "vi_plain": [("default", {}), ("without restoring marks", {"restore_marks": False})],
-        "cross_vi_en": [("default", {}), ("any", {"language": "any"}), ("en", {"language": vector.Language.EN})],
+        "cross_vi_en": [
+            ("default", {}),
+            ("any", {"language": "any"}),
+            ("en", {"language": vector.Language.EN}),
+        ],
         "identifiers": [("scoped to the unit", {"scoped": True})],
     }
     for name, questions in sets.items():

@@ -1,7 +1,8 @@
 """One dedicated, durable embedded PostgreSQL for a whole benchmark run.
 
 The server lives in a temporary data directory, is started with
-``iu_core.embedded.ensure_server`` and stopped with ``stop_server`` at the end.
+``iu_core.embedded.ensure_server`` and stopped with ``stop_server`` at the end
+(or, when the benchmark dies first, by its guard: ``procs.guard_server``).
 Durability stays ON (fsync, synchronous_commit, full_page_writes): a delivery
 system is measured as it would run. Every measurement gets a fresh database
 cloned from a template migrated once per run, so repetitions do not see each
@@ -11,6 +12,7 @@ other's rows, dead tuples or caches of table bloat.
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -22,6 +24,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from bench import procs
 from iu_core import migrations
 from iu_core.embedded import ensure_server, stop_server
 
@@ -56,6 +59,7 @@ class BenchServer:
     settings: dict[str, str] = field(default_factory=dict)
     _owned_tmp: Path | None = None
     _data_templates: dict[int, str] = field(default_factory=dict)
+    _guard: subprocess.Popen[bytes] | None = None
 
     def fresh_database(self, template: str = TEMPLATE) -> tuple[str, str]:
         """A new database cloned from TEMPLATE (default: freshly migrated, empty): (name, url).
@@ -127,6 +131,7 @@ def start(data_dir: Path | None = None) -> BenchServer:
         owned = Path(tempfile.mkdtemp(prefix="iu-bench-pg-"))
         data_dir = owned / "data"
     admin_url = ensure_server(data_dir, database="postgres")
+    guard = procs.guard_server(data_dir)  # stops the server if this process dies first
     with psycopg.connect(admin_url, autocommit=True) as conn:
         for key, value in DURABLE.items():
             conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(key), sql.Literal(value)))
@@ -139,10 +144,14 @@ def start(data_dir: Path | None = None) -> BenchServer:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
     with psycopg.connect(with_db(admin_url, TEMPLATE), autocommit=True) as conn:
         migrations.migrate(conn)
-    return BenchServer(data_dir=data_dir, admin_url=admin_url, settings=settings, _owned_tmp=owned)
+    return BenchServer(
+        data_dir=data_dir, admin_url=admin_url, settings=settings, _owned_tmp=owned, _guard=guard
+    )
 
 
 def stop(server: BenchServer) -> None:
     stop_server(server.data_dir)
+    if server._guard is not None:
+        procs.release_guard(server._guard)
     if server._owned_tmp is not None:
         shutil.rmtree(server._owned_tmp, ignore_errors=True)

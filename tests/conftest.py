@@ -28,9 +28,11 @@ from typing import TYPE_CHECKING, Any
 import hypothesis
 import psycopg
 import pytest
+from bench.procs import die_with_parent, guard_server, release_guard
 from psycopg import sql
 
 from iu_core import migrations
+from tests.support.leftovers import pytest_configure, pytest_sessionfinish  # noqa: F401  (a server left running fails the run)
 
 # No shared example database: parallel test processes (pytest-xdist) writing one
 # .hypothesis directory at once corrupt each other's replays.
@@ -96,6 +98,7 @@ def pg_admin_url() -> Iterator[str]:
     base = Path(tempfile.mkdtemp(prefix="iu_core_pg_"))
     data_dir = base / "data"
     server = _wheel().get_server(data_dir, cleanup_mode=None)
+    guard = guard_server(data_dir)  # stops it should this process be killed before the teardown
     url = str(server.get_uri())
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ALTER SYSTEM SET fsync = off")
@@ -106,6 +109,7 @@ def pg_admin_url() -> Iterator[str]:
         yield url
     finally:
         stop_server(data_dir)
+        release_guard(guard)
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -202,6 +206,7 @@ def run_iu_core(
         timeout=timeout,
         cwd=cwd,
         check=False,
+        preexec_fn=die_with_parent,  # SIGTERM should the test process die while it runs
     )
 
 
@@ -216,9 +221,10 @@ def cli(database_url: str) -> CliRunner:
 
 
 @pytest.fixture(scope="session")
-def directus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Directus]:
-    """A real Directus on 127.0.0.1 for the whole session (started on first use)."""
+def directus(tmp_path_factory: pytest.TempPathFactory, pg_admin_url: str) -> Iterator[Directus]:
+    """A real Directus on 127.0.0.1 for the whole session (started on first use), its
+    database on the session's PostgreSQL."""
     from tests.support.directus import running_directus
 
-    with running_directus(tmp_path_factory.mktemp("directus")) as server:
+    with running_directus(tmp_path_factory.mktemp("directus"), pg_admin_url) as server:
         yield server

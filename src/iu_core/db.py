@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 
 from iu_core.errors import IuCoreError
 from iu_core.settings import Settings
@@ -37,9 +36,3 @@ def connect(url: str, *, autocommit: bool = False, **kwargs: Any) -> psycopg.Con
         raise IuCoreError(f"PostgreSQL 15 or newer is required (server is {version})")
     return conn
 
-
-def connect_dict(url: str, *, autocommit: bool = False) -> psycopg.Connection[dict[str, Any]]:
-    """A connection whose rows are dicts (for reports and ``--json``)."""
-    conn = connect(url, autocommit=autocommit)
-    conn.row_factory = dict_row
-    return conn

@@ -104,6 +104,31 @@ def _ensure_database(admin_url: str, database: str) -> None:
             conn.execute("SELECT pg_advisory_unlock(hashtext('iu_core.create_database'))")
 
 
+def ensure_migrated(url: str) -> str | None:
+    """Bring the embedded database's schema up to date; say what was done (None: nothing).
+
+    Only the embedded default is migrated on first use: nobody else uses it,
+    and a new user's next command (``samples seed``, ``db verify``) should just
+    work. A database given with ``--database-url`` is migrated only by
+    ``iu-core db migrate``, the operator's explicit step.
+    """
+    from iu_core import migrations
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        fresh = migrations.is_fresh(conn)
+        if not fresh and not migrations.pending(conn) and not migrations.stale_functions(conn):
+            return None
+        # Another process may have migrated meanwhile: migrate() re-checks under its lock.
+        applied = migrations.migrate(conn)
+    if not applied:
+        return None
+    return (
+        "created IU Core's schema in the embedded database"
+        if fresh
+        else ("brought the embedded database's schema up to date")
+    )
+
+
 def server_status(data_dir: Path) -> ServerStatus:
     data_dir = data_dir.expanduser().resolve()
     initialized = (data_dir / "PG_VERSION").exists()

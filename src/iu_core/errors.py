@@ -19,20 +19,6 @@ class Refused(IuCoreError):
     """The system refused the operation on purpose (guard, gate, policy)."""
 
 
-# SQLSTATEs raised by IU Core's own SQL (see migrations/001_schema_contract.sql).
-IU_SQLSTATES = {
-    "IU001": "delivery gate is closed",
-    "IU002": "route is not on the live allowlist",
-    "IU003": "route is still dry-run",
-    "IU004": "unknown route",
-    "IU005": "internal consumer not registered",
-    "IU006": "malformed structure event payload",
-    "IU007": "append-only table refuses UPDATE",
-    "IU008": "route is disabled",
-    "IU009": "route circuit is open",
-}
-
-
 def describe_database_error(exc: psycopg.Error) -> str:
     """One line for a database error, without internals a user cannot act on."""
     diag = getattr(exc, "diag", None)

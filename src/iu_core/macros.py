@@ -23,7 +23,7 @@ import psycopg
 from iu_core import db
 from iu_core.actor import default_actor
 from iu_core.errors import IuCoreError
-from iu_core.ops.schema import require_schema
+from iu_core.migrations import require_schema
 from iu_core.psql_script import ResultSet, ScriptFailed, ScriptRun, run_script
 from iu_core.sqlfiles import queries, read_sql
 

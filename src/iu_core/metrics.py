@@ -11,6 +11,13 @@ default, so a test or an embedding application sees only these):
   pending age, open dead letters, the gate, live routes, open circuits. Every
   process that can reach the database (any worker, the console) reports the
   same values, so it does not matter which one Prometheus scrapes.
+
+A scrape can never hurt the worker: the gauges are read over ONE connection
+per process, kept between scrapes, under a statement and a lock timeout.
+When the database does not answer in time (a migration holds a lock on a
+delivery table), or another scrape is still reading, the scrape answers at
+once with the counters and without the gauges, and says so:
+``iu_core_metrics_gauges_stale 1``.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
+from iu_core.errors import one_line
 from iu_core.sqlfiles import queries
 
 __all__ = [
@@ -93,38 +101,81 @@ def record_dead_letter(route: str, count: int = 1) -> None:
         DEAD_LETTERED.labels(route).inc(count)
 
 
+class GaugesUnavailable(Exception):
+    """The scrape-time gauges could not be read in time (the reason is the message)."""
+
+
 class DatabaseCollector(Collector):
     """Scrape-time gauges, read from the database in one query per scrape.
 
-    A scrape that cannot reach the database reports none of these gauges (and
-    logs why) instead of failing the whole scrape: the worker's own counters
-    are still worth having when the database is down.
+    One connection, opened on the first scrape and kept (reopened after an
+    error), used by one scrape at a time: a scrape that finds it busy waits at
+    most half a second. The query runs under ``statement_timeout`` and
+    ``lock_timeout``, so it neither waits behind an exclusive lock nor holds
+    one for long. A scrape that cannot read the gauges in time reports none
+    of them (and logs why) instead of failing or hanging: the worker's own
+    counters are still worth having, and ``iu_core_metrics_gauges_stale`` is 1.
     """
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, *, timeout_s: float = 2.0) -> None:
         self.database_url = database_url
+        self.timeout_s = timeout_s
+        self._conn: psycopg.Connection[Any] | None = None
+        self._lock = threading.Lock()
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            ms = max(1, int(self.timeout_s * 1000))
+            conn = psycopg.connect(
+                self.database_url,
+                autocommit=True,
+                connect_timeout=max(2, int(self.timeout_s + 0.999)),
+                application_name="iu-core metrics",
+            )
+            # Set for the session (the URL's own options stay): a lock is waited
+            # for half the time a statement may take.
+            conn.execute(
+                queries("console")["metrics_session"],
+                {"statement_timeout": f"{ms}ms", "lock_timeout": f"{max(1, ms // 2)}ms"},
+            )
+            self._conn = conn
+        return self._conn
 
     def _read(self) -> tuple[bool, list[tuple[Any, ...]]]:
-        # A connection per scrape (every 15 s or so): nothing is held between
-        # scrapes, and a database restart needs no reconnect logic.
-        with psycopg.connect(
-            self.database_url, autocommit=True, connect_timeout=5, application_name="iu-core metrics"
-        ) as conn:
-            row = conn.execute(queries("console")["metrics_gauges"]).fetchone()
+        # Another scrape reads now: in normal times it is done in milliseconds;
+        # when it is stuck behind a lock, this one does not queue up behind it.
+        if not self._lock.acquire(timeout=min(0.5, self.timeout_s)):
+            raise GaugesUnavailable("another scrape is still reading the gauges")
+        try:
+            conn = self._connection()
+            try:
+                row = conn.execute(queries("console")["metrics_gauges"]).fetchone()
+            except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable):
+                raise  # the connection is fine; only this scrape is late
+            except psycopg.Error:
+                self.close()  # broken or in an unknown state: the next scrape opens another
+                raise
+        finally:
+            self._lock.release()
         assert row is not None
         gate_open, routes = row
         return bool(gate_open), [tuple(r) for r in routes or ()]
 
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
     def describe(self) -> Iterator[GaugeMetricFamily]:
-        return iter(self._families(False, []))
+        return iter([*self._families(False, []), _stale_family(False)])
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
             gate_open, routes = self._read()
-        except psycopg.Error as exc:
-            log.warning("metrics: database unavailable, scrape-time gauges left out: %s", exc)
-            return iter(())
-        return iter(self._families(gate_open, routes))
+        except (psycopg.Error, GaugesUnavailable) as exc:
+            log.warning("metrics: scrape-time gauges left out: %s", one_line(str(exc), 300))
+            return iter([_stale_family(True)])
+        return iter([*self._families(gate_open, routes), _stale_family(False)])
 
     @staticmethod
     def _families(gate_open: bool, routes: list[tuple[Any, ...]]) -> list[GaugeMetricFamily]:
@@ -156,6 +207,15 @@ class DatabaseCollector(Collector):
         return [pending, oldest, dead, gate, live, circuit]
 
 
+def _stale_family(stale: bool) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(
+        "iu_core_metrics_gauges_stale",
+        "1 when this scrape could not read the database's gauges in time (they are left out).",
+    )
+    family.add_metric([], 1.0 if stale else 0.0)
+    return family
+
+
 _registered: list[DatabaseCollector] = []
 _register_lock = threading.Lock()
 
@@ -167,6 +227,7 @@ def register_database(database_url: str) -> DatabaseCollector:
             if old.database_url == database_url:
                 return old
             REGISTRY.unregister(old)
+            old.close()
         _registered.clear()
         collector = DatabaseCollector(database_url)
         REGISTRY.register(collector)

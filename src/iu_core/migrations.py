@@ -1,20 +1,24 @@
-"""The schema: a baseline by noun, numbered deltas, then the functions, each from its own file.
+"""The schema: the current tables by noun, numbered deltas, then the functions, each from its own file.
 
-- ``sql/schema/*.sql``: the tables, indexes and starting rows of the first
-  release, one file per noun (routes, delivery, audit, ...), readable in one
-  place; ``sql/schema/wiring.sql`` holds every trigger of that schema.
-- ``sql/migrations/NNN_name.sql``: numbered deltas after it (tables change
-  only through these).
+- ``sql/schema/*.sql``: every table, index and starting row as it is at this
+  release (the first release's tables and the deltas up to ``FOLDED_VERSION``
+  folded in), one file per noun (routes, delivery, audit, retention, ...),
+  readable in one place; ``sql/schema/wiring.sql`` holds every trigger.
+- ``sql/migrations/NNN_name.sql``: numbered deltas (tables change only
+  through these). The ones up to ``FOLDED_VERSION`` are in the schema already
+  and stay only to upgrade older databases.
 - ``sql/functions/NAME.sql``: ``CREATE OR REPLACE`` of one function or a small
   family; (re)applied whenever a file's checksum differs from the one in
   ``iu_schema_function``, so a fix to a function is a one-file change.
 - ``sql/grants.sql``: privileges, applied after the functions every time.
 
-A fresh database gets all of it in ONE transaction, recorded in the ledger
-as the first release's versions 1-6 (the baseline is exactly their effect:
-a test compares the catalogs), then the deltas. A database made by an
-earlier release gets its pending deltas, each in its own transaction with
-its ledger row, then the changed functions. A session advisory lock
+A fresh database gets all of it in ONE transaction: the schema, recorded in
+the ledger as the first release's versions 1-6 and the deltas up to
+``FOLDED_VERSION`` (the schema is exactly their effect: a test compares the
+catalogs of an upgraded and a fresh database), then any later delta, the
+functions, the wiring and the grants. A database made by an earlier release
+gets its pending deltas, each in its own transaction with its ledger row,
+then the changed functions. A session advisory lock
 serialises migrators: a second ``db migrate`` waits, then finds nothing to do.
 Function files run with ``check_function_bodies = off`` (as pg_dump restores
 do), so their order does not matter.
@@ -65,8 +69,24 @@ FIRST_RELEASE: dict[int, tuple[str, str]] = {
     5: ("operator", "41343a38921b23a88c6e7e28bd7937c9d12bcedc8ed23413eb2e3f219d30d8ff"),
     6: ("http_targets", "adb143ad4ca3ea7a1f896e53ce29742420878f93b9ca9d36958c50f633da4de7"),
 }
-# The baseline's files, in the order tables reference each other.
-BASELINE_FILES = ("config", "domain", "outbox", "routes", "consumers", "delivery", "audit", "projection")
+# The last delta folded into sql/schema/: a fresh install records it and every
+# delta before it as applied, and applies only the deltas after it.
+FOLDED_VERSION = 13
+# The schema's files, in the order tables reference each other.
+BASELINE_FILES = (
+    "config",
+    "domain",
+    "outbox",
+    "routes",
+    "consumers",
+    "delivery",
+    "audit",
+    "projection",
+    "report",
+    "retention",
+    "console",
+    "vector",
+)
 
 # Objects the code relies on; `verify` reports any that are missing.
 REQUIRED_OBJECTS: tuple[tuple[str, str], ...] = (
@@ -166,7 +186,7 @@ def function_files() -> list[FunctionFile]:
 
 
 def baseline_sql() -> str:
-    """The baseline's tables, as one script (without its wiring)."""
+    """The current schema's tables, as one script (without its wiring)."""
     return "\n".join(_sql(f"sql/schema/{name}.sql") for name in BASELINE_FILES)
 
 
@@ -235,6 +255,30 @@ def pending(conn: psycopg.Connection[Any]) -> list[Migration]:
     return [m for m in available() if m.version not in applied]
 
 
+class NotMigrated(IuCoreError):
+    """The database lacks (part of) the schema this code needs."""
+
+
+def require_schema(conn: psycopg.Connection[Any]) -> None:
+    """Refuse a database with a pending migration or a new or changed function file (one line).
+
+    Every command that needs the schema and every worker lane calls this
+    before its first statement.
+    """
+    if is_fresh(conn):
+        raise NotMigrated("database not migrated: run iu-core db migrate")
+    waiting = pending(conn)
+    if waiting:
+        names = ", ".join(m.filename for m in waiting)
+        raise NotMigrated(f"database not migrated to this version (pending: {names}): run iu-core db migrate")
+    stale = stale_functions(conn)
+    if stale:
+        names = ", ".join(f"{f.name}.sql" for f in stale)
+        raise NotMigrated(
+            f"database not migrated to this version (function files: {names}): run iu-core db migrate"
+        )
+
+
 def _record(conn: psycopg.Connection[Any], version: int, name: str, checksum: str) -> None:
     conn.execute(
         "INSERT INTO iu_schema_migration (version, name, checksum) VALUES (%s, %s, %s)",
@@ -254,14 +298,21 @@ def _apply_function_files(conn: psycopg.Connection[Any], files: list[FunctionFil
         )
 
 
+def _after_fold(deltas: list[Migration]) -> list[Migration]:
+    return [m for m in deltas if m.version > FOLDED_VERSION]
+
+
 def _install_fresh(conn: psycopg.Connection[Any]) -> list[Migration]:
-    """Baseline, deltas, functions, wiring and grants in one transaction."""
+    """Schema, later deltas, functions, wiring and grants in one transaction."""
     deltas = available()
     with conn.transaction():
         conn.execute(baseline_sql().encode("utf-8"))
         for version, (name, checksum) in FIRST_RELEASE.items():
             _record(conn, version, name, checksum)
         for migration in deltas:
+            if migration.version <= FOLDED_VERSION:  # in the schema already
+                _record(conn, migration.version, migration.name, migration.checksum)
+        for migration in _after_fold(deltas):
             conn.execute(migration.sql.encode("utf-8"))
             _record(conn, migration.version, migration.name, migration.checksum)
         conn.execute(FUNCTION_LEDGER_DDL)
@@ -272,7 +323,8 @@ def _install_fresh(conn: psycopg.Connection[Any]) -> list[Migration]:
 
 
 def migrate(conn: psycopg.Connection[Any]) -> list[Migration]:
-    """Bring the database to this code's schema; return the delta migrations applied.
+    """Bring the database to this code's schema; return the delta migrations applied
+    (on a fresh database: every delta it records, those folded into the schema too).
 
     ``conn`` must be autocommit (each step manages its own transaction).
     """
@@ -304,13 +356,15 @@ def migrate(conn: psycopg.Connection[Any]) -> list[Migration]:
 def pending_sql(conn: psycopg.Connection[Any]) -> str:
     """The SQL ``migrate`` would apply now, as one script."""
     parts: list[str] = []
-    if is_fresh(conn):
+    fresh = is_fresh(conn)
+    if fresh:
         parts += [
             f"-- schema/{name}.sql\n{_sql(f'sql/schema/{name}.sql').rstrip()}\n" for name in BASELINE_FILES
         ]
-    parts += [f"-- migrations/{m.filename}\n{m.sql.rstrip()}\n" for m in pending(conn)]
+    deltas = _after_fold(pending(conn)) if fresh else pending(conn)
+    parts += [f"-- migrations/{m.filename}\n{m.sql.rstrip()}\n" for m in deltas]
     parts += [f"-- functions/{f.name}.sql\n{f.sql.rstrip()}\n" for f in stale_functions(conn)]
-    if is_fresh(conn):
+    if fresh:
         parts.append(f"-- schema/wiring.sql\n{_sql('sql/schema/wiring.sql').rstrip()}\n")
     parts.append(f"-- grants.sql\n{_sql('sql/grants.sql').rstrip()}\n")
     return "\n".join(parts)

@@ -62,7 +62,10 @@ def parse_age(text: str) -> dt.timedelta:
     match = _AGE.match(text)
     if match is None:
         raise IuCoreError(f"cannot read age {text!r}: use a number and a unit, e.g. 30d, 12h, 2w")
-    age = dt.timedelta(**{_UNITS[match["unit"]]: int(match["n"])})
+    try:
+        age = dt.timedelta(**{_UNITS[match["unit"]]: int(match["n"])})
+    except OverflowError:
+        raise IuCoreError(f"age {text!r} is too long: nothing is that old") from None
     if age < MIN_AGE:
         raise IuCoreError(f"age {text!r} is too short: history younger than 1h is never pruned")
     return age
@@ -147,9 +150,25 @@ def _cutoffs(
     if older_than is not None:
         if older_than < MIN_AGE:
             raise IuCoreError("history younger than 1h is never pruned")
-        return {t: now - older_than for t in PRUNE_ORDER}
-    configured = {s.table: s for s in settings(conn)}
-    return {t: now - configured[t].keep_for for t in PRUNE_ORDER if t in configured and configured[t].enabled}
+        cutoff = _before(now, older_than)
+        if cutoff is None:
+            raise IuCoreError("that age reaches back before the year 1: nothing is that old")
+        return {t: cutoff for t in PRUNE_ORDER}
+    cutoffs: dict[HistoryTable, dt.datetime] = {}
+    for table_setting in settings(conn):
+        if table_setting.enabled and table_setting.table in PRUNE_ORDER:
+            cutoff = _before(now, table_setting.keep_for)
+            if cutoff is not None:  # a keep_for beyond the calendar keeps everything
+                cutoffs[table_setting.table] = cutoff
+    return {t: cutoffs[t] for t in PRUNE_ORDER if t in cutoffs}
+
+
+def _before(now: dt.datetime, age: dt.timedelta) -> dt.datetime | None:
+    """``now - age``, or None when that is before the first representable moment."""
+    try:
+        return now - age
+    except OverflowError:
+        return None
 
 
 @dataclass

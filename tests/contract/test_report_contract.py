@@ -16,9 +16,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from iu_core.delivery.transactional import bind
 from iu_core.delivery_seam import DeliveryOutcome, DeliveryRequest
 from iu_core.report import ReportTarget
-from iu_core.targets.transactional import bind
 from tests.contract.base import TargetContract, TargetHarness
 from tests.support.report import events_of, ingest_small, request_for
 

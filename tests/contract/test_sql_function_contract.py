@@ -14,6 +14,7 @@ from psycopg.types.json import Jsonb
 from iu_core.delivery_seam import DeliveryRequest
 from iu_core.targets.sql_function import SqlFunctionTarget
 from tests.contract.base import TargetContract, TargetHarness
+from tests.support.routes import add_route, set_gate
 from tests.support.seam import CONSUMER, structure_payload
 
 ROUTE = "contract.sql"
@@ -22,15 +23,7 @@ TIMEOUT_S = 1.0
 
 def _live_route(conn: psycopg.Connection[Any], consumer: str) -> None:
     """Gate open, ROUTE allowlisted and live to ``consumer`` (the guard's order)."""
-    conn.execute("UPDATE dot_config SET value = 'true' WHERE key = 'iu_core.delivery_enabled'")
-    conn.execute(
-        "UPDATE dot_config SET value = %s WHERE key = 'iu_core.delivery_live_routes'", (Jsonb([ROUTE]),)
-    )
-    conn.execute(
-        """INSERT INTO iu_outbound_route (route_code, event_type, target_kind, target_ref, dry_run)
-           VALUES (%s, 'structure_op_applied', 'sql_function', %s, false)""",
-        (ROUTE, consumer),
-    )
+    add_route(conn, ROUTE, ref=consumer, live=True)
 
 
 class TestSqlFunctionContract(TargetContract):
@@ -94,7 +87,7 @@ class TestSqlFunctionContract(TargetContract):
     def test_a_refusal_writes_nothing_and_says_why(
         self, harness: TargetHarness, conn: psycopg.Connection[Any]
     ) -> None:
-        conn.execute("UPDATE dot_config SET value = 'false' WHERE key = 'iu_core.delivery_enabled'")
+        set_gate(conn, False)
         request = harness.make_request()
         outcome = harness.target.deliver(request)
         assert outcome.status == "failed" and outcome.delivered is False

@@ -10,8 +10,8 @@ import psycopg
 import pytest
 
 from iu_core import domain
+from iu_core.delivery.transactional import bind
 from iu_core.delivery_seam import DeliveryRequest
-from iu_core.targets.transactional import bind
 from iu_core.vector import VectorTarget
 from iu_core.vector.hashing import HashingEmbedder
 from tests.contract.base import TargetContract, TargetHarness

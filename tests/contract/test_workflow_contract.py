@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import psycopg
 import pytest
 
-from iu_core.targets.transactional import bind
+from iu_core.delivery.transactional import bind
 from iu_core.workflow import WorkflowTarget
 from tests.contract.base import TargetContract, TargetHarness
 from tests.support.workflow import install, jobs_with_key, make_request

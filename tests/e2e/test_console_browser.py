@@ -18,7 +18,8 @@ import pytest
 from tests.conftest import run_iu_core
 from tests.support.browser import CHROMIUM_ARGS, chromium_executable
 from tests.support.console import PASSWORD, USER, console_process
-from tests.support.worker import STRUCTURE_ROUTE, insert_events, scalar, wait_until, worker_process
+from tests.support.routes import STRUCTURE_ROUTE
+from tests.support.worker import insert_events, scalar, wait_until, worker_process
 
 pytestmark = pytest.mark.slow
 

@@ -33,5 +33,7 @@ def test_console_users_from_the_command_line(cli: Any) -> None:
     gone = cli("console", "user", "remove", "bob")
     assert gone.returncode == 1 and "no console user" in gone.stderr
     assert json.loads(cli("console", "user", "list", "--json").stdout) == []
-    short_secret = cli("console", "--secret", "tooshort", "--port", "0")
+    on_command_line = cli("console", "--secret", "k" * 40, "--port", "0", timeout=30)
+    assert on_command_line.returncode == 1 and "--secret-file" in on_command_line.stderr
+    short_secret = cli("console", "--port", "0", env={"IU_CORE_CONSOLE_SECRET": "tooshort"}, timeout=30)
     assert short_secret.returncode == 1 and "too short" in short_secret.stderr

@@ -56,6 +56,7 @@ def _demo_state(url: str) -> tuple[Any, ...]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(420)  # two demo runs of up to 180 s each (their own limits), never the global 120 s
 def test_demo_walks_the_story_in_its_own_database_and_can_run_again(
     cli: CliRunner, conn: psycopg.Connection[Any], demo_url: str
 ) -> None:

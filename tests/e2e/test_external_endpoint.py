@@ -31,6 +31,7 @@ from tests.support.receivers import (
     set_secret,
     targets,
 )
+from tests.support.routes import set_gate
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -316,7 +317,7 @@ def test_allow_networks_is_exact(conn: psycopg.Connection[Any], database_url: st
 def test_not_live_route_is_not_sent(conn: psycopg.Connection[Any], database_url: str) -> None:
     with Receiver() as rx, targets(database_url) as t:
         route = _route(conn, rx.url)
-        conn.execute("UPDATE dot_config SET value = 'false' WHERE key = 'iu_core.delivery_enabled'")
+        set_gate(conn, False)
         outcome = t["external_endpoint"].deliver(request_for(route, rx.url))
     assert outcome.status == "failed" and outcome.detail["failure"] == "not_live"
     assert "gate is closed" in outcome.detail["reason"]

@@ -15,6 +15,7 @@ from iu_core import macros
 from iu_core.sqlfiles import read_sql
 from tests.conftest import CliRunner, run_iu_core
 from tests.support.psql import psql_clients, run_psql
+from tests.support.routes import set_gate
 from tests.support.seam import fingerprint
 
 PROBE_PATH = Path(macros.__file__).parent / macros.PROBE_FILE
@@ -90,7 +91,7 @@ def test_probe_on_a_full_database(cli: CliRunner, database_url: str, conn: psyco
         "INSERT INTO iu_route_dead_letter (route_code, event_ref, reason, attempts) "
         "VALUES ('structure_op_applied.workflow', gen_random_uuid(), 'earlier failure', 5)"
     )
-    conn.execute("UPDATE dot_config SET value = 'true' WHERE key = 'iu_core.delivery_enabled'")
+    set_gate(conn, True)
     before = fingerprint(conn)
     result = cli("probe")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -26,11 +26,12 @@ from typing import Any
 
 import psycopg
 import pytest
+from bench.procs import die_with_parent
 
 from iu_core.worker import idempotency_key
 from tests.support.failover import Pair, one_server, primary_and_standby, write
 from tests.support.receivers import Receiver, add_route, set_secret
-from tests.support.worker import STRUCTURE_ROUTE, make_live
+from tests.support.routes import STRUCTURE_ROUTE, make_live
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -97,6 +98,7 @@ def _worker(url: str, log: Path) -> subprocess.Popen[bytes]:
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,  # SIGTERM when this test process dies
         )
 
 

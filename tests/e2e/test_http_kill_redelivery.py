@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from bench.procs import die_with_parent
 from standardwebhooks import Webhook
 
 from tests.support.receivers import Receiver, Reply, add_route, outbox_structure_event, set_secret
@@ -46,6 +47,7 @@ def _worker(database_url: str) -> subprocess.Popen[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         text=True,
+        preexec_fn=die_with_parent,  # SIGTERM when this test process dies
     )
 
 

@@ -27,12 +27,7 @@ SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 def _live_route(conn: psycopg.Connection[Any], code: str, url: str) -> None:
-    add_route(conn, code, url)
-    conn.execute(
-        "UPDATE iu_outbound_route SET base_delay_ms = 0, max_delay_ms = 0, max_attempts = 3"
-        " WHERE route_code = %s",
-        (code,),
-    )
+    add_route(conn, code, url, base_delay_ms=0, max_delay_ms=0, max_attempts=3)
     set_secret(conn, code, SECRET)
 
 

@@ -30,6 +30,7 @@ def _block_after(marker: str, page: str) -> list[list[str]]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # a worker run and a few commands, each allowed 120 s of its own
 def test_going_live_the_way_an_operator_does_it(cli: CliRunner, conn: psycopg.Connection[Any]) -> None:
     assert cli("samples", "seed").returncode == 0  # "with the demo's data"
     story = _block_after("**Going live, the way an operator does it**", "docs/worker.md")

@@ -61,6 +61,7 @@ def _check_reports(cli: Any, database_url: str, out: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(360)  # two worker runs of up to 120 s each plus a dozen short commands
 def test_live_report_routes_keep_reports_current(cli: Any, database_url: str, tmp_path: Path) -> None:
     out = tmp_path / "reports"
     out.mkdir()

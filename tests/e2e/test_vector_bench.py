@@ -4,26 +4,33 @@ from __future__ import annotations
 
 import json
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from bench.procs import run_group
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "BENCHMARKS.md"
 
 
+# The command embeds 2000 pieces with the e5 model on the CPU and starts a durable server of
+# its own: about 40 s of CPU, measured at 178 s of wall time on a 2-core machine whose load
+# average was 8. Its limit is explicit (never the suite's global 120 s) with room for a
+# busier machine, and the bench is ended with its process group (its embedded PostgreSQL by
+# its guard) a minute before pytest would give up on the test.
+BUDGET_S = 600
+
+
 @pytest.mark.slow
+@pytest.mark.timeout(BUDGET_S + 60)
 def test_quick_benchmark_command_reports_every_figure() -> None:
     line = next(x for x in DOC.read_text(encoding="utf-8").splitlines() if "--pieces 2000" in x)
     args = shlex.split(line)
     assert args[:3] == [".venv/bin/python", "-m", "bench.vector_bench"]
-    done = subprocess.run(
-        [sys.executable, *args[1:]], cwd=ROOT, capture_output=True, text=True, timeout=900, check=False
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads(done.stdout)
+    returncode, stdout, stderr = run_group([sys.executable, *args[1:]], BUDGET_S)
+    assert returncode == 0, stderr[-2000:]
+    report = json.loads(stdout)
     assert report["indexing_e5"]["pieces"] > 0 and report["indexing_hashing"]["pieces_per_s"] > 0
     assert report["search"]["plan_uses_hnsw"] is True
     assert 0.0 < report["search"]["recall_at_10"] <= 1.0

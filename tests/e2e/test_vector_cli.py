@@ -101,15 +101,15 @@ def _readme_commands() -> list[list[str]]:
 
 
 @pytest.mark.slow
+# Each command loads the e5 model on the CPU (seconds idle, a minute on a busy 2-core machine).
+@pytest.mark.timeout(900)
 def test_the_bundled_model_answers_plain_questions_in_both_languages(
     cli: CliRunner, conn: psycopg.Connection[Any]
 ) -> None:
     require_pgvector(conn)
     commands = _readme_commands()
     assert [c[:2] for c in commands][2:4] == [["vector", "reindex"], ["vector", "status"]]
-    outputs = [
-        _ok(cli(*args, timeout=300)).stdout for args in commands
-    ]  # the docs page's commands, as written
+    outputs = [_ok(cli(*args, timeout=300)).stdout for args in commands]  # the docs page, as written
     assert "multilingual-e5-small-int8" in outputs[3]
     assert "REG-EN" in outputs[4] and "QC-VI" not in outputs[4]  # ranked among English pieces
     assert "QC-VI" in outputs[5] and "REG-EN" not in outputs[5]

@@ -19,15 +19,8 @@ import pytest
 
 from iu_core import migrations
 from iu_core.embedded import ensure_server, stop_server
-from tests.support.worker import (
-    insert_events,
-    make_live,
-    projection_count,
-    scalar,
-    states,
-    wait_until,
-    worker_process,
-)
+from tests.support.routes import make_live
+from tests.support.worker import insert_events, projection_count, scalar, states, wait_until, worker_process
 
 pytestmark = pytest.mark.slow
 

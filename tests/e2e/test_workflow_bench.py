@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # the bench run's own limit is 240 s, never the global 120 s
 def test_tiny_workflow_bench_delivers_both_routes() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IU_CORE_")}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)

@@ -13,6 +13,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from tests.support.routes import add_route
+
 Conn = psycopg.Connection[Any]
 
 
@@ -36,14 +38,6 @@ def make_role(conn: Conn, database_url: str) -> Iterator[Any]:
         conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
 
 
-def _route(conn: Conn, code: str) -> None:
-    conn.execute(
-        "INSERT INTO iu_outbound_route (route_code, event_type, target_kind, target_ref) "
-        "VALUES (%s, 'structure_op_applied', 'sql_function', 'fn_iu_structure_consumer')",
-        (code,),
-    )
-
-
 def test_a_function_shadowed_in_public_never_runs_as_the_owner(conn: Conn, make_role: Any) -> None:
     """A role that may CREATE in public plants look-alikes of what the functions call."""
     mallory = make_role(create_in_public=True)
@@ -60,13 +54,7 @@ def test_a_function_shadowed_in_public_never_runs_as_the_owner(conn: Conn, make_
             """CREATE FUNCTION public.coalesce_text(text) RETURNS text LANGUAGE sql AS
                $$ INSERT INTO public.mallory_loot VALUES (current_user) RETURNING $1 $$"""
         )
-    _route(conn, "hijack-probe")
-    conn.execute(
-        "UPDATE dot_config SET value = 'true' WHERE key = 'iu_core.delivery_enabled';"
-        "UPDATE dot_config SET value = '[\"hijack-probe\"]' WHERE key = 'iu_core.delivery_live_routes'"
-    )
-    # The guard trigger runs on this update.
-    conn.execute("UPDATE iu_outbound_route SET dry_run = false WHERE route_code = 'hijack-probe'")
+    add_route(conn, "hijack-probe", live=True)  # the guard trigger runs as it goes live
     with pytest.raises(psycopg.Error):  # refused for its malformed payload, after every check ran
         conn.execute("SELECT fn_iu_route_deliver('hijack-probe', gen_random_uuid(), '{}'::jsonb)")
     conn.execute("SELECT * FROM fn_iu_route_refusal_by_code('hijack-probe')")
@@ -74,7 +62,7 @@ def test_a_function_shadowed_in_public_never_runs_as_the_owner(conn: Conn, make_
 
 
 def test_a_role_with_neither_role_can_deliver_nothing_and_open_nothing(conn: Conn, make_role: Any) -> None:
-    _route(conn, "locked")
+    add_route(conn, "locked")
     nobody = make_role()
     with psycopg.connect(nobody, autocommit=True) as c:
         for statement in (
@@ -94,7 +82,7 @@ def test_a_role_with_neither_role_can_deliver_nothing_and_open_nothing(conn: Con
 
 
 def test_the_worker_role_delivers_but_cannot_open_the_gate(conn: Conn, make_role: Any) -> None:
-    _route(conn, "w")
+    add_route(conn, "w")
     worker = make_role("iu_core_worker")
     with psycopg.connect(worker, autocommit=True) as c:
         c.execute("SELECT * FROM fn_iu_worker_deliver_sql_batch('w', 10)")

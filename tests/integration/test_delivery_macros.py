@@ -18,6 +18,7 @@ from iu_core import macros
 from tests.conftest import CliRunner
 from tests.support.cli import invoke
 from tests.support.psql import psql_clients, run_psql
+from tests.support.routes import DEPRECATED_ROUTE, add_route, set_policy
 from tests.support.seam import fingerprint
 
 RUNTIME = Path(macros.__file__).parent
@@ -265,19 +266,15 @@ def test_restore_puts_back_any_p0_state(database_url: str, conn: psycopg.Connect
     write_structure_backlog(conn, 10)
     # A P0 that is not the freshly migrated one: gate open, another route live and
     # allowlisted, a structure route disabled with custom policy.
-    conn.execute(
-        "INSERT INTO iu_outbound_route (route_code, event_type, target_kind, target_ref) "
-        "VALUES ('reports.live', 'structure_op_applied', 'report', 'tree')"
-    )
-    conn.execute("UPDATE dot_config SET value = 'true' WHERE key = 'iu_core.delivery_enabled'")
-    conn.execute(
-        "UPDATE dot_config SET value = '[\"reports.live\"]' WHERE key = 'iu_core.delivery_live_routes'"
-    )
-    conn.execute("UPDATE iu_outbound_route SET dry_run = false WHERE route_code = 'reports.live'")
-    conn.execute(
-        "UPDATE iu_outbound_route SET enabled = false, disabled_reason = 'HTTP 410', max_attempts = 3, "
-        "ordering_policy = 'relaxed', allow_networks = '{10.0.0.0/8}' "
-        "WHERE route_code = 'structure_piece_deprecated.workflow'"
+    add_route(conn, "reports.live", kind="report", ref="tree", live=True)
+    set_policy(
+        conn,
+        DEPRECATED_ROUTE,
+        enabled=False,
+        disabled_reason="HTTP 410",
+        max_attempts=3,
+        ordering_policy="relaxed",
+        allow_networks=["10.0.0.0/8"],
     )
     before = fingerprint(conn)
     report = macros.run_macro(database_url, "300")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from typing import Any
 
@@ -11,7 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from iu_core import metrics
 from tests.support.console import client
-from tests.support.worker import DEPRECATED_ROUTE, STRUCTURE_ROUTE, insert_events, make_live, once
+from tests.support.routes import DEPRECATED_ROUTE, STRUCTURE_ROUTE, make_live
+from tests.support.worker import insert_events, once, scalar
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -106,4 +109,74 @@ def test_console_metrics_token(database_url: str, conn: psycopg.Connection[Any])
 
 def test_a_scrape_without_the_database_still_serves_the_counters() -> None:
     collector = metrics.DatabaseCollector("postgresql://127.0.0.1:1/nowhere?connect_timeout=1")
-    assert list(collector.collect()) == []
+    families = list(collector.collect())
+    assert [f.name for f in families] == ["iu_core_metrics_gauges_stale"]
+    assert families[0].samples[0].value == 1.0
+
+
+def test_scrapes_answer_at_once_under_an_exclusive_lock_and_share_one_connection(
+    database_url: str, conn: psycopg.Connection[Any]
+) -> None:
+    metrics.record_attempt("metrics-lock-test", "sql_function", "sent", 0.001)
+    server = metrics.start_metrics_server(0, database_url)
+    worker_url = f"http://127.0.0.1:{server.server_port}/metrics"
+    results: list[tuple[float, str]] = []
+    seen_connections: list[int] = []
+
+    http = httpx.Client(timeout=30)  # one client: making one per request costs more than the scrape
+
+    def scrape(url: str) -> None:
+        started = time.monotonic()
+        text = http.get(url).text
+        results.append((time.monotonic() - started, text))
+
+    def metrics_connections() -> int:
+        return int(
+            scalar(
+                conn,
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = 'iu-core metrics'",
+            )
+        )
+
+    try:
+        with client(database_url) as console, psycopg.connect(database_url) as migration:
+            console_url = str(console.base_url.join("/metrics"))
+            # what a migration does: an exclusive lock on a delivery table, held
+            migration.execute("LOCK TABLE iu_delivery IN ACCESS EXCLUSIVE MODE")
+            started = time.monotonic()
+            threads = [
+                threading.Thread(target=scrape, args=(worker_url if i % 2 else console_url,))
+                for i in range(12)
+            ]
+            for t in threads:
+                t.start()
+            while any(t.is_alive() for t in threads) and time.monotonic() < started + 15:
+                seen_connections.append(metrics_connections())
+                time.sleep(0.05)
+            elapsed = time.monotonic() - started
+            still_locked = migration.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+            migration.rollback()  # the lock goes (a scrape that hung on it answers now)
+            for t in threads:
+                t.join()
+            after = samples(httpx.get(worker_url, timeout=30).text)
+    finally:
+        http.close()
+        server.shutdown()
+        server.server_close()
+    assert len(results) == 12
+    # each scrape answered within the timeouts (2 s), not when the lock was released
+    assert still_locked
+    assert elapsed < 5 and max(seconds for seconds, _ in results) < 3, sorted(s for s, _ in results)
+    for _, text in results:
+        values = samples(text)
+        assert values[("iu_core_metrics_gauges_stale", ())] == 1.0
+        assert ("iu_outbox_pending", (("route", STRUCTURE_ROUTE),)) not in values
+        assert not any(name == "iu_delivery_gate_open" for name, _ in values)
+        labels = (("outcome", "sent"), ("route", "metrics-lock-test"), ("target_kind", "sql_function"))
+        assert values[("iu_delivery_attempts_total", labels)] >= 1  # the counters are there
+    # scrapes never piled up connections: the one the gauges use, at most
+    assert max(seen_connections) <= 1, seen_connections
+    # once the lock is gone, the gauges are back
+    assert after[("iu_core_metrics_gauges_stale", ())] == 0.0
+    check_gauges(after, conn)

@@ -139,3 +139,86 @@ def test_change_log_refuses_update_but_allows_delete(conn: psycopg.Connection[An
     assert info.value.sqlstate == "IU007"
     conn.execute("DELETE FROM iu_tree_change_log")
     assert conn.execute("SELECT count(*) FROM iu_tree_change_log").fetchone() == (0,)
+
+
+def _route_switch(conn: psycopg.Connection[Any]) -> tuple[Any, ...] | None:
+    return conn.execute(
+        "SELECT enabled, dry_run, disabled_reason FROM iu_outbound_route WHERE route_code = %s", (ROUTE,)
+    ).fetchone()
+
+
+def _live_route_then_gate_closed(conn: psycopg.Connection[Any]) -> None:
+    _set_gate(conn, True, [ROUTE])
+    conn.execute("UPDATE iu_outbound_route SET dry_run = false WHERE route_code = %s", (ROUTE,))
+    _set_gate(conn, False, [ROUTE])
+
+
+def test_disabling_a_live_route_the_guard_refuses_forces_dry_run(conn: psycopg.Connection[Any]) -> None:
+    _live_route_then_gate_closed(conn)
+    forced = conn.execute("SELECT fn_iu_route_disable(%s, 'operator says stop')", (ROUTE,)).fetchone()
+    assert forced == (True,)
+    assert _route_switch(conn) == (False, True, "operator says stop")
+    # Enabling again while the gate is closed keeps it in dry-run, and says so.
+    row = conn.execute(
+        "SELECT enabled, dry_run, forced_dry_run FROM fn_iu_route_set_enabled(%s, true, NULL)", (ROUTE,)
+    ).fetchone()
+    assert row == (True, True, False)  # already dry-run: nothing was forced
+
+
+def test_disabling_a_live_route_the_guard_allows_keeps_it_live(conn: psycopg.Connection[Any]) -> None:
+    _set_gate(conn, True, [ROUTE])
+    conn.execute("UPDATE iu_outbound_route SET dry_run = false WHERE route_code = %s", (ROUTE,))
+    assert conn.execute("SELECT fn_iu_route_disable(%s, 'pause')", (ROUTE,)).fetchone() == (False,)
+    assert _route_switch(conn) == (False, False, "pause")
+    with pytest.raises(psycopg.Error) as info:
+        conn.execute("SELECT fn_iu_route_disable('no-such-route', 'x')")
+    assert info.value.sqlstate == "IU004"
+
+
+def test_a_410_outcome_on_a_route_the_guard_refuses_disables_it_into_dry_run(
+    conn: psycopg.Connection[Any],
+) -> None:
+    _set_gate(conn, True, [ROUTE])
+    conn.execute(
+        "UPDATE iu_outbound_route SET dry_run = false, target_kind = 'external_endpoint', "
+        "target_ref = 'http://127.0.0.1:9/hook' WHERE route_code = %s",
+        (ROUTE,),
+    )
+    conn.execute(
+        "INSERT INTO event_outbox (event_type, aggregate_type, aggregate_id, payload) "
+        "VALUES ('structure_op_applied', 'information_unit', gen_random_uuid(), '{}')"
+    )
+    _set_gate(conn, False, [ROUTE])
+    row = conn.execute(
+        "SELECT r.dead FROM iu_delivery d, fn_iu_worker_record("
+        "  %s, ARRAY[d.delivery_id], ARRAY[1], ARRAY['failed'],"
+        '  ARRAY[\'{"disable_route": true, "retryable": false, "reason": "HTTP 410 Gone"}\'::jsonb],'
+        "  ARRAY[now()], ARRAY[now()], ARRAY[NULL::uuid]) r WHERE d.route_code = %s",
+        (ROUTE, ROUTE),
+    ).fetchone()
+    assert row == (1,)
+    assert _route_switch(conn) == (False, True, "HTTP 410 Gone")
+
+
+def test_a_route_failing_too_long_the_guard_refuses_is_disabled_into_dry_run(
+    conn: psycopg.Connection[Any],
+) -> None:
+    _set_gate(conn, True, [ROUTE])
+    # Live since before the failures began (a change of the route restarts the window).
+    conn.execute(
+        "UPDATE iu_outbound_route SET dry_run = false, updated_at = now() - interval '200 hours' "
+        "WHERE route_code = %s",
+        (ROUTE,),
+    )
+    conn.execute(
+        "INSERT INTO iu_route_circuit (route_code, consecutive_failures, failing_since) "
+        "VALUES (%s, 3, now() - interval '100 hours')",
+        (ROUTE,),
+    )
+    _set_gate(conn, False, [ROUTE])
+    reason = conn.execute("SELECT fn_iu_worker_disable_failing(%s)", (ROUTE,)).fetchone()
+    assert reason is not None and reason[0].startswith(
+        "disabled automatically: every attempt failed for 72 hours"
+    )
+    enabled, dry_run, why = _route_switch(conn) or (None, None, None)
+    assert (enabled, dry_run, why) == (False, True, reason[0])

@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 
 from tests.conftest import CliRunner
+from tests.support.routes import set_gate
 
 ROUTE = "structure_op_applied.workflow"
 ALICE = {"LOGNAME": "alice", "USER": "alice"}
@@ -191,7 +192,7 @@ def test_consumer_registry_changes_are_audited(conn: psycopg.Connection[Any]) ->
 
 
 def test_audit_is_append_only(conn: psycopg.Connection[Any]) -> None:
-    conn.execute("UPDATE dot_config SET value = 'true' WHERE key = 'iu_core.delivery_enabled'")
+    set_gate(conn, True)
     try:
         conn.execute("UPDATE iu_operator_audit SET actor = 'mallory'")
     except psycopg.Error as exc:

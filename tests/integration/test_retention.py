@@ -12,16 +12,13 @@ import pytest
 
 from iu_core import retention
 from iu_core.errors import IuCoreError
+from tests.support.routes import add_route
 
 DAYS_40 = dt.timedelta(days=40)
 
 
 def _route(conn: psycopg.Connection[Any], code: str, event_type: str) -> None:
-    conn.execute(
-        "INSERT INTO iu_outbound_route (route_code, event_type, target_kind, target_ref, dry_run) "
-        "VALUES (%s, %s, 'workflow', 'event_outbox', true)",
-        (code, event_type),
-    )
+    add_route(conn, code, kind="workflow", ref="event_outbox", event_type=event_type)
 
 
 def _event(conn: psycopg.Connection[Any], event_type: str, age: dt.timedelta) -> uuid.UUID:
@@ -254,3 +251,26 @@ def test_prune_cli(cli: Any, conn: psycopg.Connection[Any], history: dict[str, u
     assert "scanned" in done.stderr  # progress
     bad = cli("prune", "--older-than", "30m")
     assert bad.returncode == 1 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
+
+
+def test_a_keep_for_beyond_the_calendar_keeps_everything_and_raises_nothing(
+    conn: psycopg.Connection[Any], history: dict[str, uuid.UUID]
+) -> None:
+    conn.execute("UPDATE iu_retention_setting SET keep_for = interval '5000 years'")
+    report = retention.Pruner(interval_s=3600, budget_s=5).run_due(conn)
+    assert report is not None and report.complete and report.pruned == 0
+    assert report.tables == ()  # no table has history older than year 1
+
+
+def test_ages_beyond_the_calendar_are_one_error_line(
+    cli: Any, conn: psycopg.Connection[Any], history: dict[str, uuid.UUID]
+) -> None:
+    for age in ("999999999d", "99999999999d"):
+        result = cli("prune", "--older-than", age)
+        assert result.returncode == 1, result.stdout
+        assert result.stderr.startswith("error:") and len(result.stderr.strip().splitlines()) == 1
+        assert "Traceback" not in result.stderr and "nothing is that old" in result.stderr
+    conn.execute("UPDATE iu_retention_setting SET keep_for = interval '5000 years'")
+    by_settings = cli("prune", "--json")
+    assert by_settings.returncode == 0 and "Traceback" not in by_settings.stderr, by_settings.stderr
+    assert json.loads(by_settings.stdout)["pruned"] == 0

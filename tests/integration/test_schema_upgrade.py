@@ -1,11 +1,14 @@
-"""An upgrade from the first release's schema gives the very catalog a fresh install gives.
+"""An upgrade from an earlier release gives the very catalog a fresh install gives.
 
 The first release shipped migrations 001-006 with every function inside
-them (kept in tests/data/release-0.1). A database made by it is upgraded by
-`migrate` (the later deltas, then every function file); a fresh install is
-the baseline of sql/schema/ by noun, the deltas and the function files. The
-two catalogs must be equal: tables, columns, constraints, indexes, triggers,
-function bodies and settings, and privileges.
+them (kept in tests/data/release-0.1). The previous release installed a fresh
+database from the first release's tables by noun plus the deltas 007-013
+(kept as one script in tests/data/release-0.2). A database made by either is
+upgraded by `migrate` (its pending deltas, then every changed function file);
+a fresh install is the current schema of sql/schema/ by noun, the deltas
+after the fold, and the function files. The catalogs must be equal: tables,
+columns, constraints, indexes, triggers, function bodies and settings, and
+privileges.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from iu_core import migrations
 
 RELEASE_0_1 = Path(__file__).parents[1] / "data" / "release-0.1"
+RELEASE_0_2 = Path(__file__).parents[1] / "data" / "release-0.2"
 
 CATALOG_QUERIES = {
     "columns": """
@@ -69,6 +74,12 @@ def make_first_release_database(conn: psycopg.Connection[Any]) -> None:
             )
 
 
+def make_previous_release_database(conn: psycopg.Connection[Any]) -> None:
+    """Install as the previous release did: its whole fresh install, ledger included, in one transaction."""
+    with conn.transaction():
+        conn.execute((RELEASE_0_2 / "install.sql").read_text(encoding="utf-8").encode("utf-8"))
+
+
 def test_upgrade_from_the_first_release_equals_a_fresh_install(
     database_url: str, empty_database_url: str
 ) -> None:
@@ -85,6 +96,47 @@ def test_upgrade_from_the_first_release_equals_a_fresh_install(
     fresh, upgrade = _catalog(database_url), _catalog(empty_database_url)
     for name in CATALOG_QUERIES:
         assert upgrade[name] == fresh[name], name
+
+
+def test_upgrade_from_the_previous_release_equals_a_fresh_install(
+    database_url: str, empty_database_url: str
+) -> None:
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        make_previous_release_database(conn)
+        later = [m.version for m in migrations.available() if m.version > migrations.FOLDED_VERSION]
+        assert [s.version for s in migrations.status(conn) if not s.applied] == later
+        assert migrations.stale_functions(conn)  # this release changed some function files
+        upgraded = migrations.migrate(conn)
+        assert [m.version for m in upgraded] == later
+        assert migrations.verify(conn) == []
+    fresh, upgrade = _catalog(database_url), _catalog(empty_database_url)
+    for name in CATALOG_QUERIES:
+        assert upgrade[name] == fresh[name], name
+
+
+def test_a_fresh_install_records_the_folded_deltas_and_applies_the_later_ones(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    later = migrations.Migration(
+        migrations.FOLDED_VERSION + 90,
+        "probe",
+        "CREATE TABLE iu_probe_after_fold (route_code text REFERENCES iu_outbound_route (route_code))",
+    )
+    shipped = migrations.available()
+    monkeypatch.setattr(migrations, "available", lambda: [*shipped, later])
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        conn.execute(migrations.LEDGER_DDL)
+        script = migrations.pending_sql(conn)
+        assert f"-- migrations/{later.filename}" in script
+        assert "-- migrations/013_console.sql" not in script  # folded into the schema
+        migrations.migrate(conn)
+        ledger = conn.execute("SELECT version, checksum FROM iu_schema_migration ORDER BY version").fetchall()
+        assert conn.execute("SELECT to_regclass('iu_probe_after_fold') IS NOT NULL").fetchone() == (True,)
+        assert migrations.verify(conn) == []
+    assert [v for v, _ in ledger] == [*migrations.FIRST_RELEASE, *(m.version for m in shipped), later.version]
+    assert dict(ledger)[migrations.FOLDED_VERSION] == next(
+        m.checksum for m in shipped if m.version == migrations.FOLDED_VERSION
+    )
 
 
 def test_a_fresh_install_is_recorded_as_the_first_release_and_verifies(database_url: str) -> None:

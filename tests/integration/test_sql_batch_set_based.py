@@ -8,7 +8,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.support.worker import STRUCTURE_ROUTE, insert_events, make_live, scalar, set_gate, states
+from tests.support.routes import STRUCTURE_ROUTE, make_live, set_gate
+from tests.support.worker import insert_events, scalar, states
 
 UUID_RE = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 

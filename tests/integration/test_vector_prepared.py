@@ -9,11 +9,11 @@ import psycopg
 import pytest
 
 from iu_core import domain
-from iu_core.ops import allowlist, gate, routes
 from iu_core.vector import VectorTarget
 from iu_core.vector.embedder import Matrix
 from iu_core.worker import store
 from iu_core.worker.in_transaction import deliver_in_transaction
+from tests.support.routes import add_route
 from tests.support.vector import CountingEmbedder, ingest_sample, require_pgvector, rows
 
 Conn = psycopg.Connection[Any]
@@ -44,10 +44,7 @@ class LockProbingEmbedder(CountingEmbedder):
 @pytest.fixture
 def live_vector_route(conn: Conn) -> store.Route:
     require_pgvector(conn)
-    routes.add_route(conn, ROUTE, event_type="structure_op_applied", target_kind="vector", target_ref="law")
-    gate.set_gate(conn, True)
-    allowlist.add(conn, [ROUTE])
-    routes.set_route(conn, ROUTE, routes.RouteChanges(dry_run=False))
+    add_route(conn, ROUTE, kind="vector", ref="law", live=True)
     (route,) = [r for r in store.load_routes(conn) if r.route_code == ROUTE]
     return route
 

@@ -15,17 +15,13 @@ from iu_core.delivery_seam import DeliveryOutcome, DeliveryRequest
 from iu_core.ops import status as status_ops
 from iu_core.worker import WorkerConfig, run_worker, store
 from tests.support.cli import invoke
+from tests.support.routes import DEPRECATED_ROUTE, STRUCTURE_ROUTE, add_route, make_live, set_gate
 from tests.support.worker import (
-    DEPRECATED_ROUTE,
-    STRUCTURE_ROUTE,
-    allow_live,
     insert_events,
-    make_live,
     once,
     projection_count,
     running_worker,
     scalar,
-    set_gate,
     states,
     wait_until,
 )
@@ -61,19 +57,7 @@ class ScriptedTarget:
 
 def add_vector_route(conn: psycopg.Connection[Any], code: str = "vec", **policy: Any) -> str:
     """A live route of kind 'vector' (dispatched through the Python registry)."""
-    conn.execute(
-        "INSERT INTO iu_outbound_route (route_code, event_type, target_kind, target_ref) "
-        "VALUES (%s, 'structure_op_applied', 'vector', 'test-index')",
-        (code,),
-    )
-    allow_live(conn, code)
-    sets = ", ".join(f"{k} = %({k})s" for k in policy)
-    conn.execute(
-        f"UPDATE iu_outbound_route SET dry_run = false{', ' + sets if sets else ''} "
-        "WHERE route_code = %(code)s",
-        {**policy, "code": code},
-    )
-    return code
+    return add_route(conn, code, kind="vector", ref="test-index", live=True, **policy)
 
 
 # ----------------------------------------------------------------------------- dry-run
@@ -242,13 +226,8 @@ def test_relaxed_policy_lets_later_events_pass_a_dead_letter(
 def test_a_target_refusing_its_ref_is_a_dead_letter_and_workflow_noop_is_skipped(
     conn: psycopg.Connection[Any], database_url: str
 ) -> None:
-    conn.execute(
-        "INSERT INTO iu_outbound_route (route_code, event_type, target_kind, target_ref) "
-        "VALUES ('rep', 'structure_op_applied', 'report', 'weekly')"
-    )
-    for route in ("rep", STRUCTURE_ROUTE):
-        allow_live(conn, route)
-        conn.execute("UPDATE iu_outbound_route SET dry_run = false WHERE route_code = %s", (route,))
+    add_route(conn, "rep", kind="report", ref="weekly", live=True)
+    make_live(conn, STRUCTURE_ROUTE, kind="workflow", ref="event_outbox")
     insert_events(conn, 3, [uuid.uuid4() for _ in range(3)])
     stats = once(database_url)
     assert stats.skipped == 3 and stats.dead == 3
@@ -424,8 +403,6 @@ def test_claim_stays_on_the_partial_index(conn: psycopg.Connection[Any], databas
     assert '"Seq Scan"' not in plan
 
 
-
-
 def test_every_statement_of_a_batch_costs_the_batch_not_the_backlog(conn: psycopg.Connection[Any]) -> None:
     """No statement of the batch hashes or scans the backlog, or joins two of its own row sets pairwise.
 
@@ -495,10 +472,7 @@ def test_route_added_later_gets_later_events_until_backfilled(
     conn: psycopg.Connection[Any], cli: Any
 ) -> None:
     insert_events(conn, 4)
-    conn.execute(
-        "INSERT INTO iu_outbound_route (route_code, event_type, target_kind, target_ref) "
-        "VALUES ('late', 'structure_op_applied', 'report', 'r')"
-    )
+    add_route(conn, "late", kind="report", ref="r")
     insert_events(conn, 2)
     assert states(conn, "late") == {"pending": 2}
     done = cli("route", "backfill", "late", "--json")

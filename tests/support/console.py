@@ -9,13 +9,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 import uvicorn
+from bench.procs import die_with_parent
 
 from iu_core.console import ConsoleConfig, create_app
 from iu_core.console.users import add_user
@@ -35,9 +37,17 @@ def make_user(conn: psycopg.Connection[Any], name: str = USER, password: str = P
 @contextmanager
 def serve(database_url: str, **config: Any) -> Iterator[str]:
     """The console served by uvicorn in a thread of this process on 127.0.0.1; yields its base URL."""
-    app = create_app(ConsoleConfig(database_url, secret=SECRET, **config))
+    with served(create_app(ConsoleConfig(database_url, secret=SECRET, **config))) as base:
+        yield base
+
+
+@contextmanager
+def served(app: Any) -> Iterator[str]:
+    """``app`` served by uvicorn in a thread of this process on 127.0.0.1; yields its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # as `iu-core console` serves it: uvicorn trusts no proxy header (the console decides)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -82,21 +92,28 @@ def free_port() -> int:
 
 
 @contextmanager
-def console_process(database_url: str, port: int | None = None) -> Iterator[str]:
-    """The real ``iu-core console`` in a subprocess on 127.0.0.1; yields its base URL."""
+def console_process(
+    database_url: str,
+    port: int | None = None,
+    *,
+    args: Sequence[str] = (),
+    secret_in_env: bool = True,
+    cwd: Path | None = None,
+) -> Iterator[str]:
+    """The real ``iu-core console ARGS`` in a subprocess on 127.0.0.1; yields its base URL."""
     port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("IU_CORE_")}
-    env.update(
-        IU_CORE_DATABASE_URL=database_url,
-        IU_CORE_CONSOLE_SECRET=SECRET,
-        IU_CORE_CONSOLE_PORT=str(port),
-    )
+    env.update(IU_CORE_DATABASE_URL=database_url, IU_CORE_CONSOLE_PORT=str(port))
+    if secret_in_env:
+        env["IU_CORE_CONSOLE_SECRET"] = SECRET
     proc = subprocess.Popen(
-        [sys.executable, "-m", "iu_core", "console"],
+        [sys.executable, "-m", "iu_core", "console", *args],
         env=env,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=die_with_parent,  # SIGTERM when this test process dies
     )
     base = f"http://127.0.0.1:{port}"
     try:

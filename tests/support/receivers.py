@@ -20,6 +20,7 @@ from psycopg.types.json import Jsonb
 
 from iu_core.delivery_seam import DeliveryRequest
 from iu_core.targets import build_http_targets
+from tests.support import routes
 
 LOOPBACK_NET = "127.0.0.0/8"
 
@@ -168,14 +169,6 @@ def read_request(conn: socket.socket) -> bytes:
     return head + b"\r\n\r\n" + rest
 
 
-def open_gate(conn: psycopg.Connection[Any], *routes: str) -> None:
-    conn.execute("UPDATE dot_config SET value = 'true'::jsonb WHERE key = 'iu_core.delivery_enabled'")
-    conn.execute(
-        "UPDATE dot_config SET value = value || %s::jsonb WHERE key = 'iu_core.delivery_live_routes'",
-        (Jsonb(list(routes)),),
-    )
-
-
 def add_route(
     conn: psycopg.Connection[Any],
     code: str,
@@ -187,24 +180,20 @@ def add_route(
     connect_timeout_s: float = 2,
     live: bool = True,
     event_type: str = "structure_op_applied",
+    **policy: Any,
 ) -> None:
-    """A route to a local receiver; live (gate open, allowlisted, not dry-run) unless told."""
-    if live:
-        open_gate(conn, code)
-    conn.execute(
-        """INSERT INTO iu_outbound_route (route_code, event_type, target_kind, target_ref, dry_run,
-                                          allow_networks, timeout_s, connect_timeout_s)
-           VALUES (%s, %s, %s, %s, %s, %s::cidr[], %s, %s)""",
-        (
-            code,
-            event_type,
-            kind,
-            target_ref,
-            not live,
-            [LOOPBACK_NET] if allow is None else allow,
-            timeout_s,
-            connect_timeout_s,
-        ),
+    """A route to a local receiver (loopback allowed); live (gate open, allowlisted) unless told."""
+    routes.add_route(
+        conn,
+        code,
+        kind=kind,
+        ref=target_ref,
+        event_type=event_type,
+        live=live,
+        allow_networks=[LOOPBACK_NET] if allow is None else allow,
+        timeout_s=timeout_s,
+        connect_timeout_s=connect_timeout_s,
+        **policy,
     )
 
 

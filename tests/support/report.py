@@ -8,9 +8,9 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from iu_core.delivery.transactional import EventDelivery, load_event_delivery
 from iu_core.delivery_seam import DeliveryRequest
 from iu_core.domain import ingest_document
-from iu_core.targets.transactional import EventDelivery, load_event_delivery
 
 Conn = psycopg.Connection[Any]
 

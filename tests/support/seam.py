@@ -10,7 +10,7 @@ import pytest
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-CONSUMER = "fn_iu_structure_consumer"
+from tests.support.routes import CONSUMER, add_route, set_allowlist, set_gate
 
 
 def fingerprint(conn: psycopg.Connection[Any], exclude: tuple[str, ...] = ()) -> dict[str, tuple[int, str]]:
@@ -59,20 +59,10 @@ def arm_route(
     enabled: bool = True,
 ) -> None:
     """Put ``route`` into the given state (inside the caller's transaction)."""
-    conn.execute("UPDATE dot_config SET value = 'true' WHERE key = 'iu_core.delivery_enabled'")
-    conn.execute(
-        "UPDATE dot_config SET value = %s WHERE key = 'iu_core.delivery_live_routes'", (Jsonb([route]),)
-    )
-    conn.execute(
-        """INSERT INTO iu_outbound_route (route_code, event_type, target_kind, target_ref, dry_run, enabled)
-           VALUES (%s, 'structure_op_applied', %s, %s, %s, %s)""",
-        (route, kind, ref, dry_run, enabled),
-    )
-    conn.execute("UPDATE dot_config SET value = %s WHERE key = 'iu_core.delivery_enabled'", (Jsonb(gate),))
-    conn.execute(
-        "UPDATE dot_config SET value = %s WHERE key = 'iu_core.delivery_live_routes'",
-        (Jsonb([route] if allowlisted else []),),
-    )
+    set_allowlist(conn, [])
+    add_route(conn, route, kind=kind, ref=ref, live=not dry_run, enabled=enabled)
+    set_gate(conn, gate)
+    set_allowlist(conn, [route] if allowlisted else [])
 
 
 def deliver(conn: psycopg.Connection[Any], route: str, event_ref: uuid.UUID, payload: Any) -> dict[str, Any]:

@@ -11,8 +11,8 @@ import psycopg
 import pytest
 
 from iu_core import domain
+from iu_core.delivery.transactional import EventDelivery, load_event_delivery
 from iu_core.delivery_seam import DeliveryRequest
-from iu_core.targets.transactional import EventDelivery, load_event_delivery
 from iu_core.vector import store
 from iu_core.vector.embedder import Matrix, Vector
 from iu_core.vector.hashing import HashingEmbedder

@@ -14,43 +14,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from bench.procs import die_with_parent
 
 from iu_core.worker import WorkerConfig, WorkerStats, run_worker
-
-STRUCTURE_ROUTE = "structure_op_applied.workflow"
-DEPRECATED_ROUTE = "structure_piece_deprecated.workflow"
-
-
-def make_live(conn: psycopg.Connection[Any], route: str = STRUCTURE_ROUTE) -> None:
-    """Open the gate, allowlist ``route`` and flip it live to the internal consumer (the guard's order)."""
-    conn.execute("UPDATE dot_config SET value = 'true' WHERE key = 'iu_core.delivery_enabled'")
-    conn.execute(
-        "UPDATE dot_config SET value = value || to_jsonb(%s::text) "
-        "WHERE key = 'iu_core.delivery_live_routes' AND NOT value ? %s",
-        (route, route),
-    )
-    conn.execute(
-        "UPDATE iu_outbound_route SET target_kind = 'sql_function', target_ref = 'fn_iu_structure_consumer', "
-        "dry_run = false WHERE route_code = %s",
-        (route,),
-    )
-
-
-def allow_live(conn: psycopg.Connection[Any], route: str) -> None:
-    """Open the gate and allowlist ``route`` (without changing its target)."""
-    conn.execute("UPDATE dot_config SET value = 'true' WHERE key = 'iu_core.delivery_enabled'")
-    conn.execute(
-        "UPDATE dot_config SET value = value || to_jsonb(%s::text) "
-        "WHERE key = 'iu_core.delivery_live_routes' AND NOT value ? %s",
-        (route, route),
-    )
-
-
-def set_gate(conn: psycopg.Connection[Any], open_: bool) -> None:
-    conn.execute(
-        "UPDATE dot_config SET value = %s::jsonb WHERE key = 'iu_core.delivery_enabled'",
-        ("true" if open_ else "false",),
-    )
+from tests.support.routes import STRUCTURE_ROUTE
 
 
 def insert_events(
@@ -144,4 +111,5 @@ def worker_process(database_url: str, *args: str, env: dict[str, str] | None = N
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=die_with_parent,  # SIGTERM when this test process dies
     )

@@ -15,8 +15,8 @@ from pgqueuer.adapters.drivers.psycopg import PsycopgDriver
 from pgqueuer.adapters.persistence.queries import Queries
 from psycopg import sql
 
+from iu_core.delivery.transactional import EventDelivery, load_event_delivery
 from iu_core.delivery_seam import DeliveryRequest
-from iu_core.targets.transactional import EventDelivery, load_event_delivery
 from iu_core.workflow import PgQueuerEngine
 from tests.support.worker import insert_events
 

@@ -62,6 +62,7 @@ _PROVISIONS: dict[str, dict[str, str]] = {
         "point": r"\([a-z]\) ",
     },
     "uk_fraud_act_2006.txt": {
+        "section": r"[1-8] (?!Fraud Act 2006 \(c)[A-Z\u201c]",  # "1 Fraud" … "8 “Article”", not the header
         "clause": r"\(\d+\) ",
         "point": r"\([a-h]\) ",
         "subpoint": r"\((i|ii|iii|iv)\) ",

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
+from iu_core.delivery.transactional import EventDelivery, TransactionalTarget
 from iu_core.delivery_seam import DeliveryRequest
-from iu_core.targets.transactional import EventDelivery, TransactionalTarget
 from iu_core.workflow import NOOP_REF, RefError, WorkflowTarget, job_payload, parse_ref
 
 ENGINES = {"pgqueuer"}

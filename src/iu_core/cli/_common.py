@@ -19,7 +19,10 @@ from rich.console import Console
 from rich.table import Column, Table
 
 from iu_core import db
+from iu_core.errors import IuCoreError
 from iu_core.ops.change import Changed
+from iu_core.ops.records import Record
+from iu_core.ops.times import parse_timestamp
 from iu_core.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,12 +39,22 @@ class AppContext:
     """Resolved once per command: where the database is, and a way to reach it."""
 
     settings: Settings
+    # The embedded default database is migrated on first use; `db migrate` and
+    # `db sql` (which apply or show the migration themselves) turn this off.
+    auto_migrate: bool = True
     _url: str | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
         if self._url is None:
-            self._url = db.resolve_url(self.settings)
+            url = db.resolve_url(self.settings)
+            if self.settings.embedded and self.auto_migrate:
+                from iu_core.embedded import ensure_migrated
+
+                done = ensure_migrated(url)
+                if done:
+                    err_console.print(f"{done} ({self.settings.data_dir})", markup=False)
+            self._url = url
         return self._url
 
     def connect(self, *, autocommit: bool = False) -> psycopg.Connection[Any]:
@@ -56,7 +69,7 @@ class AppContext:
         conn = self.connect(autocommit=autocommit)
         try:
             if migrated:
-                from iu_core.ops.schema import require_schema
+                from iu_core.migrations import require_schema
 
                 require_schema(conn)
                 if not autocommit:
@@ -85,6 +98,8 @@ def json_option(func: F) -> F:
 
 
 def _default(value: Any) -> Any:
+    if isinstance(value, Record):
+        return value.as_dict()
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, uuid.UUID):
@@ -123,3 +138,49 @@ def wide_table(first: str, *headers: str, first_width: int = 0) -> Table:
         Column(first, no_wrap=True, min_width=max(first_width, len(first))),
         *(Column(h, overflow="fold") for h in headers),
     )
+
+
+def _option_name(param: click.Parameter | None, fallback: str) -> str:
+    return param.opts[0] if param is not None and param.opts else fallback
+
+
+class Timestamp(click.ParamType[dt.datetime]):
+    """``--since`` and friends: ISO 8601 with ``Z``, an offset or none (UTC), as the tool prints times.
+
+    A time it cannot read is the one ``error:`` line of ``iu_core.ops.times``.
+    """
+
+    name = "TIMESTAMP"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.datetime:
+        if isinstance(value, dt.datetime):
+            return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return parse_timestamp(str(value), _option_name(param, "time"))
+
+
+class Bounded(click.ParamType[float]):
+    """A number of seconds, hours, ... within bounds; out of them, one ``error:`` line that says which."""
+
+    def __init__(
+        self, kind: type[int] | type[float], low: float, high: float, unit: str, *, low_open: bool = False
+    ):
+        self.kind, self.low, self.high, self.unit, self.low_open = kind, low, high, unit, low_open
+        self.name = "INTEGER" if kind is int else "NUMBER"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        name = _option_name(param, "value")
+        try:
+            number = self.kind(value)
+        except (TypeError, ValueError):
+            raise IuCoreError(f"{name}: {value!r} is not a number of {self.unit}") from None
+        if number != number or number in (float("inf"), float("-inf")):  # NaN, infinity
+            raise IuCoreError(f"{name}: {value!r} is not a number of {self.unit}")
+        too_low = number <= self.low if self.low_open else number < self.low
+        if too_low or number > self.high:
+            side = "above" if self.low_open else "at least"
+            bounds = f"{side} {self.low:g}, at most {self.high:g} {self.unit}"
+            raise IuCoreError(f"{name}: {value} {self.unit} is out of range ({bounds})")
+        return number
+
+
+TIMESTAMP = Timestamp()

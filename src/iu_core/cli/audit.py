@@ -1,4 +1,5 @@
-"""``iu-core audit``: who changed which route, gate, allowlist or secret, when."""
+"""``iu-core audit``: who changed which route, gate, allowlist, credential, dead letter or retention
+setting, when."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from iu_core.ops import audit as audit_ops
 
 
 @click.command("audit")
-@click.option("--key", "object_key", help="Only changes of this route code or config key.")
+@click.option("--key", "object_key", help="Only changes of this route code, config key or retention table.")
 @click.option(
     "--limit",
     type=click.IntRange(1, 10_000),
@@ -30,7 +31,7 @@ from iu_core.ops import audit as audit_ops
 @json_option
 @pass_app
 def audit_cmd(app: AppContext, object_key: str | None, limit: int, as_json: bool) -> None:
-    """Who changed which route, gate or allowlist, when, from what to what."""
+    """Who changed which route, gate, allowlist, credential, dead letter or retention setting, and how."""
     with operator_connection(app) as conn:
         rows = audit_ops.log(conn, object_key=object_key, limit=limit)
     if as_json:
@@ -42,8 +43,10 @@ def audit_cmd(app: AppContext, object_key: str | None, limit: int, as_json: bool
         changed = sorted(
             k for k in set(before) | set(after) if before.get(k) != after.get(k) and k != "updated_at"
         )
-        if r["action"] != "update":
+        if r["action"] in {"insert", "delete"}:
             changed = ["(whole row)"]
+        elif r["action"] != "update":  # a credential, dead letters, a backfill: what it was
+            changed = [f"{k}={v}" for k, v in after.items() if v is not None and k != "dead_letter_ids"]
         table.add_row(
             str(r["audit_id"]),
             r["changed_at"].isoformat(timespec="seconds"),

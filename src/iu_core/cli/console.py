@@ -1,10 +1,12 @@
-"""``iu-core console``: serve the web console; ``console user add|remove|list``: who may log in."""
+"""``iu-core console``: serve the web console; ``console user add|passwd|remove|list``: who may log in."""
 
 from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -22,6 +24,36 @@ from iu_core.errors import IuCoreError
 HOST_ENV = "IU_CORE_CONSOLE_HOST"
 PORT_ENV = "IU_CORE_CONSOLE_PORT"
 SECRET_ENV = "IU_CORE_CONSOLE_SECRET"
+SECRET_FILE_ENV = "IU_CORE_CONSOLE_SECRET_FILE"
+MIN_SECRET = 32
+
+
+def read_secret(path: Path | None) -> str | None:
+    """The session key: from ``path``, else from ``$IU_CORE_CONSOLE_SECRET``, else None (a random one)."""
+    if path is not None:
+        try:
+            secret = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise IuCoreError(f"cannot read the console secret file {path}: {exc}") from None
+        where = str(path)
+    else:
+        secret = os.environ.get(SECRET_ENV, "").strip()
+        where = SECRET_ENV
+    if not secret:
+        if path is not None:
+            raise IuCoreError(f"the console secret file {path} is empty")
+        return None
+    if len(secret) < MIN_SECRET:
+        raise IuCoreError(f"the console secret is too short: at least {MIN_SECRET} characters ({where})")
+    return secret
+
+
+def check_address(text: str) -> str:
+    """A proxy address as the console compares it (one IP address, no name, no network)."""
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        raise IuCoreError(f"--trusted-proxy {text!r}: not an IP address (e.g. 127.0.0.1 or ::1)") from None
 
 
 def is_loopback(host: str) -> bool:
@@ -52,12 +84,24 @@ def is_loopback(host: str) -> bool:
     help="Port to listen on.",
 )
 @click.option(
-    "--secret",
-    envvar=SECRET_ENV,
+    "--secret-file",
+    envvar=SECRET_FILE_ENV,
     show_envvar=True,
+    type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Key that signs session cookies (at least 32 characters). Default: a random key, "
-    "so sessions end when the console restarts.",
+    help=f"File holding the key that signs session cookies (at least 32 characters), or set "
+    f"{SECRET_ENV}. Default: a random key, so sessions end when the console restarts.",
+)
+@click.option("--secret", "secret_on_command_line", default=None, hidden=True, expose_value=True)
+@click.option(
+    "--trusted-proxy",
+    "trusted_proxies",
+    envvar="IU_CORE_CONSOLE_TRUSTED_PROXY",
+    show_envvar=True,
+    multiple=True,
+    metavar="ADDR",
+    help="Address of a reverse proxy whose X-Forwarded-For names the client (repeatable). "
+    "Default: none; the header is ignored and the login limit counts the peer's address.",
 )
 @click.option(
     "--session-hours",
@@ -88,7 +132,9 @@ def console_group(
     ctx: click.Context,
     host: str,
     port: int,
-    secret: str | None,
+    secret_file: Path | None,
+    secret_on_command_line: str | None,
+    trusted_proxies: tuple[str, ...],
     session_hours: float,
     secure_cookie: bool,
     metrics_token: str | None,
@@ -97,6 +143,11 @@ def console_group(
 
     Without a subcommand: serve it until interrupted.
     """
+    if secret_on_command_line is not None:
+        raise IuCoreError(
+            f"--secret would show the key in the process list; put it in a file and use --secret-file FILE "
+            f"({SECRET_FILE_ENV}), or set {SECRET_ENV}"
+        )
     if ctx.invoked_subcommand is not None:
         return
     app = ctx.find_object(AppContext)
@@ -105,8 +156,8 @@ def console_group(
 
     from iu_core.console import ConsoleConfig, create_app, users
 
-    if secret is not None and len(secret) < 32:
-        raise IuCoreError(f"the console secret is too short: at least 32 characters ({SECRET_ENV})")
+    secret = read_secret(secret_file)
+    proxies = tuple(check_address(a) for a in trusted_proxies)
     with operator_connection(app) as conn:
         if not users.list_users(conn):
             err_console.print("note: no console user yet; add one with: iu-core console user add NAME")
@@ -122,11 +173,22 @@ def console_group(
         session_max_age_s=int(session_hours * 3600),
         secure_cookie=secure_cookie,
         metrics_token=metrics_token or None,
+        trusted_proxies=proxies,
     )
     if secret:
         config = dataclasses.replace(config, secret=secret)
     err_console.print(f"IU Core console on http://{host}:{port}/  (Ctrl-C stops it)")
-    uvicorn.run(create_app(config), host=host, port=port, log_level="warning", server_header=False)
+    # uvicorn would take X-Forwarded-For from 127.0.0.1 by default; the console
+    # decides itself (--trusted-proxy), so uvicorn trusts no proxy at all.
+    uvicorn.run(
+        create_app(config),
+        host=host,
+        port=port,
+        log_level="warning",
+        server_header=False,
+        proxy_headers=False,
+        forwarded_allow_ips="",
+    )
 
 
 @console_group.group("user")
@@ -143,10 +205,7 @@ def user_add_cmd(app: AppContext, name: str, password_stdin: bool) -> None:
     from iu_core.console import users  # imported on use: the web stack is heavy
 
     users.check_name(name)
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    password = _read_password(password_stdin, "Password")
     with operator_connection(app) as conn:
         users.add_user(conn, name, password)
     console.print(f"console user {name} added")
@@ -162,6 +221,27 @@ def user_remove_cmd(app: AppContext, name: str) -> None:
     with operator_connection(app) as conn:
         users.remove_user(conn, name)
     console.print(f"console user {name} removed")
+
+
+@user_group.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from the first line of stdin.")
+@pass_app
+def user_passwd_cmd(app: AppContext, name: str, password_stdin: bool) -> None:
+    """Change console user NAME's password (every session of NAME ends)."""
+    from iu_core.console import users  # imported on use: the web stack is heavy
+
+    users.check_name(name)
+    password = _read_password(password_stdin, "New password")
+    with operator_connection(app) as conn:
+        users.change_password(conn, name, password)
+    console.print(f"console user {name}: password changed, its sessions ended")
+
+
+def _read_password(from_stdin: bool, prompt: str) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(click.prompt(prompt, hide_input=True, confirmation_prompt=True, err=True))
 
 
 @user_group.command("list")

@@ -31,6 +31,7 @@ def db_group() -> None:
 @pass_app
 def migrate_cmd(app: AppContext, engines: tuple[str, ...], as_json: bool) -> None:
     """Apply every pending migration (safe to run concurrently and repeatedly)."""
+    app.auto_migrate = False
     with app.connection(autocommit=True, migrated=False) as conn:
         fresh = migrations.is_fresh(conn)
         applied = migrations.migrate(conn)
@@ -75,6 +76,7 @@ def status_cmd(app: AppContext, as_json: bool) -> None:
 @pass_app
 def sql_cmd(app: AppContext) -> None:
     """Print the SQL that `db migrate` would apply now."""
+    app.auto_migrate = False
     with app.connection(autocommit=True, migrated=False) as conn:
         sys.stdout.write(migrations.pending_sql(conn))
 
@@ -85,7 +87,13 @@ def sql_cmd(app: AppContext) -> None:
 def verify_cmd(app: AppContext, as_json: bool) -> None:
     """Exit 1 when migrations are pending or the schema diverges from this version."""
     with app.connection(autocommit=True, migrated=False) as conn:
-        problems = migrations.verify(conn)
+        # A database never migrated is one problem, not one per missing object.
+        fresh = migrations.is_fresh(conn)
+        problems = (
+            ["database not migrated (every migration is pending): run iu-core db migrate"]
+            if fresh
+            else migrations.verify(conn)
+        )
     if as_json:
         print_json({"ok": not problems, "problems": problems})
     elif problems:

@@ -9,6 +9,7 @@ import click
 from rich.table import Table
 
 from iu_core.cli._common import (
+    TIMESTAMP,
     AppContext,
     console,
     json_option,
@@ -55,13 +56,14 @@ def dead_letters_list_cmd(app: AppContext, route_code: str | None, everything: b
     console.print(table)
 
 
-SINCE = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
-
-
 def _selection(func: Any) -> Any:
     func = click.option("--reason", default=None, help="Why (recorded with the dead letter).")(func)
     func = click.option(
-        "--since", type=SINCE, default=None, help="Only dead letters created at or after this time (UTC)."
+        "--since",
+        type=TIMESTAMP,
+        default=None,
+        help="Only dead letters created at or after this time: ISO 8601, e.g. 2026-12-07T11:09:15Z "
+        "(UTC unless a zone is given).",
     )(func)
     func = click.option("--all", "everything", is_flag=True, help="Every open dead letter.")(func)
     func = click.option("--route", "route_code", default=None, help="Every open dead letter of a route.")(
@@ -73,8 +75,6 @@ def _selection(func: Any) -> Any:
 def _chosen(
     ids: tuple[int, ...], route_code: str | None, everything: bool, since: dt.datetime | None
 ) -> Selection:
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=dt.UTC)
     return Selection(ids=ids, route_code=route_code, everything=everything, since=since)
 
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import sys
-import uuid
 from typing import Any
 
 import click
 
 from iu_core.cli._common import AppContext, console, json_option, pass_app, print_json
-from iu_core.delivery_seam import DeliveryOutcome, DeliveryRequest
-from iu_core.errors import NotFound, Refused
-from iu_core.targets import HTTP_TARGET_KINDS, build_http_targets
+from iu_core.delivery_seam import DeliveryOutcome
+from iu_core.ops import deliver as deliver_ops
 
 
 @click.group("deliver")
@@ -40,32 +38,7 @@ def deliver_test(app: AppContext, route_code: str, as_json: bool) -> None:
     on the live allowlist and out of dry-run — the same checks as live
     delivery. Exits 1 when the delivery failed.
     """
-    targets = build_http_targets(app.url, cache_ttl_s=0)
-    reader = targets["external_endpoint"].reader
-    try:
-        settings = reader.get(route_code, fresh=True)
-        if settings is None:
-            raise NotFound(f"unknown route {route_code}")
-        if settings.target_kind not in HTTP_TARGET_KINDS:
-            raise Refused(
-                f"route {route_code} has target_kind {settings.target_kind}; deliver test sends to "
-                "external_endpoint and directus_flow routes"
-            )
-        refusal = settings.live_refusal
-        if refusal is not None:
-            raise Refused(f"not delivering to route {route_code}: {refusal}")
-        event_ref = str(uuid.uuid4())
-        request = DeliveryRequest(
-            route_code=route_code,
-            event_ref=event_ref,
-            target_kind=settings.target_kind,
-            target_ref=settings.target_ref,
-            idempotency_key=f"{route_code}:test:{event_ref}",
-            safe_payload={"event_type": "iu_core.test", "route_code": route_code, "test": True},
-        )
-        outcome = targets[settings.target_kind].deliver(request)
-    finally:
-        reader.close()
+    outcome = deliver_ops.send_test_event(app.url, route_code)
     if as_json:
         print_json(_outcome_dict(route_code, outcome))
     else:

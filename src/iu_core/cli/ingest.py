@@ -30,8 +30,11 @@ def _source(path: str) -> Path:
 def ingest_cmd(
     app: AppContext, path: str, code: str, title: str | None, replace: bool, actor: str | None, as_json: bool
 ) -> None:
-    """Ingest a UTF-8 Markdown or text document at PATH and autocut it into pieces.
+    """Ingest the document at PATH and autocut it into pieces.
 
+    PATH is Markdown or plain text (UTF-8), a Word document (.docx), an HTML page, or a PDF with
+    a text layer; the format is read from the file's content. Every piece records where it came
+    from (PDF page and line, Word paragraph, HTML element, text line): `iu-core tree CODE --json`.
     PATH may be `sample:NAME` for a document shipped with IU Core (see `iu-core samples list`).
     """
     with app.connection() as conn:
@@ -42,16 +45,20 @@ def ingest_cmd(
         print_json(result.as_dict())
         return
     op = result.operation
+    fmt = result.source.get("format", "text")
+    units = {"pdf": "pages", "docx": "paragraphs", "html": "blocks"}
+    read = f" from {fmt.upper()}, {result.source.get('units', 0)} {units[fmt]}" if fmt in units else ""
     if not result.changed:
         console.print(f"{escape(code)}: unchanged; nothing written.")
     elif result.created and op is not None:
         console.print(
-            f"ingested {escape(code)} ({escape(result.unit.title)}): {len(op.created)} pieces, "
+            f"ingested {escape(code)} ({escape(result.unit.title)}){read}: {len(op.created)} pieces, "
             f"operation {op.operation_id}, {len(result.event_ids)} events"
         )
     elif op is not None:
         console.print(
-            f"re-ingested {escape(code)}: {len(op.created)} pieces created, {len(op.deprecated)} deprecated, "
+            f"re-ingested {escape(code)}{read}: {len(op.created)} pieces created, "
+            f"{len(op.deprecated)} deprecated, "
             f"{len(op.pieces) - len(op.created) - len(op.deprecated)} changed; operation {op.operation_id}, "
             f"{len(op.event_ids)} events"
         )

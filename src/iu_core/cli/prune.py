@@ -6,6 +6,7 @@ import click
 
 from iu_core import retention
 from iu_core.cli._common import AppContext, console, err_console, json_option, pass_app, print_json
+from iu_core.ops.times import parse_duration
 
 
 @click.command("prune")
@@ -37,7 +38,11 @@ def prune_command(
     projection and the structure journal are never pruned. Backfill cannot
     reach events before the retention horizon this advances.
     """
-    age = retention.parse_age(older_than) if older_than is not None else None
+    age = (
+        parse_duration(older_than, "--older-than", minimum=retention.MIN_AGE)
+        if older_than is not None
+        else None
+    )
 
     def progress(table: retention.HistoryTable, pruned: int, scanned: int) -> None:
         if not as_json:

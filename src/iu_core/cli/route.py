@@ -17,7 +17,9 @@ import click
 from rich.table import Table
 
 from iu_core.cli._common import (
+    TIMESTAMP,
     AppContext,
+    Bounded,
     console,
     json_option,
     operator_connection,
@@ -26,14 +28,14 @@ from iu_core.cli._common import (
     print_json,
     wide_table,
 )
-from iu_core.delivery_seam import DELIVERY_TARGET_KINDS
+from iu_core.delivery import TargetKind
 from iu_core.errors import IuCoreError
 from iu_core.ops import routes as route_ops
 from iu_core.ops import secrets as secret_ops
 from iu_core.ops.routes import Route, RouteChanges
 
 TOKEN_ENV = "IU_CORE_ROUTE_TOKEN"
-KIND = click.Choice(sorted(DELIVERY_TARGET_KINDS))
+KIND = click.Choice(sorted(kind.value for kind in TargetKind))
 
 
 @click.group("route")
@@ -142,7 +144,9 @@ def route_remove_cmd(app: AppContext, route: str, force: bool, as_json: bool) ->
 @click.option("--live/--dry-run", "live", default=None, help="Deliver for real, or only record decisions.")
 @click.option("--max-attempts", type=click.IntRange(1, 100), help="Attempts before a dead letter.")
 @click.option(
-    "--base-delay-ms", type=click.IntRange(0, 3_600_000), help="First retry delay (doubles, jittered)."
+    "--base-delay-ms",
+    type=Bounded(int, 0, 3_600_000, "ms"),
+    help="First retry delay (doubles, jittered).",
 )
 @click.option(
     "--ordering", type=click.Choice(["strict", "relaxed"]), help="strict: a dead letter holds its IU."
@@ -156,12 +160,12 @@ def route_remove_cmd(app: AppContext, route: str, force: bool, as_json: bool) ->
 )
 @click.option("--clear-allow-networks", is_flag=True, help="Empty the list of allowed networks.")
 @click.option(
-    "--timeout", "timeout_s", type=click.FloatRange(0, 300, min_open=True), help="Request timeout, s."
+    "--timeout", "timeout_s", type=Bounded(float, 0, 300, "s", low_open=True), help="Request timeout, s."
 )
 @click.option(
     "--connect-timeout",
     "connect_timeout_s",
-    type=click.FloatRange(0, 300, min_open=True),
+    type=Bounded(float, 0, 300, "s", low_open=True),
     help="Connect timeout, s.",
 )
 @click.option("--max-in-flight", type=click.IntRange(1, 1000), help="Concurrent deliveries of this route.")
@@ -172,7 +176,11 @@ def route_remove_cmd(app: AppContext, route: str, force: bool, as_json: bool) ->
     help="Deliveries per second (0 removes the limit).",
 )
 @click.option("--circuit-threshold", type=click.IntRange(1), help="Failures in a row that open the circuit.")
-@click.option("--circuit-cooldown", type=click.IntRange(1), help="Seconds the circuit stays open.")
+@click.option(
+    "--circuit-cooldown",
+    type=Bounded(int, 1, 7 * 86400, "s"),
+    help="Seconds the circuit stays open (up to 7 days).",
+)
 @click.option(
     "--max-payload-bytes",
     type=click.IntRange(1, 64 * 1024 * 1024),
@@ -180,7 +188,7 @@ def route_remove_cmd(app: AppContext, route: str, force: bool, as_json: bool) ->
 )
 @click.option(
     "--disable-after-failing-hours",
-    type=click.FloatRange(0, min_open=True),
+    type=Bounded(float, 0, 24 * 36500, "hours", low_open=True),
     help="Disable the route when every attempt failed for this long (default 72).",
 )
 @json_option
@@ -242,16 +250,15 @@ def route_disable(app: AppContext, route_code: str, reason: str, as_json: bool) 
 @click.argument("route_code")
 @click.option(
     "--since",
-    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
+    type=TIMESTAMP,
     default=None,
-    help="Only events that occurred at or after this time (UTC unless given).",
+    help="Only events that occurred at or after this time: ISO 8601, e.g. 2026-12-07T11:09:15Z "
+    "(UTC unless a zone is given).",
 )
 @json_option
 @pass_app
 def route_backfill_cmd(app: AppContext, route_code: str, since: dt.datetime | None, as_json: bool) -> None:
     """Deliver ROUTE's older events: those it has no delivery of, or saw only in dry-run."""
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=dt.UTC)
     with operator_connection(app) as conn:
         print_changed(route_ops.backfill(conn, route_code, since), as_json)
 
@@ -265,7 +272,7 @@ def secret_group() -> None:
 @click.argument("route_code", metavar="ROUTE")
 @click.option(
     "--window-hours",
-    type=click.FloatRange(min=0, max=24 * 30),
+    type=Bounded(float, 0, 24 * 30, "hours"),
     default=24.0,
     show_default=True,
     envvar="IU_CORE_SECRET_WINDOW_HOURS",
@@ -275,21 +282,23 @@ def secret_group() -> None:
 @json_option
 @pass_app
 def secret_rotate(app: AppContext, route_code: str, window_hours: float, as_json: bool) -> None:
-    """Create a new signing secret for ROUTE and print it ONCE.
+    """Create a new signing secret for ROUTE and print it ONCE (never with --json).
 
     Give the printed whsec_… secret to the receiver. Until the window ends,
     deliveries carry two signatures (new and previous secret), so the receiver
-    can switch at any moment without rejecting a delivery.
+    can switch at any moment without rejecting a delivery. With --json only
+    the fingerprint is printed: rotate without --json to hand a secret over.
     """
     with operator_connection(app) as conn:
         rotated = secret_ops.rotate_secret(conn, route_code, window_hours=window_hours)
-    if as_json:
+    if as_json:  # --json never prints a secret: machine output ends up in logs
         print_json(
             {
+                "changed": True,
                 "route_code": route_code,
-                "secret": rotated.secret,
                 "fingerprint": rotated.fingerprint,
                 "previous_valid_until": rotated.previous_valid_until,
+                "secret_shown": False,
             }
         )
         return

@@ -11,7 +11,6 @@ from iu_core.cli._common import (
     operator_connection,
     pass_app,
     print_json,
-    wide_table,
 )
 from iu_core.ops import status as status_ops
 
@@ -40,40 +39,23 @@ def status_cmd(app: AppContext, as_json: bool) -> None:
     console.print(f"delivery gate: {gate}")
     allowlist = ", ".join(state["allowlist"]) or "(empty)"
     console.print(f"live allowlist: {allowlist}")
-    width = max((len(r["route_code"]) for r in state["routes"]), default=0)
-    table = wide_table(
-        "route",
-        "kind",
-        "ref",
-        "mode",
-        "enabled",
-        "circuit",
-        "backlog",
-        "lag",
-        "in flight",
-        "retrying",
-        "held",
-        "dead letters",
-        first_width=width,
-    )
+    # One block per route, one fact a line: nothing is folded, at 80 columns or piped,
+    # and a long target (a URL) stays whole on its own line.
     for r in state["routes"]:
-        enabled = "yes" if r["enabled"] else f"no ({r['disabled_reason'] or 'disabled'})"
+        enabled = "enabled" if r["enabled"] else f"disabled ({r['disabled_reason'] or 'no reason given'})"
         mode = r["mode"] + ("" if r["dry_run"] or r["allowlisted"] else " (not allowlisted)")
-        table.add_row(
-            r["route_code"],
-            r["target_kind"],
-            r["target_ref"],
-            mode,
-            enabled,
-            r["circuit"],
-            str(r["backlog"]),
-            _age(r["lag_s"]),
-            str(r["in_flight"]),
-            str(r["retrying"]),
-            str(r["held"]),
-            str(r["dead_letters"]),
+        console.print()
+        console.print(r["route_code"], markup=False)
+        console.print(f"  target   {r['target_kind']} {r['target_ref']}", markup=False)
+        console.print(f"  mode     {mode}, {enabled}, circuit {r['circuit']}", markup=False)
+        console.print(
+            f"  backlog  {r['backlog']} (lag {_age(r['lag_s'])}), in flight {r['in_flight']}, "
+            f"retrying {r['retrying']}, held {r['held']}, dead letters {r['dead_letters']}",
+            markup=False,
         )
-    console.print(table)
+    if not state["routes"]:
+        console.print("routes: none (iu-core route add)")
+    console.print()
     health = state["health"]
     oldest = health["oldest_transaction"]
     console.print(

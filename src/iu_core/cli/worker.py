@@ -8,7 +8,7 @@ import sys
 import click
 
 from iu_core import metrics
-from iu_core.cli._common import AppContext, console, json_option, pass_app, print_json
+from iu_core.cli._common import AppContext, Bounded, console, json_option, pass_app, print_json
 from iu_core.errors import IuCoreError
 
 
@@ -41,7 +41,7 @@ def _routes_option(value: str | None) -> tuple[str, ...] | None:
 )
 @click.option(
     "--poll-interval",
-    type=click.FloatRange(0.01, 3600),
+    type=Bounded(float, 0.01, 3600, "s"),
     default=1.0,
     show_default=True,
     envvar="IU_CORE_WORKER_POLL_INTERVAL",
@@ -67,7 +67,7 @@ def _routes_option(value: str | None) -> tuple[str, ...] | None:
 )
 @click.option(
     "--lease-margin",
-    type=click.FloatRange(1, 3600),
+    type=Bounded(float, 1, 3600, "s"),
     default=30.0,
     show_default=True,
     envvar="IU_CORE_WORKER_LEASE_MARGIN",

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
-from iu_core.console.app import ConsoleConfig, create_app
+from iu_core.console.app import ConsoleConfig
+from iu_core.console.asgi import create_app
 
 __all__ = ["ConsoleConfig", "create_app"]

@@ -11,10 +11,12 @@ from urllib.parse import quote
 
 from starlette.responses import Response
 
-from iu_core.console import service, views
-from iu_core.console.app import Ctx, redirect
-from iu_core.console.service import RouteChanges, Selection
+from iu_core import ops
+from iu_core.console import views
+from iu_core.console.app import Ctx, redirect, safe_path
 from iu_core.errors import IuCoreError
+from iu_core.ops.dead_letters import Selection
+from iu_core.ops.routes import RouteChanges
 
 
 def _require(value: str, what: str) -> str:
@@ -27,21 +29,28 @@ def set_gate(ctx: Ctx) -> Response:
     wanted = ctx.field("gate")
     if wanted not in {"open", "close"}:
         raise IuCoreError("choose open or close")
-    return redirect(ctx.field("back") or "/gate", service.set_gate(ctx.conn, wanted == "open", ctx.actor))
+    summary = ops.gate.set_gate(ctx.conn, wanted == "open", actor=ctx.actor).summary
+    return redirect(safe_path(ctx.field("back"), "/gate"), summary)  # a form may say where to return
 
 
 def allowlist_add(ctx: Ctx) -> Response:
     routes = ctx.fields("route")
     if not routes:
         raise IuCoreError("choose at least one route")
-    return redirect("/allowlist", service.allowlist_add(ctx.conn, routes, ctx.actor))
+    return redirect("/allowlist", ops.allowlist.add(ctx.conn, routes, actor=ctx.actor).summary)
 
 
 def allowlist_remove(ctx: Ctx) -> Response:
     routes = ctx.fields("route")
     if not routes:
         raise IuCoreError("choose at least one route")
-    return redirect("/allowlist", service.allowlist_remove(ctx.conn, routes, ctx.actor))
+    return redirect("/allowlist", ops.allowlist.remove(ctx.conn, routes, actor=ctx.actor).summary)
+
+
+def _set_route(ctx: Ctx, code: str, changes: RouteChanges) -> Response:
+    route = ops.routes.set_route(ctx.conn, code, changes, actor=ctx.actor)
+    summary = f"route {route.route_code}: {route.mode}, {route.target_kind} / {route.target_ref}"
+    return redirect(f"/routes/{quote(code, safe='')}", summary)
 
 
 def set_route_mode(ctx: Ctx) -> Response:
@@ -57,7 +66,7 @@ def set_route_mode(ctx: Ctx) -> Response:
         target_ref=ctx.field("target_ref") or None,
         dry_run=mode == "dry-run",
     )
-    return redirect(f"/routes/{quote(code, safe='')}", service.set_route(ctx.conn, code, changes, ctx.actor))
+    return _set_route(ctx, code, changes)
 
 
 def set_route_target(ctx: Ctx) -> Response:
@@ -66,7 +75,7 @@ def set_route_target(ctx: Ctx) -> Response:
         target_kind=_require(ctx.field("target_kind"), "target kind"),
         target_ref=_require(ctx.field("target_ref"), "target ref"),
     )
-    return redirect(f"/routes/{quote(code, safe='')}", service.set_route(ctx.conn, code, changes, ctx.actor))
+    return _set_route(ctx, code, changes)
 
 
 def _selection(ctx: Ctx) -> Selection:
@@ -93,9 +102,15 @@ def _selection(ctx: Ctx) -> Selection:
 
 def replay(ctx: Ctx) -> Response:
     reason = _require(ctx.field("reason"), "a reason")
-    return redirect("/dead-letters", service.replay(ctx.conn, _selection(ctx), reason, ctx.actor))
+    return redirect(
+        "/dead-letters",
+        ops.dead_letters.replay(ctx.conn, _selection(ctx), reason=reason, actor=ctx.actor).summary,
+    )
 
 
 def discard(ctx: Ctx) -> Response:
     reason = _require(ctx.field("reason"), "a reason")
-    return redirect("/dead-letters", service.discard(ctx.conn, _selection(ctx), reason, ctx.actor))
+    return redirect(
+        "/dead-letters",
+        ops.dead_letters.discard(ctx.conn, _selection(ctx), reason=reason, actor=ctx.actor).summary,
+    )

@@ -1,4 +1,4 @@
-"""The console's web application: configuration, the login wall, and how pages and actions run.
+"""The console's web core: configuration, the login wall, and how pages and actions run.
 
 Every page and action goes through :func:`page` or :func:`action`: no session,
 no access (a browser is sent to the login page; htmx and JSON clients get
@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
 import psycopg
 from jinja2 import Environment, PackageLoader, select_autoescape
 from psycopg_pool import ConnectionPool
-from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -62,6 +60,7 @@ class ConsoleConfig:
     login_window_s: float = 300.0
     poll_seconds: float = 2.0
     metrics_token: str | None = field(default=None, repr=False)  # when set, /metrics needs it
+    trusted_proxies: tuple[str, ...] = ()  # peers whose X-Forwarded-For names the client
 
 
 @dataclass
@@ -129,6 +128,24 @@ class Console:
         return response
 
 
+def safe_path(target: str | None, default: str = "/") -> str:
+    """``target`` when it is a path of this console, else ``default``: never another site.
+
+    A browser drops tabs and line breaks from a URL and reads a backslash as a
+    slash, so a path with a control character or a backslash may lead away as
+    surely as ``//evil.example``: those, and anything with a scheme or a host,
+    are refused.
+    """
+    if not target or not target.startswith("/") or len(target) > 2000:
+        return default
+    if any(ch in target for ch in "\\\x00") or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//"):
+        return default
+    return target
+
+
 def redirect(to: str, flash: str | None = None, *, error: bool = False) -> RedirectResponse:
     """303 to ``to``, carrying a one-line message for the next page (an error starts with '!')."""
     response = RedirectResponse(to, status_code=303)
@@ -182,6 +199,9 @@ def page(console: Console, handler: Handler) -> Callable[[Request], Awaitable[Re
                     return handler(Ctx(request, conn, session))
                 except IuCoreError as exc:
                     return console.render(request, "error.html", {"error": str(exc)}, status_code=404)
+                except psycopg.errors.DataError as exc:  # a value the database cannot take: the client's
+                    message = {"error": describe_database_error(exc)}
+                    return console.render(request, "error.html", message, status_code=400)
 
         return await run_in_threadpool(run)
 
@@ -236,32 +256,24 @@ def security_headers(app: Any) -> Any:
                 ]
             await send(message)
 
+        if _has_nul(scope):
+            # No page or action takes a NUL byte (PostgreSQL text cannot even hold one).
+            refusal = PlainTextResponse("refused: a NUL byte in the address", status_code=400)
+            await refusal(scope, receive, send_with_headers)
+            return
         await app(scope, receive, send_with_headers)
 
     return wrapped
 
 
-def create_app(config: ConsoleConfig) -> Starlette:
-    """The console as an ASGI application (``uvicorn`` serves it; tests drive it directly)."""
-    from iu_core.console import routes as console_routes
-
-    console = Console(config)
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> Any:
-        console.pool.open(wait=True, timeout=10)
-        try:
-            yield
-        finally:
-            console.pool.close()
-
-    app = Starlette(routes=console_routes.table(console), lifespan=lifespan)
-    app.state.console = console
-    app.add_middleware(_SecurityHeaders)
-    return app
+def _has_nul(scope: Any) -> bool:
+    query = scope.get("query_string", b"")
+    return "\x00" in scope.get("path", "") or b"\x00" in query or b"%00" in query
 
 
-class _SecurityHeaders:
+class SecurityHeaders:
+    """The :func:`security_headers` middleware as Starlette's ``add_middleware`` takes it."""
+
     def __init__(self, app: Any) -> None:
         self._app = security_headers(app)
 

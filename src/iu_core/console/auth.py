@@ -12,10 +12,12 @@ header: a forged request from elsewhere has neither the cookie nor the token.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,23 +45,43 @@ class LoginLimiter:
     Kept in the console's memory: a restart forgets it, and each console
     process counts on its own. A refused attempt is not even checked, so
     guessing is bounded whatever the password's cost.
+
+    Its memory is bounded whatever clients send: only a failed check of a
+    password counts (a refused or malformed attempt adds nothing), a user
+    name counts only when it is a console user's, a key is forgotten once its
+    newest failure is older than the window, and at most ``max_keys`` keys are
+    kept (the least recently failed go first).
     """
 
     max_failures: int = 5
     window_s: float = 300.0
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
+    max_keys: int = 10_000
+    clock: Callable[[], float] = time.monotonic
+    # key -> times of its failures in the window; ordered by newest failure, oldest first
+    _failures: OrderedDict[str, deque[float]] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def __len__(self) -> int:
+        return len(self._failures)
+
+    def _expire(self, now: float) -> None:
+        while self._failures:
+            key, times = next(iter(self._failures.items()))
+            if times and times[-1] > now - self.window_s:
+                break
+            del self._failures[key]
+
     def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
+        times = self._failures.get(key) or deque()
         while times and times[0] <= now - self.window_s:
             times.popleft()
         return times
 
     def retry_after(self, client: str, user: str) -> int:
-        """Seconds until a login may be tried again (0: now)."""
-        now = time.monotonic()
+        """Seconds until a login may be tried again (0: now). Adds no key."""
+        now = self.clock()
         with self._lock:
+            self._expire(now)
             waits = [
                 times[0] + self.window_s - now
                 for key in (f"addr:{client}", f"user:{user}")
@@ -67,11 +89,19 @@ class LoginLimiter:
             ]
         return max(1, int(max(waits)) + 1) if waits else 0
 
-    def failed(self, client: str, user: str) -> None:
-        now = time.monotonic()
+    def failed(self, client: str, user: str | None) -> None:
+        """A password check failed: count it for the address, and for ``user`` when it is a real user."""
+        now = self.clock()
+        keys = [f"addr:{client}"] + ([f"user:{user}"] if user is not None else [])
         with self._lock:
-            for key in (f"addr:{client}", f"user:{user}"):
-                self._recent(key, now).append(now)
+            self._expire(now)
+            for key in keys:
+                times = self._recent(key, now)
+                times.append(now)
+                self._failures.pop(key, None)
+                self._failures[key] = times  # now the most recently failed
+            while len(self._failures) > self.max_keys:
+                self._failures.popitem(last=False)
 
     def succeeded(self, user: str) -> None:
         with self._lock:
@@ -155,5 +185,43 @@ def wants_page(request: Request) -> bool:
     return "application/json" not in accept and not request.url.path.startswith("/api/")
 
 
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+def client_address(request: Request, trusted_proxies: Iterable[str] = ()) -> str:
+    """Who the login limit counts: the peer's address, or the client a trusted proxy names.
+
+    ``X-Forwarded-For`` is read only when the peer itself is one of
+    ``trusted_proxies``; then the client is the right-most address in it that
+    is not a trusted proxy (what a client writes to the left is its own
+    invention). IPv6 clients count by their /64, which one host usually holds.
+    """
+    peer = request.client.host if request.client else "unknown"
+    trusted = set(trusted_proxies)
+    client = peer
+    if trusted and _ip(peer) in trusted:
+        hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",")]
+        for hop in reversed([h for h in hops if h]):
+            address = _ip(hop)
+            if address is None:
+                break  # not an address: trust nothing further to the left
+            client = address
+            if address not in trusted:
+                break
+    return _limit_key(client)
+
+
+def _ip(text: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def _limit_key(address: str) -> str:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)

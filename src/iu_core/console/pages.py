@@ -1,14 +1,19 @@
-"""The console's pages (GET): each reads through ``views``/``service`` and renders one template."""
+"""The console's pages (GET): each reads through ``views`` or ``ops`` and renders one template."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import decimal
+import hashlib
+import html
 import json
+import re
 
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from iu_core.console import chart, service, views
+from iu_core import ops
+from iu_core.console import chart, views
 from iu_core.console.app import Console, Ctx
 from iu_core.delivery_seam import DELIVERY_TARGET_KINDS
 from iu_core.errors import IuCoreError
@@ -29,7 +34,7 @@ def overview_fragment(console: Console, ctx: Ctx) -> Response:
 
 def api_status(console: Console, ctx: Ctx) -> Response:
     del console
-    data = service.status(ctx.conn)
+    data = ops.status.status(ctx.conn).as_dict()
     return JSONResponse(_jsonable(data))
 
 
@@ -50,7 +55,7 @@ def routes(console: Console, ctx: Ctx) -> Response:
     return console.render(
         ctx.request,
         "routes.html",
-        {"page": "routes", "routes": service.routes(ctx.conn), "gate": service.gate(ctx.conn)},
+        {"page": "routes", "routes": ops.routes.list_routes(ctx.conn), "gate": ops.gate.gate_state(ctx.conn)},
     )
 
 
@@ -60,7 +65,12 @@ def route(console: Console, ctx: Ctx) -> Response:
     return console.render(
         ctx.request,
         "route.html",
-        {"page": "routes", "gate": service.gate(ctx.conn), "kinds": sorted(DELIVERY_TARGET_KINDS), **data},
+        {
+            "page": "routes",
+            "gate": ops.gate.gate_state(ctx.conn),
+            "kinds": sorted(DELIVERY_TARGET_KINDS),
+            **data,
+        },
     )
 
 
@@ -90,7 +100,7 @@ def _deliveries_context(ctx: Ctx) -> dict[str, object]:
 
 def deliveries(console: Console, ctx: Ctx) -> Response:
     context = _deliveries_context(ctx)
-    context["routes"] = service.routes(ctx.conn)
+    context["routes"] = ops.routes.list_routes(ctx.conn)
     if context["flash"] is None:
         del context["flash"], context["flash_error"]
     return console.render(ctx.request, "deliveries.html", {"page": "deliveries", **context})
@@ -119,8 +129,11 @@ def dead_letters(console: Console, ctx: Ctx) -> Response:
         "dead_letters.html",
         {
             "page": "dead-letters",
-            "letters": service.dead_letters(ctx.conn, route_code=route_code, everything=everything),
-            "routes": service.routes(ctx.conn),
+            "letters": [
+                d.as_dict()
+                for d in ops.dead_letters.list_open(ctx.conn, route_code=route_code, everything=everything)
+            ],
+            "routes": ops.routes.list_routes(ctx.conn),
             "everything": everything,
             "route_code": route_code,
         },
@@ -128,19 +141,23 @@ def dead_letters(console: Console, ctx: Ctx) -> Response:
 
 
 def dead_letters_count(console: Console, ctx: Ctx) -> Response:
-    n = len(service.dead_letters(ctx.conn))
+    n = len(ops.dead_letters.list_open(ctx.conn))
     return console.render(ctx.request, "_dead_count.html", {"open_count": n})
 
 
 def gate(console: Console, ctx: Ctx) -> Response:
-    return console.render(ctx.request, "gate.html", {"page": "gate", "gate": service.gate(ctx.conn)})
+    return console.render(ctx.request, "gate.html", {"page": "gate", "gate": ops.gate.gate_state(ctx.conn)})
 
 
 def allowlist(console: Console, ctx: Ctx) -> Response:
     return console.render(
         ctx.request,
         "allowlist.html",
-        {"page": "allowlist", "gate": service.gate(ctx.conn), "routes": service.routes(ctx.conn)},
+        {
+            "page": "allowlist",
+            "gate": ops.gate.gate_state(ctx.conn),
+            "routes": ops.routes.list_routes(ctx.conn),
+        },
     )
 
 
@@ -160,7 +177,32 @@ def iu_report(console: Console, ctx: Ctx) -> Response:
     if report is None:
         message = {"error": f"no structure report for {code} yet"}
         return console.render(ctx.request, "error.html", message, status_code=404)
-    return HTMLResponse(report.html)
+    return HTMLResponse(report.html, headers={"content-security-policy": report_policy(report.html)})
+
+
+_STYLE_ELEMENT = re.compile(r"<style>(.*?)</style>", re.DOTALL)
+_STYLE_ATTRIBUTE = re.compile(r'\sstyle="([^"]*)"')
+
+
+def report_policy(page: str) -> str:
+    """The report page's CSP: its own inline styles, each allowed by its hash, and nothing else.
+
+    The report is one self-contained file (a ``<style>`` element and a few
+    ``style`` attributes, no script), made to be read anywhere; the console
+    serves it under a policy that lets exactly those styles apply
+    (``'unsafe-hashes'`` extends the hashes to the attributes) and nothing
+    else load or run.
+    """
+    styles = [m.group(1) for m in _STYLE_ELEMENT.finditer(page)]
+    styles += sorted({html.unescape(m.group(1)) for m in _STYLE_ATTRIBUTE.finditer(page)})
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()}'" for text in styles
+    )
+    style_src = f"'unsafe-hashes' {hashes}" if hashes else "'none'"
+    return (
+        f"default-src 'none'; style-src {style_src}; "
+        "frame-ancestors 'none'; form-action 'none'; base-uri 'none'"
+    )
 
 
 def audit(console: Console, ctx: Ctx) -> Response:
@@ -168,5 +210,9 @@ def audit(console: Console, ctx: Ctx) -> Response:
     return console.render(
         ctx.request,
         "audit.html",
-        {"page": "audit", "rows": service.audit(ctx.conn, object_key=key, limit=200), "object_key": key},
+        {
+            "page": "audit",
+            "rows": [a.as_dict() for a in ops.audit.log(ctx.conn, object_key=key, limit=200)],
+            "object_key": key,
+        },
     )

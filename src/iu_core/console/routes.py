@@ -16,22 +16,15 @@ from starlette.staticfiles import StaticFiles
 
 from iu_core import metrics
 from iu_core.console import actions, pages, users
-from iu_core.console.app import Console, Ctx, action, deny, page, redirect
+from iu_core.console.app import Console, Ctx, action, deny, page, redirect, safe_path
 from iu_core.console.auth import client_address
-
-
-def _safe_next(target: str | None) -> str:
-    """Only a path of this console (never another site) after logging in."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/"
 
 
 async def login_form(request: Request) -> Response:
     console: Console = request.app.state.console
     if console.codec.read(request) is not None and request.query_params.get("again") != "1":
         return RedirectResponse("/", status_code=303)
-    next_path = _safe_next(request.query_params.get("next"))
+    next_path = safe_path(request.query_params.get("next"))
     return _login_page(console, request, None, next_path, status_code=200)
 
 
@@ -54,10 +47,10 @@ async def login(request: Request) -> Response:
     form = await request.form()
     name = str(form.get("username") or "").strip()
     password = str(form.get("password") or "")
-    next_path = _safe_next(str(form.get("next") or "/"))
+    next_path = safe_path(str(form.get("next") or "/"))
     if not console.codec.login_nonce_ok(request, str(form.get("login_token") or "")):
         return _login_page(console, request, "the login form expired; try again", next_path, status_code=403)
-    client = client_address(request)
+    client = client_address(request, console.config.trusted_proxies)
     wait = console.limiter.retry_after(client, name)
     if wait:
         response = _login_page(
@@ -66,17 +59,17 @@ async def login(request: Request) -> Response:
         response.headers["retry-after"] = str(wait)
         return response
 
-    def check() -> int | None:
+    def check() -> users.LoginCheck:
         with console.pool.connection() as conn:
             return users.authenticate(conn, name, password)
 
-    epoch = await run_in_threadpool(check)
-    if epoch is None:
-        console.limiter.failed(client, name)
+    checked = await run_in_threadpool(check)
+    if checked.epoch is None:
+        console.limiter.failed(client, name if checked.known_user else None)
         return _login_page(console, request, "wrong user name or password", next_path, status_code=401)
     console.limiter.succeeded(name)
     response = RedirectResponse(next_path, status_code=303)
-    console.codec.issue(response, name, epoch)
+    console.codec.issue(response, name, checked.epoch)
     return response
 
 

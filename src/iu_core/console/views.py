@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from iu_core.console import service
+from iu_core import ops
 from iu_core.console.chart import Minute
 from iu_core.domain import queries as domain
 from iu_core.errors import IuCoreError, NotFound
@@ -73,7 +73,7 @@ def delivery_filter(params: dict[str, str]) -> DeliveryFilter:
 
 
 def overview(conn: Conn) -> dict[str, Any]:
-    data = service.status(conn)
+    data = ops.status.status(conn).as_dict()
     data["counts"] = {r["state"]: int(r["n"]) for r in _rows(conn, "delivery_counts")}
     return data
 
@@ -103,7 +103,7 @@ def deliveries(conn: Conn, f: DeliveryFilter) -> list[dict[str, Any]]:
 
 def delivery(conn: Conn, delivery_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """One delivery and its timeline: attempts (from the service layer), decisions, dead letters."""
-    row = service.delivery(conn, delivery_id)
+    row = ops.deliveries.show(conn, delivery_id).as_dict()
     timeline: list[dict[str, Any]] = []
     for a in row.pop("attempts_history"):
         parts = [
@@ -127,7 +127,7 @@ def delivery(conn: Conn, delivery_id: int) -> tuple[dict[str, Any], list[dict[st
 
 
 def route_page(conn: Conn, route_code: str) -> dict[str, Any]:
-    route = service.route(conn, route_code)
+    route = ops.routes.get_route(conn, route_code)
     return {
         "route": route,
         "attempts": _rows(conn, "route_attempts", {"route_code": route_code, "limit": 50}),

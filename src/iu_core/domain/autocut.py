@@ -44,8 +44,20 @@ heading line, takes that line as its heading (the line stays in the piece's
 text). Lines inside fenced code blocks never start a piece. A new piece hangs
 under the nearest open piece of a strictly smaller rank.
 
+UK printed Acts number their sections without a keyword: ``1 Fraud``, ``5
+“Gain” and “loss”``, ``6A Possession``. In a document where no line carries a
+Section or Article keyword, such a line (a number of at most three digits, an
+optional capital suffix, then a short capitalised heading) is a ``section``
+(rank 40, label the number as printed) when the numbers rise through the
+document and its heading is not a running header: a heading that appears
+again elsewhere, as another numbered line or as a line of its own other than
+the cross-heading just above it (``2 Fraud Act 2006 (c. 35)`` on a page whose
+facing page prints ``Fraud Act 2006 (c. 35)``), is not a section. Page
+numbers alone have no heading and never qualify. See ``_uk_sections``.
+
 ``classify_line(line) -> LineMatch | None`` is the single-line classifier,
-also used by ``split`` to name the new piece.
+also used by ``split`` to name the new piece. A UK section depends on the
+whole document, so ``classify_line`` does not report it.
 """
 
 from __future__ import annotations
@@ -95,6 +107,12 @@ _DECIMAL = re.compile(r"^(?P<num>\d{1,3}(?:\.\d{1,3}){0,3})(?P<dot>\.{0,2})(?P<s
 _PAREN = re.compile(r"^\((?P<tok>\d{1,3}|[a-zđ]|[A-Z]|[ivx]{2,7}|[IVX]{2,7})\)(?:[ \t]+(?P<h>\S.*))?$")
 _LETTER = re.compile(r"^(?P<num>[a-zđ]\))[ \t]+(?P<h>\S.*)$")
 _FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
+# UK section "1 Fraud", "6A Possession etc. of articles for use in frauds", "5 “Gain” and “loss”".
+_OPEN_QUOTES = "\"'\u201c\u2018"
+_UK_SECTION = re.compile(
+    r"^(?P<num>(?P<n>\d{1,3})(?P<suffix>[A-Z]{0,2}))[ \t]+(?P<h>[" + _OPEN_QUOTES + r"]?[A-Z].*)$"
+)
+_KEYWORD_HEADS = ("section", "sec.", "§", "article", "điều", "#")
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,12 +281,15 @@ def autocut(text: str, *, title: str = "") -> CutNode:
     parts: list[str] = []
     in_fence = False
     lines = text.splitlines(keepends=True)
+    uk = _uk_sections(lines)
     for index, line in enumerate(lines):
         if _FENCE.match(line):
             in_fence = not in_fence
             parts.append(line)
             continue
         match = None if in_fence else classify_line(line)
+        if match is None and index in uk:
+            match = uk[index]
         if match is None:
             parts.append(line)
             continue
@@ -293,6 +314,49 @@ def autocut(text: str, *, title: str = "") -> CutNode:
         current = node
     current.text = "".join(parts)
     return root
+
+
+def _uk_sections(lines: list[str]) -> dict[int, LineMatch]:
+    """Line index -> section, for the keyword-less sections of a UK printed Act (see the docstring)."""
+    candidates: list[tuple[int, re.Match[str]]] = []
+    in_fence = False
+    for index, line in enumerate(lines):
+        if _FENCE.match(line):
+            in_fence = not in_fence
+            continue
+        text = line.strip()
+        if in_fence or not text:
+            continue
+        m = _UK_SECTION.match(text)
+        if m and _short_heading(m.group("h").lstrip(_OPEN_QUOTES)) and classify_line(text) is None:
+            candidates.append((index, m))
+    if not candidates:
+        return {}
+    stripped = [line.strip() for line in lines]
+    for text in stripped:  # a document that names its sections with a keyword: not this style
+        if text.lower().startswith(_KEYWORD_HEADS):
+            match = classify_line(text)
+            if match is not None and match.rank == 40:
+                return {}
+    headings: dict[str, int] = {}
+    for _, m in candidates:
+        headings[m.group("h")] = headings.get(m.group("h"), 0) + 1
+    alone: dict[str, list[int]] = {}
+    for index, text in enumerate(stripped):
+        alone.setdefault(text, []).append(index)
+    found: dict[int, LineMatch] = {}
+    last: tuple[int, str] = (-1, "")
+    for index, m in candidates:
+        heading = m.group("h").strip()
+        elsewhere = [i for i in alone.get(heading, []) if i != index - 1]
+        if headings[m.group("h")] > 1 or elsewhere:
+            continue  # a running header ("2 Fraud Act 2006 (c. 35)"), not a section
+        number = (int(m.group("n")), m.group("suffix"))
+        if number <= last:
+            continue  # numbers rise through an Act; a smaller one is prose or a header
+        last = number
+        found[index] = LineMatch("section", 40, m.group("num"), heading)
+    return found
 
 
 def _enumerator_rank(stack: list[CutNode], families: list[str], family: str, rank: int) -> int:

@@ -1,4 +1,4 @@
-"""Ingest: a UTF-8 document becomes an information unit and its autocut piece tree.
+"""Ingest: a document becomes an information unit and its autocut piece tree.
 
 API::
 
@@ -7,10 +7,14 @@ API::
     sample_path(name) -> Path             # a document shipped in iu_core/samples
     SAMPLES                               # their file names
 
-``source`` is a ``pathlib.Path`` (read as strict UTF-8) or the document text
-itself (a ``str``; a one-line ``str`` naming an existing file is read as a
-path). Everything happens in ONE transaction (a savepoint when the caller
-already has one open):
+``source`` is a ``pathlib.Path`` or the document text itself (a ``str``; a
+one-line ``str`` naming an existing file is read as a path). A file is read
+by ``domain.sources``: its format (text, Word, HTML, PDF) found from its
+content, its text extracted, every line's place in the file kept; autocut
+cuts the text, and each piece's ``source`` (page and line, paragraph, element
+path, text line) is written with it. A file that cannot be read is refused
+before anything is written. Everything happens in ONE transaction (a
+savepoint when the caller already has one open):
 
 - a new code: the ``information_unit`` row, an ``iu_created`` event, then the
   ``autocut`` operation (its ``iu_structure_operation`` row, every piece, one
@@ -33,13 +37,13 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from iu_core.codes import validate_code
-from iu_core.domain import store
+from iu_core.domain import sources, store
 from iu_core.domain.autocut import CutNode, autocut, default_title
 from iu_core.domain.model import IU_CREATED, OperationResult, Piece, Tree, Unit
 from iu_core.errors import IuCoreError, Refused
@@ -58,9 +62,11 @@ class IngestResult:
     changed: bool  # False: an identical re-ingest, nothing written
     operation: OperationResult | None
     event_ids: tuple[uuid.UUID, ...]  # every event written, iu_created included
+    source: dict[str, Any] = field(default_factory=dict)  # the file read: format, units, chars
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "source": self.source,
             "iu_id": self.unit.iu_id,
             "code": self.unit.code,
             "title": self.unit.title,
@@ -111,27 +117,44 @@ def ingest_document(
     if isinstance(source, str) and "\n" not in source and len(source) < 4096 and Path(source).is_file():
         source = Path(source)  # a path given as text
     if isinstance(source, Path):
-        text, where, origin = read_document(source), str(source), source.name
+        extracted, where, origin = sources.read_source(source), str(source), source.name
     else:
-        text, where, origin = source, "the document", "text"
+        extracted, where, origin = sources.plain_text(source), "the document", "text"
+    text = extracted.text
     _check_text(text, where)
     code = validate_code("IU code", code)
     root = autocut(text)
+    cut = _Cut(root, extracted, origin)
     with conn.transaction():
         store.defer_positions(conn)
         existing = store.fetch_one(conn, "lock_unit_by_code", {"code": code})
         if existing is None:
-            return _create(conn, code, title or default_title(root, code), text, root, origin, actor)
+            return _create(conn, code, title or default_title(root, code), cut, actor)
         if not replace:
             raise Refused(f"information unit {code!r} already exists; use --replace to re-ingest it")
         unit = Unit.from_row(existing)
         store.refuse_if_archived(unit)
-        return _replace(conn, unit, title or unit.title, text, root, origin, actor)
+        return _replace(conn, unit, title or unit.title, cut, actor)
 
 
-def _create(
-    conn: Conn, code: str, title: str, text: str, root: CutNode, origin: str, actor: str | None
-) -> IngestResult:
+class _Cut:
+    """A document's cut: its tree, the extracted text, and the source of every node."""
+
+    def __init__(self, root: CutNode, extracted: sources.Extracted, origin: str) -> None:
+        self.root, self.extracted, self.text = root, extracted, extracted.text
+        nodes = root.walk()
+        found = extracted.sources([node.text for node in nodes])
+        self.source = {id(node): where for node, where in zip(nodes, found, strict=True)}
+        self.params = {
+            "source": origin,
+            "format": extracted.format,
+            "sha256": hashlib.sha256(self.text.encode()).hexdigest(),
+            "chars": len(self.text),
+        }
+
+
+def _create(conn: Conn, code: str, title: str, cut: _Cut, actor: str | None) -> IngestResult:
+    text, root = cut.text, cut.root
     row = store.fetch_one(conn, "insert_unit", {"code": code, "title": title, "body": text})
     if row is None:  # another ingest of the same code committed first
         raise Refused(f"information unit {code!r} already exists; use --replace to re-ingest it")
@@ -143,8 +166,7 @@ def _create(
         {"event_type": IU_CREATED, "iu_id": str(unit.iu_id), "code": code, "title": title},
     )
     store.lock_unit(conn, unit.iu_id)
-    params = {"source": origin, "sha256": hashlib.sha256(text.encode()).hexdigest(), "chars": len(text)}
-    operation_id = store.insert_operation(conn, unit.iu_id, "autocut", params, actor)
+    operation_id = store.insert_operation(conn, unit.iu_id, "autocut", cut.params, actor)
     root.heading = root.heading or title
     ids: list[uuid.UUID] = []
 
@@ -159,6 +181,7 @@ def _create(
             heading=node.heading,
             text=node.text,
             created_by=operation_id,
+            source=cut.source[id(node)],
         )
         ids.append(piece_id)
         for i, child in enumerate(node.children):
@@ -166,7 +189,9 @@ def _create(
 
     insert(root, None, 0)
     operation = _close(conn, unit.iu_id, operation_id, "autocut", ids, ids, [], {})
-    return IngestResult(unit, True, True, operation, (created_event, *operation.event_ids))
+    return IngestResult(
+        unit, True, True, operation, (created_event, *operation.event_ids), cut.extracted.summary()
+    )
 
 
 def _close(
@@ -240,9 +265,8 @@ def _tree_paths(tree: Tree) -> dict[Path_, Piece]:
     return out
 
 
-def _replace(
-    conn: Conn, unit: Unit, title: str, text: str, root: CutNode, origin: str, actor: str | None
-) -> IngestResult:
+def _replace(conn: Conn, unit: Unit, title: str, cut: _Cut, actor: str | None) -> IngestResult:
+    text, root = cut.text, cut.root
     tree = store.load_tree(conn, unit.iu_id)
     old = _tree_paths(tree)
     new = _cut_paths(root)
@@ -269,16 +293,16 @@ def _replace(
             before.status,
             before.created_by,
             before.deprecated_by,
+            cut.source[id(node)],
         )
         if after != before:
             updates.append((before, after))
     vanished = [p for path, p in old.items() if path not in ids_by_path]
     if not created_nodes and not vanished and not updates and title == unit.title and text == unit.body:
-        return IngestResult(unit, False, False, None, ())
+        return IngestResult(unit, False, False, None, (), cut.extracted.summary())
 
     store.execute(conn, "update_unit_document", {"iu_id": unit.iu_id, "title": title, "body": text})
-    params = {"source": origin, "sha256": hashlib.sha256(text.encode()).hexdigest(), "chars": len(text)}
-    operation_id = store.insert_operation(conn, unit.iu_id, "reingest", params, actor)
+    operation_id = store.insert_operation(conn, unit.iu_id, "reingest", cut.params, actor)
     created: list[uuid.UUID] = []
     for path, node, parent_path, position in created_nodes:
         assert parent_path is not None  # the root always matches
@@ -292,6 +316,7 @@ def _replace(
             heading=node.heading,
             text=node.text,
             created_by=operation_id,
+            source=cut.source[id(node)],
         )
         ids_by_path[path] = piece_id
         created.append(piece_id)
@@ -307,4 +332,4 @@ def _replace(
     operation = _close(conn, unit.iu_id, operation_id, "reingest", touched, created, deprecated, outcome)
     store.execute(conn, "touch_unit", {"iu_id": unit.iu_id})
     refreshed = store.unit_by_code(conn, unit.code)
-    return IngestResult(refreshed, False, True, operation, operation.event_ids)
+    return IngestResult(refreshed, False, True, operation, operation.event_ids, cut.extracted.summary())

@@ -50,6 +50,8 @@ class Piece:
     status: str
     created_by: uuid.UUID | None
     deprecated_by: uuid.UUID | None
+    # where autocut took it from in the file (see domain.sources; migration 016)
+    source: Mapping[str, Any] | None = field(default=None, hash=False)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Piece:

@@ -44,6 +44,7 @@ def tree_as_dict(tree: Tree, *, include_deprecated: bool = True) -> dict[str, An
             "status": piece.status,
             "position": piece.position,
             "text": piece.text,
+            "source": piece.source,
             "children": [node(k) for k in kids],
         }
 

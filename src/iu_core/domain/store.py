@@ -110,6 +110,7 @@ def insert_piece(
     text: str,
     created_by: uuid.UUID,
     piece_id: uuid.UUID | None = None,
+    source: Mapping[str, Any] | None = None,
 ) -> uuid.UUID:
     new_id = piece_id or uuid.uuid4()
     execute(
@@ -125,6 +126,7 @@ def insert_piece(
             "heading": heading,
             "text": text,
             "created_by": created_by,
+            "source": None if source is None else Jsonb(dict(source)),
         },
     )
     return new_id
@@ -142,6 +144,7 @@ def update_piece(conn: Conn, piece: Piece) -> None:
             "label": piece.label,
             "heading": piece.heading,
             "text": piece.text,
+            "source": None if piece.source is None else Jsonb(dict(piece.source)),
         },
     )
 

@@ -7,7 +7,7 @@ actor whichever front end called. Nothing here prints.
 """
 
 from iu_core.actor import default_actor
-from iu_core.ops import allowlist, audit, dead_letters, deliveries, gate, routes, schema, secrets, status
+from iu_core.ops import allowlist, audit, dead_letters, deliveries, gate, routes, secrets, status
 from iu_core.ops.change import Changed
 
 __all__ = [
@@ -19,7 +19,6 @@ __all__ = [
     "deliveries",
     "gate",
     "routes",
-    "schema",
     "secrets",
     "status",
 ]

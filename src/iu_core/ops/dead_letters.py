@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from psycopg.rows import dict_row
 
 from iu_core.actor import default_actor
 from iu_core.errors import IuCoreError, NotFound
 from iu_core.ops.change import Changed, Conn, change, q
+from iu_core.ops.records import DeadLetter
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +38,12 @@ class Selection:
                 raise NotFound(f"unknown route {self.route_code!r}")
 
 
-def list_open(conn: Conn, *, route_code: str | None = None, everything: bool = False) -> list[dict[str, Any]]:
+def list_open(conn: Conn, *, route_code: str | None = None, everything: bool = False) -> list[DeadLetter]:
     """Open dead letters (``everything``: also replayed and discarded ones)."""
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(
-            q("dead_letters"), {"route_code": route_code, "all_statuses": everything}
-        ).fetchall()
+        params = {"route_code": route_code, "all_statuses": everything}
+        rows = cur.execute(q("dead_letters"), params).fetchall()
+    return [DeadLetter.from_row(r) for r in rows]
 
 
 def _resolve(conn: Conn, action: str, selection: Selection, reason: str | None, actor: str | None) -> Changed:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import enum
-from typing import Any
 
 from psycopg.rows import dict_row
 
 from iu_core.errors import IuCoreError, NotFound
 from iu_core.ops.change import Conn, q
+from iu_core.ops.records import Attempt, Delivery, DeliveryHistory
 
 
 class DeliveryState(enum.StrEnum):
@@ -53,24 +53,25 @@ def list_deliveries(
     iu_code: str | None = None,
     state: str | None = None,
     limit: int = 200,
-) -> list[dict[str, Any]]:
+) -> list[Delivery]:
     """Deliveries that have not reached their target (or those of one ``state``)."""
     if state is not None and state not in STATE_FILTERS:
         raise IuCoreError(f"unknown state {state!r}; expected one of {', '.join(STATE_FILTERS)}")
     states = [s.value for s in (STATE_FILTERS[state] if state else UNFINISHED)]
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(
+        rows = cur.execute(
             q("deliveries"),
             {"states": states, "route_code": route_code, "iu_code": iu_code, "limit": limit},
         ).fetchall()
+    return [Delivery.from_row(r) for r in rows]
 
 
-def show(conn: Conn, delivery_id: int) -> dict[str, Any]:
+def show(conn: Conn, delivery_id: int) -> DeliveryHistory:
     """One delivery with its attempt history (time, status, latency, response snippet)."""
     with conn.cursor(row_factory=dict_row) as cur:
         delivery = cur.execute(q("delivery"), {"delivery_id": delivery_id}).fetchone()
         if delivery is None:
             raise NotFound(f"no delivery with id {delivery_id} (see: iu-core deliveries list)")
         attempts = cur.execute(q("delivery_attempts"), {"delivery_id": delivery_id}).fetchall()
-    delivery["attempts_history"] = attempts
-    return delivery
+    history = tuple(Attempt.from_row(a) for a in attempts)
+    return DeliveryHistory.from_row({**delivery, "attempts_history": history})

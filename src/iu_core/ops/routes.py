@@ -10,12 +10,25 @@ from typing import Any
 from psycopg.rows import dict_row
 
 from iu_core.codes import validate_code
-from iu_core.delivery_seam import DELIVERY_TARGET_KINDS
+from iu_core.delivery import kinds
+from iu_core.domain.model import (
+    IU_CREATED,
+    IU_RELATION_ADDED,
+    IU_RELATION_REMOVED,
+    STRUCTURE_OP_APPLIED,
+    STRUCTURE_PIECE_DEPRECATED,
+)
 from iu_core.errors import IuCoreError, NotFound, Refused
 from iu_core.ops import allowlist as allowlist_ops
+from iu_core.ops import audit_notes as audit_ops
 from iu_core.ops.change import Changed, Conn, change, q
 from iu_core.ops.refusal import Refusal, RefusalReason, route_refusal
-from iu_core.targets import registry as refs
+
+# The event types IU Core's operations write; a route for another type needs
+# --allow-unknown-event-type (or an event of that type already in the outbox).
+KNOWN_EVENT_TYPES = frozenset(
+    {STRUCTURE_OP_APPLIED, STRUCTURE_PIECE_DEPRECATED, IU_CREATED, IU_RELATION_ADDED, IU_RELATION_REMOVED}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,26 +118,26 @@ def get_route(conn: Conn, route_code: str) -> Route:
 
 
 def _check_kind(kind: str | None) -> None:
-    if kind is not None and kind not in DELIVERY_TARGET_KINDS:
+    if kind is not None and kinds.spec(kind) is None:
         raise IuCoreError(
-            f"unknown target kind {kind!r}; expected one of {', '.join(sorted(DELIVERY_TARGET_KINDS))}"
+            f"unknown target kind {kind!r}; expected one of {', '.join(sorted(kinds.TargetKind))}"
         )
 
 
 def _check_event_type(conn: Conn, event_type: str, allow_unknown: bool) -> None:
-    if allow_unknown or event_type in refs.KNOWN_EVENT_TYPES:
+    if allow_unknown or event_type in KNOWN_EVENT_TYPES:
         return
     seen = conn.execute(q("event_type_seen"), {"event_type": event_type}).fetchone()
     if seen is None:
         raise IuCoreError(
             f"unknown event type {event_type!r}: no operation writes it "
-            f"(known: {', '.join(sorted(refs.KNOWN_EVENT_TYPES))}); "
+            f"(known: {', '.join(sorted(KNOWN_EVENT_TYPES))}); "
             "give --allow-unknown-event-type to route it anyway"
         )
 
 
 def _check_ref(conn: Conn, kind: str, ref: str) -> None:
-    problem = refs.ref_problem(conn, kind, ref)
+    problem = kinds.ref_problem(conn, kind, ref)
     if problem is not None:
         raise IuCoreError(f"target_ref {ref!r} for kind {kind}: {problem}")
 
@@ -181,7 +194,7 @@ def _going_live_problem(conn: Conn, route: Route, changes: RouteChanges) -> str 
     """Why the route could not deliver once live, judged before anything is written."""
     kind = changes.target_kind or route.target_kind
     ref = changes.target_ref if changes.target_ref is not None else route.target_ref
-    return refs.readiness_problem(conn, kind, ref)
+    return kinds.readiness_problem(conn, kind, ref)
 
 
 def set_route(
@@ -256,7 +269,15 @@ def backfill(
     get_route(conn, route_code)
     with change(conn, "route backfill", actor):
         row = conn.execute(q("backfill"), {"route_code": route_code, "since": since}).fetchone()
-    added = int(row[0]) if row else 0
+        added = int(row[0]) if row else 0
+        if added:
+            audit_ops.note(
+                conn,
+                "route",
+                route_code,
+                "backfill",
+                after={"added": added, "since": since.isoformat() if since else None},
+            )
     summary = (
         f"{added} older events queued for delivery on route {route_code}"
         if added

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from psycopg.rows import dict_row
 
 from iu_core.errors import IuCoreError, NotFound, Refused
+from iu_core.ops import audit_notes as audit
 from iu_core.ops.change import Changed, Conn, change, q
+from iu_core.ops.records import Fingerprint
 from iu_core.targets.webhook import fingerprint, new_secret
 
 
@@ -57,6 +58,7 @@ def rotate_secret(
     _require_kind(route_code, kind, "external_endpoint", "directus_flow routes use route token set")
     secret = new_secret()
     with change(conn, "route secret rotate", actor):
+        previous = audit.current_fingerprint(conn, route_code, "webhook_secret")
         row = conn.execute(
             q("replace_credential"),
             {
@@ -67,14 +69,28 @@ def rotate_secret(
                 "window_s": window_hours * 3600,
             },
         ).fetchone()
-    return RotatedSecret(route_code, secret, fingerprint(secret), row[0] if row else None)
+        valid_until = row[0] if row else None
+        audit.note(
+            conn,
+            "credential",
+            route_code,
+            "rotate",
+            before={"kind": "webhook_secret", "fingerprint": previous},
+            after={
+                "kind": "webhook_secret",
+                "fingerprint": fingerprint(secret),
+                "previous_valid_until": valid_until.isoformat() if valid_until else None,
+            },
+        )
+    return RotatedSecret(route_code, secret, fingerprint(secret), valid_until)
 
 
-def fingerprints(conn: Conn, route_code: str, kind: str = "webhook_secret") -> list[dict[str, Any]]:
+def fingerprints(conn: Conn, route_code: str, kind: str = "webhook_secret") -> list[Fingerprint]:
     """The route's credentials of ``kind`` by fingerprint (never the secrets), current first."""
     _route_kind(conn, route_code)
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(q("credential_fingerprints"), {"route_code": route_code, "kind": kind}).fetchall()
+        rows = cur.execute(q("credential_fingerprints"), {"route_code": route_code, "kind": kind}).fetchall()
+    return [Fingerprint.from_row(r) for r in rows]
 
 
 def set_token(conn: Conn, route_code: str, token: str, *, actor: str | None = None) -> Changed:
@@ -83,6 +99,7 @@ def set_token(conn: Conn, route_code: str, token: str, *, actor: str | None = No
     kind = _route_kind(conn, route_code)
     _require_kind(route_code, kind, "directus_flow", "external_endpoint routes use route secret rotate")
     with change(conn, "route token set", actor):
+        previous = audit.current_fingerprint(conn, route_code, "access_token")
         conn.execute(
             q("replace_credential"),
             {
@@ -92,6 +109,14 @@ def set_token(conn: Conn, route_code: str, token: str, *, actor: str | None = No
                 "fingerprint": fingerprint(token),
                 "window_s": 0,
             },
+        )
+        audit.note(
+            conn,
+            "credential",
+            route_code,
+            "set",
+            before={"kind": "access_token", "fingerprint": previous},
+            after={"kind": "access_token", "fingerprint": fingerprint(token)},
         )
     return Changed(
         True,

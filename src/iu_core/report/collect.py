@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -65,6 +65,7 @@ class PieceFacts:
     heading: str
     status: str
     chars: int
+    source: Mapping[str, Any] | None = field(default=None, hash=False)  # where in the ingested file
 
     @property
     def active(self) -> bool:
@@ -147,6 +148,7 @@ class ReportData:
                     heading=str(p.get("heading") or ""),
                     status=str(p["status"]),
                     chars=int(p.get("chars") or 0),
+                    source=p.get("source"),
                 )
                 for p in data.get("pieces") or []
             ),

@@ -80,6 +80,7 @@ def render_json(report: Report, generated: str) -> dict[str, Any]:
                 "heading": e.piece.heading,
                 "status": e.piece.status,
                 "chars": e.piece.chars,
+                "source": e.piece.source,
             }
             for e in report.outline
         ],

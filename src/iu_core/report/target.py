@@ -35,11 +35,11 @@ from typing import Any
 
 import psycopg
 
-from iu_core.delivery_seam import DeliveryOutcome
+from iu_core.delivery.seam import DeliveryOutcome
+from iu_core.delivery.transactional import Conn, EventDelivery
 from iu_core.errors import IuCoreError, describe_database_error, one_line
 from iu_core.report import files, store
 from iu_core.sqlfiles import queries
-from iu_core.targets.transactional import Conn, EventDelivery
 
 KIND = "report"
 TABLE_REF = "table"
@@ -172,7 +172,13 @@ class ReportTarget:
             if group.ref.directory is None:
                 reflected: int | None = row_seq
             else:
-                marker = files.reflected(group.ref.directory, code)
+                try:
+                    marker = files.reflected(group.ref.directory, code)
+                except OSError as exc:  # a FIFO, link or directory planted at the name, or unreadable
+                    results[id(group)] = _failed(
+                        f"report files of {code}: {exc.strerror or exc}", retryable=True, iu=code
+                    )
+                    continue
                 reflected = marker.event_seq if marker else None
             newest = max(group.own_seqs, default=None)
             if not group.foreign and newest is not None and reflected is not None and newest < reflected:

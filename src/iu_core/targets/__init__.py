@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from iu_core.delivery.kinds import DeliveryPath, kinds_on
 from iu_core.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
-    from iu_core.delivery_seam import DeliveryRegistry
+    from iu_core.delivery.seam import DeliveryRegistry
     from iu_core.targets.address_policy import AddressDecision, check_address, resolve_checked
     from iu_core.targets.directus import DirectusFlowTarget, parse_flow_ref
     from iu_core.targets.external_endpoint import ExternalEndpointTarget
@@ -30,7 +31,7 @@ __all__ = [
     "resolve_checked",
 ]
 
-HTTP_TARGET_KINDS = ("external_endpoint", "directus_flow")
+HTTP_TARGET_KINDS = tuple(kind.value for kind in kinds_on(DeliveryPath.ASYNC_HTTP))
 
 # Imported on first use: the HTTP stack (httpx, the client) loads only for the
 # commands and workers that deliver over HTTP.
@@ -55,14 +56,12 @@ def build_http_targets(
     from iu_core.targets.route_settings import RouteSettingsReader
 
     reader = RouteSettingsReader(database_url, ttl_s=cache_ttl_s)
-    return {
-        "external_endpoint": ExternalEndpointTarget(reader),
-        "directus_flow": DirectusFlowTarget(reader),
-    }
+    built = (ExternalEndpointTarget(reader), DirectusFlowTarget(reader))
+    return {target.target_kind: target for target in built}
 
 
 def build_runtime_registry(database_url: str) -> DeliveryRegistry:
     """A runtime registry with ``external_endpoint`` and ``directus_flow`` built."""
-    from iu_core.delivery_seam import build_registry
+    from iu_core.delivery.seam import build_registry
 
     return build_registry(dict(build_http_targets(database_url)))

@@ -38,8 +38,8 @@ class RouteHttpSettings:
     target_ref: str
     enabled: bool
     dry_run: bool
-    gate_open: bool
-    allowlisted: bool
+    # Why the route may not deliver now (None: it may): fn_iu_route_refusal's message.
+    live_refusal: str | None
     timeout_s: float
     connect_timeout_s: float
     allow_networks: tuple[IPNetwork, ...]
@@ -49,19 +49,6 @@ class RouteHttpSettings:
 
     def __repr__(self) -> str:  # keep credentials out of any accidental print or log
         return f"RouteHttpSettings(route_code={self.route_code!r}, target_kind={self.target_kind!r})"
-
-    @property
-    def live_refusal(self) -> str | None:
-        """Why this route may not deliver now (None: it may), as the SQL seam checks it."""
-        if not self.gate_open:
-            return "the delivery gate is closed"
-        if not self.enabled:
-            return f"route {self.route_code} is disabled"
-        if not self.allowlisted:
-            return f"route {self.route_code} is not on the live allowlist"
-        if self.dry_run:
-            return f"route {self.route_code} is still dry-run"
-        return None
 
     def signing_secrets(self, now: dt.datetime | None = None) -> list[str]:
         """The secrets that sign now: the current one, and a previous one inside its window."""
@@ -136,9 +123,6 @@ class RouteSettingsReader:
             return None
         return rows[0]["occurred_at"] if rows else None
 
-    def invalidate(self) -> None:
-        self._cache.clear()
-
     def close(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
@@ -164,8 +148,7 @@ def _build(row: dict[str, Any], creds: list[dict[str, Any]]) -> RouteHttpSetting
         target_ref=row["target_ref"],
         enabled=bool(row["enabled"]),
         dry_run=bool(row["dry_run"]),
-        gate_open=bool(row["gate_open"]),
-        allowlisted=bool(row["allowlisted"]),
+        live_refusal=row["refusal"],
         timeout_s=float(row["timeout_s"]),
         connect_timeout_s=float(row["connect_timeout_s"]),
         allow_networks=parse_networks(row["allow_networks"] or ()),

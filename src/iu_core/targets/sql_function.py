@@ -20,16 +20,14 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from iu_core.delivery_seam import DeliveryOutcome, DeliveryRequest
+from iu_core.delivery import DeliveryOutcome, DeliveryRequest, TargetKind, failed_outcome
 
-__all__ = ["REFUSAL_SQLSTATES", "SqlFunctionTarget", "is_retryable"]
+__all__ = ["SqlFunctionTarget", "consumer_problem", "is_retryable"]
 
 Conn = psycopg.Connection[Any]
 
-# The seam's refusals: gate closed, not allowlisted, dry-run, unknown route,
-# disabled route, a kind SQL does not deliver. The route may not deliver now.
-REFUSAL_SQLSTATES = frozenset({"IU001", "IU002", "IU003", "IU004", "IU008", "0A000"})
-
+_IS_REFUSAL = "SELECT public.fn_iu_is_refusal(%s)"
+_CONSUMER = "SELECT 1 FROM public.iu_internal_consumer WHERE consumer_name = %s"
 _DELIVER = "SELECT public.fn_iu_route_deliver(%s, %s, %s)"
 _SHOW_TIMEOUT = "SELECT current_setting('statement_timeout')"
 _SET_TIMEOUT = "SELECT set_config('statement_timeout', %s, true)"
@@ -41,17 +39,22 @@ def is_retryable(sqlstate: str | None) -> bool:
     return not (state == "IU006" or state[:2] in {"22", "23"})
 
 
+def consumer_problem(conn: Conn, ref: str) -> str | None:
+    """A ``sql_function`` ref names a registered internal consumer (the kind table's check)."""
+    if conn.execute(_CONSUMER, (ref,)).fetchone() is None:
+        return "not a registered internal consumer (see iu_internal_consumer)"
+    return None
+
+
 def _failed(reason: str, *, retryable: bool, failure: str, sqlstate: str | None = None) -> DeliveryOutcome:
-    detail: dict[str, Any] = {"reason": reason, "retryable": retryable, "failure": failure}
-    if sqlstate is not None:
-        detail["sqlstate"] = sqlstate
-    return DeliveryOutcome(status="failed", delivered=False, target_kind="sql_function", detail=detail)
+    extra = {"failure": failure} if sqlstate is None else {"failure": failure, "sqlstate": sqlstate}
+    return failed_outcome(TargetKind.SQL_FUNCTION, reason, retryable=retryable, **extra)
 
 
 class SqlFunctionTarget:
     """Delivers ``sql_function`` requests on ``conn`` through the SQL seam; never raises for a delivery."""
 
-    target_kind = "sql_function"
+    target_kind = TargetKind.SQL_FUNCTION.value
 
     def __init__(self, conn: Conn, *, timeout_s: float = 30.0) -> None:
         if timeout_s <= 0:
@@ -75,7 +78,7 @@ class SqlFunctionTarget:
         except psycopg.Error as exc:
             state = exc.sqlstate
             reason = exc.diag.message_primary or type(exc).__name__
-            if state in REFUSAL_SQLSTATES:
+            if self._is_refusal(state):
                 return _failed(reason, retryable=True, failure="not_live", sqlstate=state)
             return _failed(reason, retryable=is_retryable(state), failure="consumer_error", sqlstate=state)
         return DeliveryOutcome(
@@ -84,6 +87,11 @@ class SqlFunctionTarget:
             target_kind=self.target_kind,
             detail=dict(result.get("detail") or {}),
         )
+
+    def _is_refusal(self, sqlstate: str | None) -> bool:
+        """Whether the seam refused (the route may not deliver now): SQL keeps the one list."""
+        row = self.conn.execute(_IS_REFUSAL, (sqlstate,)).fetchone()
+        return bool(row and row[0])
 
     def _call(self, request: DeliveryRequest) -> dict[str, Any]:
         """The seam call under a statement timeout, restored afterwards for the caller."""

@@ -27,9 +27,8 @@ from typing import Any
 
 import psycopg
 
-from iu_core.delivery_seam import DeliveryOutcome
+from iu_core.delivery import DeliveryOutcome, EventDelivery
 from iu_core.errors import IuCoreError
-from iu_core.targets.transactional import EventDelivery
 from iu_core.vector import store
 from iu_core.vector.embedder import Embedder
 from iu_core.vector.prepared import PreparedEmbedder

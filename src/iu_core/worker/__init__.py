@@ -40,8 +40,9 @@ How it works (details beside the code, in ``sql/functions/``):
 from __future__ import annotations
 
 from iu_core.worker.config import WorkerConfig, WorkerStats
-from iu_core.worker.dispatch import compose_registry, idempotency_key
-from iu_core.worker.runner import Worker, run_worker
+from iu_core.worker.dispatch import compose_registry
+from iu_core.worker.records import idempotency_key
+from iu_core.worker.supervisor import Worker, run_worker
 
 __all__ = [
     "Worker",

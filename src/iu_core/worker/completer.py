@@ -12,7 +12,8 @@ result by result; a result that still fails is recorded as a failed attempt
 with the reason and nothing of its detail; if even that fails it is left to
 its lease, which expires: the delivery is retried, alone. One bad result never
 stops the others, other routes or the drain. A lost connection keeps the
-results for the next one.
+results for the next one. Anything else a batch raises is survived
+(``service_loop``): logged, counted, that batch let go, the next one taken.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import psycopg
 from iu_core import db
 from iu_core.errors import one_line
 from iu_core.metrics import record_results
-from iu_core.worker import store
+from iu_core.worker import service_loop, store
 from iu_core.worker.config import WorkerStats
 from iu_core.worker.policy import RoutePolicy
 
@@ -102,6 +103,7 @@ class Completer:
 
     def _run(self) -> None:
         failures = 0
+        backoff = service_loop.Backoff()
         try:
             while True:
                 items = self._take()
@@ -127,6 +129,17 @@ class Completer:
                     if self._stop.is_set() and failures > 5:
                         return  # leases expire: the deliveries are redelivered
                     time.sleep(min(5.0, 0.1 * 2**failures))
+                except Exception as exc:
+                    # Not the connection: retrying the same items would fail the same way. They are
+                    # let go (what was recorded stays recorded; the rest is redelivered when its
+                    # lease expires) and the completer goes on with the next ones.
+                    service_loop.failed("completer", exc)
+                    with self._open_lock:
+                        self._open -= len(items)
+                        self.completions += 1
+                    self._stop.wait(backoff.next_delay())
+                else:
+                    backoff.reset()
         finally:
             if self._conn is not None:
                 with contextlib.suppress(Exception):

@@ -1,121 +1,60 @@
-"""Dispatching claimed deliveries to targets: the composed registry and one delivery.
+"""Dispatching claimed deliveries to seam targets: the composed registry and one delivery.
 
-The worker's registry is composed explicitly (``delivery_seam.build_registry``):
+The kind table (``iu_core.delivery.kinds``) says how the worker delivers each
+kind; this module serves what goes through a seam ``DeliveryTarget``:
 
-- ``sql_function`` is never dispatched from Python: the worker delivers it
-  inside the database (``fn_iu_worker_deliver_sql_batch``), in the same
-  transaction as its audit rows;
-- ``workflow`` with target_ref ``event_outbox`` is a no-op: outcome
-  ``skipped``, the event stays in the outbox;
-- ``external_endpoint`` / ``directus_flow`` come from
-  ``iu_core.targets.build_runtime_registry(database_url)`` when that module is
-  installed;
-- every other kind stays unbuilt: a delivery to it is a permanent failure with
-  a clear reason (a dead letter), never a crash.
+- the HTTP kinds, from ``iu_core.targets.build_runtime_registry``; the
+  worker sends them on its event loop unless a caller put its own target in
+  the registry (``targets=``);
+- a target a caller passed for any other kind (it replaces the kind's own
+  path) and kinds nobody built: a delivery to an unbuilt kind is a permanent
+  failure with a clear reason (a dead letter), never a crash.
+
+``sql_function`` is never dispatched from here: it is delivered inside the
+database, in the transaction of its audit rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from iu_core.delivery_seam import (
+from iu_core.delivery import (
     DeliveryNotImplemented,
-    DeliveryOutcome,
     DeliveryRegistry,
-    DeliveryRequest,
     DeliveryTarget,
-    UnbuiltDeliveryTarget,
+    TargetKind,
     build_registry,
     dispatch_delivery,
 )
 from iu_core.errors import one_line
+from iu_core.targets import build_runtime_registry
+from iu_core.worker import records, service_loop
 from iu_core.worker.store import Claimed, Result, Route
 
 log = logging.getLogger("iu_core.worker")
-
-WORKFLOW_NOOP_REF = "event_outbox"
-
-
-def idempotency_key(route_code: str, event_id: object) -> str:
-    """The delivery's key (Standard Webhooks ``webhook-id``): the same on every retry."""
-    return f"{route_code}:{event_id}"
-
-
-class WorkflowTarget:
-    """``workflow`` targets: ``event_outbox`` is a no-op; other refs go to ``engine`` if built."""
-
-    def __init__(self, engine: DeliveryTarget | None = None) -> None:
-        self._engine = engine
-
-    def deliver(self, request: DeliveryRequest) -> DeliveryOutcome:
-        if request.target_ref == WORKFLOW_NOOP_REF:
-            return DeliveryOutcome(
-                status="skipped",
-                delivered=False,
-                target_kind="workflow",
-                detail={"reason": "workflow target 'event_outbox' is a no-op: the event stays in the outbox"},
-            )
-        if self._engine is None:
-            raise DeliveryNotImplemented(
-                f"no workflow engine is built for target_ref {request.target_ref!r} "
-                f"(route {request.route_code!r})"
-            )
-        return self._engine.deliver(request)
-
-
-def _http_registry(database_url: str) -> Mapping[str, DeliveryTarget]:
-    """The HTTP targets' registry when ``iu_core.targets`` is installed, else nothing."""
-    try:
-        module = importlib.import_module("iu_core.targets")
-    except ImportError:
-        log.info("targets module not installed: external_endpoint and directus_flow stay unbuilt")
-        return {}
-    builder = getattr(module, "build_runtime_registry", None)
-    if builder is None:
-        return {}
-    registry: Mapping[str, DeliveryTarget] = builder(database_url)
-    return {
-        kind: target
-        for kind, target in registry.items()
-        if not isinstance(target, UnbuiltDeliveryTarget) and kind != "sql_function"
-    }
 
 
 def compose_registry(
     database_url: str, extra: Mapping[str, DeliveryTarget] | None = None
 ) -> DeliveryRegistry:
-    """The worker's runtime registry: HTTP targets, the workflow no-op, then ``extra`` overrides."""
-    built: dict[str, DeliveryTarget] = dict(_http_registry(database_url))
-    built["workflow"] = WorkflowTarget(built.get("workflow"))
+    """The worker's runtime registry: the HTTP targets, then ``extra`` overrides."""
+    built: dict[str, DeliveryTarget] = dict(build_runtime_registry(database_url))
     built.update(extra or {})
-    built.pop("sql_function", None)  # delivered inside the database, never from here
+    built.pop(TargetKind.SQL_FUNCTION, None)  # delivered inside the database, never from here
     return build_registry(built)
 
 
 def deliver_one(route: Route, claimed: Claimed, registry: DeliveryRegistry) -> Result:
     """Dispatch one claimed delivery; never raises (a failure is an outcome)."""
     started = dt.datetime.now(dt.UTC)
-    detail: dict[str, Any]
+    detail: Mapping[str, Any]
     try:
-        request = DeliveryRequest(
-            route_code=route.route_code,
-            event_ref=str(claimed.event_id),
-            target_kind=route.target_kind,
-            target_ref=route.target_ref,
-            idempotency_key=idempotency_key(route.route_code, claimed.event_id),
-            safe_payload=claimed.payload,
-        )
-        outcome = dispatch_delivery(request, registry)
-        status = outcome.status
-        detail = dict(outcome.detail)
-        if status == "failed":
-            detail.setdefault("retryable", True)
-            detail.setdefault("reason", "the target reported a failure")
+        outcome = dispatch_delivery(records.request(route, claimed), registry)
+        status, detail = outcome.status, outcome.detail
     except DeliveryNotImplemented as exc:
         status = "failed"
         detail = {"reason": one_line(str(exc)), "retryable": False, "unbuilt": True}
@@ -125,22 +64,12 @@ def deliver_one(route: Route, claimed: Claimed, registry: DeliveryRegistry) -> R
         log.warning(
             "target raised route=%s kind=%s error=%s", route.route_code, route.target_kind, type(exc).__name__
         )
-    return Result(
-        route_code=route.route_code,
-        delivery_id=claimed.delivery_id,
-        attempt_no=claimed.attempt_no,
-        lease_token=claimed.lease_token,
-        status=status,
-        detail=detail,
-        started_at=started,
-        finished_at=dt.datetime.now(dt.UTC),
-        target_kind=route.target_kind,
-    )
+    return records.result(route, claimed, status, detail, started)
 
 
 class PoolDispatcher:
-    """Synchronous targets (the workflow no-op, targets passed in by the caller, unbuilt
-    kinds) run on a thread pool; their outcomes go to the completer like HTTP ones."""
+    """Synchronous seam targets (targets passed in by the caller, unbuilt kinds) run on a
+    thread pool; their outcomes go to the completer like HTTP ones."""
 
     def __init__(
         self,
@@ -164,6 +93,8 @@ class PoolDispatcher:
     def _one(self, route: Route, item: Claimed) -> None:
         try:
             self._put(deliver_one(route, item, self._registry))
+        except Exception as exc:  # left to its lease; the pool thread goes on
+            service_loop.failed("pool_dispatcher", exc)
         finally:
             self._done(route.route_code, item.delivery_id)
 

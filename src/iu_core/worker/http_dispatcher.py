@@ -21,14 +21,14 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from iu_core.delivery_seam import DeliveryOutcome
+from iu_core.delivery import DeliveryOutcome
 from iu_core.targets.classify import failed
 from iu_core.targets.http import AsyncHttpClient, RoutePlan, send
 from iu_core.targets.http.sender import prepare
+from iu_core.worker import records, service_loop
 from iu_core.worker.completer import Completer
-from iu_core.worker.dispatch import idempotency_key
 from iu_core.worker.policy import RoutePolicy
-from iu_core.worker.store import Claimed, Result, Route
+from iu_core.worker.store import Claimed, Route
 
 log = logging.getLogger("iu_core.worker")
 
@@ -40,6 +40,12 @@ def _new_loop() -> asyncio.AbstractEventLoop:
         return asyncio.new_event_loop()
     loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
     return loop
+
+
+def _survived(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """An exception no task handled: the loop goes on (it always does); say so once, and count it."""
+    exc = context.get("exception")
+    service_loop.failed("http_dispatcher", exc or RuntimeError(str(context.get("message", "unknown"))))
 
 
 class HttpDispatcher:
@@ -60,6 +66,7 @@ class HttpDispatcher:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
+        self._loop.set_exception_handler(_survived)
         self._loop.run_forever()
 
     def plan(self, route_code: str, settings: Mapping[str, Any]) -> RoutePlan:
@@ -83,7 +90,7 @@ class HttpDispatcher:
 
     async def _deliver(self, route: Route, plan: RoutePlan, item: Claimed) -> None:
         started = dt.datetime.now(dt.UTC)
-        webhook_id = idempotency_key(route.route_code, item.event_id)
+        webhook_id = records.idempotency_key(route.route_code, item.event_id)
         try:
             if self._policy.is_gone(route.route_code):
                 self._completer.give_back(item.delivery_id, item.lease_token)
@@ -106,19 +113,7 @@ class HttpDispatcher:
                 )
             if outcome.detail.get("disable_route"):
                 self._policy.mark_gone(route.route_code)
-            self._completer.put(
-                Result(
-                    route_code=route.route_code,
-                    delivery_id=item.delivery_id,
-                    attempt_no=item.attempt_no,
-                    lease_token=item.lease_token,
-                    status=outcome.status,
-                    detail=outcome.detail,
-                    started_at=started,
-                    finished_at=dt.datetime.now(dt.UTC),
-                    target_kind=route.target_kind,
-                )
-            )
+            self._completer.put(records.result(route, item, outcome.status, outcome.detail, started))
         finally:
             self._policy.done(route.route_code, item.delivery_id)
             self._on_done()

@@ -22,43 +22,18 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 
-from iu_core.delivery_seam import DeliveryOutcome, DeliveryRequest
+from iu_core.delivery import DeliveryOutcome, EventDelivery, TransactionalTarget, failed_outcome
 from iu_core.errors import one_line
-from iu_core.metrics import record_results
-from iu_core.targets.transactional import EventDelivery, TransactionalTarget
-from iu_core.worker import store
-from iu_core.worker.dispatch import idempotency_key
+from iu_core.worker import records, store
 from iu_core.worker.store import SqlBatch
 
 log = logging.getLogger("iu_core.worker")
 
 Conn = psycopg.Connection[Any]
-
-
-def _event_deliveries(route: store.Route, claimed: Sequence[store.Claimed]) -> list[EventDelivery]:
-    return [
-        EventDelivery(
-            request=DeliveryRequest(
-                route_code=route.route_code,
-                event_ref=str(c.event_id),
-                target_kind=route.target_kind,
-                target_ref=route.target_ref,
-                idempotency_key=idempotency_key(route.route_code, c.event_id),
-                safe_payload=c.payload,
-            ),
-            event_id=c.event_id,
-            event_seq=c.event_seq,
-            event_type=c.event_type,
-            aggregate_id=c.aggregate_id,
-            occurred_at=c.occurred_at,
-        )
-        for c in claimed
-    ]
 
 
 def _outcomes(
@@ -75,15 +50,7 @@ def _outcomes(
     except Exception as exc:  # the batch is retried; the worker goes on
         reason = one_line(f"{type(exc).__name__}: {exc}")
         log.warning("route=%s kind=%s target failed: %s", route.route_code, route.target_kind, reason)
-        return [
-            DeliveryOutcome(
-                status="failed",
-                delivered=False,
-                target_kind=route.target_kind,
-                detail={"reason": reason, "retryable": True},
-            )
-            for _ in deliveries
-        ]
+        return [failed_outcome(route.target_kind, reason, retryable=True) for _ in deliveries]
 
 
 def deliver_in_transaction(
@@ -103,34 +70,20 @@ def deliver_in_transaction(
         if not claimed:
             return SqlBatch(0, 0, 0, 0, 0, None)
         started = dt.datetime.now(dt.UTC)
-        outcomes = _outcomes(conn, route, target, _event_deliveries(route, claimed))
+        deliveries = [records.event_delivery(route, c) for c in claimed]
+        outcomes = _outcomes(conn, route, target, deliveries)
         finished = dt.datetime.now(dt.UTC)
-        results = []
-        for c, outcome in zip(claimed, outcomes, strict=True):
-            detail = dict(outcome.detail)
-            if outcome.status == "failed":
-                detail.setdefault("retryable", True)
-                detail.setdefault("reason", "the target reported a failure")
-            results.append(
-                store.Result(
-                    route_code=route.route_code,
-                    delivery_id=c.delivery_id,
-                    attempt_no=c.attempt_no,
-                    lease_token=c.lease_token,
-                    status=outcome.status,
-                    detail=detail,
-                    started_at=started,
-                    finished_at=finished,
-                    target_kind=route.target_kind,
-                )
-            )
+        results = [
+            records.result(route, c, outcome.status, outcome.detail, started, finished)
+            for c, outcome in zip(claimed, outcomes, strict=True)
+        ]
         recorded = store.record(conn, route.route_code, results)
-    record_results(route.route_code, results, recorded.dead)
     return SqlBatch(
         claimed=len(claimed),
-        sent=recorded.sent + recorded.skipped,
+        sent=recorded.sent,
         retrying=recorded.retrying,
         dead=recorded.dead,
         blocked=0,
         paused=None,
+        skipped=recorded.skipped,
     )

@@ -3,17 +3,19 @@
 A notification with payload ``config`` (a route, the gate or the allowlist
 changed) marks the routes stale and wakes every lane; any other wakes one.
 Lanes also poll every ``poll_interval`` seconds, so a lost notification (a
-dropped connection) delays nothing by more than that.
+dropped connection) delays nothing by more than that. Anything else raised
+while listening is survived (``service_loop``) and the notifier listens again.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from collections.abc import Callable
 
 import psycopg
+
+from iu_core.worker import service_loop
 
 log = logging.getLogger("iu_core.worker")
 
@@ -42,12 +44,12 @@ class Notifier:
             self._thread.join(timeout)
 
     def _run(self) -> None:
-        failures = 0
+        backoff = service_loop.Backoff()
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self._url, autocommit=True, connect_timeout=10) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
-                    failures = 0
+                    backoff.reset()
                     self._config_changed()  # anything committed while we were not listening
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=0.5, stop_after=1):
@@ -57,6 +59,7 @@ class Notifier:
                                 self._wake_one()
             except psycopg.Error as exc:
                 log.debug("listener lost its connection: %s", type(exc).__name__)
-                failures += 1
-                cap = min(5.0, 0.1 * 2 ** min(failures, 10))
-                self._stop.wait(cap / 2 + random.random() * cap / 2)
+                self._stop.wait(backoff.next_delay())
+            except Exception as exc:  # a wake-up callback raised: listen again after a pause
+                service_loop.failed("notifier", exc)
+                self._stop.wait(backoff.next_delay())

@@ -12,7 +12,7 @@
 - **Leases** of deliveries in flight, so the rescuer can renew the long ones.
 
 The circuit breaker itself lives in SQL (``fn_iu_worker_record`` counts,
-the claim refuses while open); ``store.Route.paused_reason`` reads it.
+the claim refuses while open); ``store.Route.refusal`` carries its answer.
 """
 
 from __future__ import annotations

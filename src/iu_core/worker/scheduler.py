@@ -1,15 +1,18 @@
 """The scheduler: lanes that decide what each route needs now and claim it.
 
 Each *lane* is a thread with its own autocommit connection. A round goes over
-the routes (lanes start at different ones):
+the routes (lanes start at different ones); a live route is worked only while
+``fn_iu_route_refusal`` lets it deliver (``store.Route.refusal``). The kind
+table (``iu_core.delivery.kinds``) gives each live route its path:
 
 - dry-run route: one decision batch (``fn_iu_worker_decide_batch``);
-- live ``sql_function``: one delivery batch inside the database;
-- live transactional kind (workflow engines, vector, report): claim, deliver
-  and record in one transaction (``iu_core.worker.in_transaction``);
-- live HTTP kind: a claim that returns the deliveries AND the route's
-  settings (one round trip), handed to the HTTP dispatcher;
-- any other live kind: a lease claim handed to the thread-pool dispatcher.
+- SQL batch (``sql_function``): one delivery batch inside the database;
+- in transaction (workflow, vector, report): claim, deliver and record in one
+  transaction (``iu_core.worker.in_transaction``);
+- asyncio HTTP: a claim that returns the deliveries AND the route's settings
+  (one round trip), handed to the HTTP dispatcher;
+- a kind whose target the caller passed in (``targets=``), or that nobody
+  built: a lease claim handed to the thread-pool dispatcher.
 
 A claim takes no more than the route's free in-flight slots (and its rate
 limit). A lane with nothing to do waits for a wake-up (notification, a
@@ -29,12 +32,10 @@ from typing import Any
 import psycopg
 
 from iu_core import metrics
-from iu_core.delivery_seam import DeliveryRegistry
-from iu_core.targets.registry import TRANSACTIONAL_KINDS, transactional_target
-from iu_core.targets.transactional import TransactionalTarget
+from iu_core.delivery import DeliveryPath, DeliveryRegistry, TransactionalTarget, spec, transactional_target
 from iu_core.worker import store
 from iu_core.worker.config import WorkerConfig, WorkerStats
-from iu_core.worker.dispatch import WORKFLOW_NOOP_REF, PoolDispatcher
+from iu_core.worker.dispatch import PoolDispatcher
 from iu_core.worker.http_dispatcher import HttpDispatcher
 from iu_core.worker.in_transaction import deliver_in_transaction
 from iu_core.worker.policy import Lease, RoutePolicy
@@ -44,7 +45,6 @@ log = logging.getLogger("iu_core.worker")
 
 ROUTES_TTL_S = 30.0  # route changes arrive as notifications; this is the safety net
 MIN_IDLE_WAIT_S = 0.02
-HTTP_KINDS = frozenset({"external_endpoint", "directus_flow"})
 
 
 def _now() -> dt.datetime:
@@ -63,7 +63,7 @@ class Scheduler:
         http: HttpDispatcher | None,
         pool: PoolDispatcher,
         stopping: Callable[[], bool],
-        transactional_kinds: Collection[str] = TRANSACTIONAL_KINDS,
+        overridden: Collection[str] = (),
     ) -> None:
         self.config = config
         self.stats = stats
@@ -72,10 +72,10 @@ class Scheduler:
         self.http = http
         self.pool = pool
         self._stopping = stopping
-        # Kinds written in the delivery's own transaction (workflow engines, vector, report),
-        # each target built when a route of its kind is first worked: a worker without
-        # such routes never imports pgqueuer or numpy.
-        self._transactional_kinds = frozenset(transactional_kinds)
+        # Kinds whose target the caller passed in go through the registry, whatever their path.
+        self._overridden = frozenset(overridden)
+        # Targets delivered in transaction, each built when a route of its kind is first
+        # worked: a worker without such routes never imports pgqueuer or numpy.
         self._transactional: dict[str, TransactionalTarget] = {}
         self._deliver_sql_batch = functools.partial(
             store.deliver_sql_batch, durable=config.durable_sql_commits
@@ -91,8 +91,10 @@ class Scheduler:
             self._routes_dirty = True
 
     def routes(self, conn: psycopg.Connection[Any]) -> list[store.Route]:
+        now = _now()
         with self._lock:
-            if not self._routes_dirty and time.monotonic() - self._routes_at < ROUTES_TTL_S:
+            fresh = not self._routes_dirty and time.monotonic() - self._routes_at < ROUTES_TTL_S
+            if fresh and not any(r.refusal_expired(now) for r in self._routes):
                 return self._routes
             self._routes_dirty = False
         routes = store.load_routes(conn)
@@ -110,12 +112,11 @@ class Scheduler:
 
     def round(self, conn: psycopg.Connection[Any], routes: list[store.Route], index: int) -> int:
         worked = 0
-        now = _now()
         offset = index % len(routes) if routes else 0
         for route in routes[offset:] + routes[:offset]:
             if self._stopping():
                 break
-            if route.paused_reason(now) is not None or self.policy.is_gone(route.route_code):
+            if not route.workable or self.policy.is_gone(route.route_code):
                 continue
             worked += self._work_route(conn, route)
         return worked
@@ -133,23 +134,28 @@ class Scheduler:
                     (time.perf_counter() - t0) * 1000,
                 )
             return decided
-        if route.target_kind == "sql_function":
+        path = self._path(route.target_kind)
+        if path is DeliveryPath.SQL_BATCH:
             return self._in_database(conn, route, self._deliver_sql_batch)
-        target = self._transactional_target(route.target_kind)
-        if target is not None and not (
-            route.target_kind == "workflow" and route.target_ref == WORKFLOW_NOOP_REF
-        ):
+        if path is DeliveryPath.IN_TRANSACTION:
+            target = self._transactional_target(route.target_kind)
+
             # Claim, target.deliver_batch, record and commit in ONE transaction.
             def in_transaction(c: psycopg.Connection[Any], code: str, limit: int) -> SqlBatch:
-                assert target is not None
                 return deliver_in_transaction(c, route, limit, self.config.worker_id, target)
 
             return self._in_database(conn, route, in_transaction)
-        return self._claim(conn, route)
+        return self._claim(conn, route, http=path is DeliveryPath.ASYNC_HTTP)
 
-    def _transactional_target(self, kind: str) -> TransactionalTarget | None:
-        if kind not in self._transactional_kinds:
+    def _path(self, kind: str) -> DeliveryPath | None:
+        """The kind's path from the table; None: through the registry on the thread pool
+        (a kind nobody built, or whose target the caller passed in: SQL batches excepted)."""
+        row = spec(kind)
+        if row is None or (kind in self._overridden and row.path is not DeliveryPath.SQL_BATCH):
             return None
+        return row.path
+
+    def _transactional_target(self, kind: str) -> TransactionalTarget:
         with self._lock:
             if kind not in self._transactional:
                 self._transactional[kind] = transactional_target(kind)
@@ -166,29 +172,33 @@ class Scheduler:
             return 0
         t0 = time.perf_counter()
         batch = batch_call(conn, route.route_code, limit)
-        done = batch.sent + batch.retrying + batch.dead
-        if route.target_kind == "sql_function" and done:
+        done = batch.sent + batch.skipped + batch.retrying + batch.dead
+        if done:
             # One transaction delivered the batch: its time is shared by its attempts.
             seconds = time.perf_counter() - t0
-            failed = batch.retrying + batch.dead
-            metrics.record_attempt(
-                route.route_code, "sql_function", "sent", seconds * batch.sent / done, batch.sent
-            )
-            metrics.record_attempt(
-                route.route_code, "sql_function", "failed", seconds * failed / done, failed
-            )
-            metrics.record_dead_letter(route.route_code, batch.dead)
+            kind, code = route.target_kind, route.route_code
+            for outcome, count in (
+                ("sent", batch.sent),
+                ("skipped", batch.skipped),
+                ("failed", batch.retrying + batch.dead),
+            ):
+                metrics.record_attempt(code, kind, outcome, seconds * count / done, count)
+            metrics.record_dead_letter(code, batch.dead)
         self.policy.refund_rate(route, limit - done)
         if batch.paused:
             self.routes_changed()
         if done or batch.paused:
-            self.stats.add(sent=batch.sent, retrying=batch.retrying, dead=batch.dead, batches=1)
+            self.stats.add(
+                sent=batch.sent, skipped=batch.skipped, retrying=batch.retrying, dead=batch.dead, batches=1
+            )
             log.info(
-                "batch route=%s kind=%s claimed=%d sent=%d retrying=%d dead=%d waiting=%d%s ms=%.1f",
+                "batch route=%s kind=%s claimed=%d sent=%d skipped=%d retrying=%d dead=%d "
+                "waiting=%d%s ms=%.1f",
                 route.route_code,
                 route.target_kind,
                 batch.claimed,
                 batch.sent,
+                batch.skipped,
                 batch.retrying,
                 batch.dead,
                 batch.blocked,
@@ -197,7 +207,7 @@ class Scheduler:
             )
         return done
 
-    def _claim(self, conn: psycopg.Connection[Any], route: store.Route) -> int:
+    def _claim(self, conn: psycopg.Connection[Any], route: store.Route, *, http: bool) -> int:
         cfg = self.config
         if self.policy.failures_pending(route.route_code):
             return 0  # the completer's record of them may open the circuit: wait for it
@@ -209,10 +219,10 @@ class Scheduler:
             self.policy.unreserve(route.route_code, reserved)
             return 0
         lease_s = route.timeout_s + route.connect_timeout_s + cfg.lease_margin_s
-        http = self.http if route.target_kind in HTTP_KINDS and self.registry_is_default(route) else None
+        sender = self.http if http else None
         settings: dict[str, Any] | None = None
         try:
-            if http is not None:
+            if sender is not None:
                 claimed, settings = store.claim_http(conn, route.route_code, slots, cfg.worker_id, lease_s)
             else:
                 claimed = store.claim(conn, route.route_code, slots, cfg.worker_id, lease_s)
@@ -230,31 +240,22 @@ class Scheduler:
         self.policy.acquire(
             route.route_code, [Lease(c.delivery_id, c.lease_token, lease_s, started) for c in claimed]
         )
-        if http is not None and settings is not None:
-            http.submit(route, http.plan(route.route_code, settings), claimed)
+        if sender is not None and settings is not None:
+            sender.submit(route, sender.plan(route.route_code, settings), claimed)
         else:
             self.pool.submit(route, claimed)
         log.debug("claimed route=%s kind=%s n=%d", route.route_code, route.target_kind, len(claimed))
         return len(claimed)
 
-    def registry_is_default(self, route: store.Route) -> bool:
-        """HTTP kinds go to the event loop unless the caller put its own target in the registry."""
-        target = self.registry.get(route.target_kind)
-        return target is None or getattr(target, "asyncio_path", False)
-
     def wait_timeout(self, conn: psycopg.Connection[Any], routes: list[store.Route]) -> float:
         """How long an idle lane may sleep: until the next due delivery, at most poll_interval."""
         timeout = self.config.poll_interval
         now = _now()
-        workable = [
-            r.route_code
-            for r in routes
-            if r.paused_reason(now) is None and not self.policy.busy(r.route_code)
-        ]
+        workable = [r.route_code for r in routes if r.workable and not self.policy.busy(r.route_code)]
         due = store.next_due(conn, workable) if workable else None
         if due is not None:
             timeout = min(timeout, max(due, MIN_IDLE_WAIT_S))
         for r in routes:  # wake when an open circuit's cool-down ends
-            if r.enabled and r.live and r.circuit_open(now) and r.circuit_open_until is not None:
+            if r.refusal == "circuit_open" and r.circuit_open_until is not None:
                 timeout = min(timeout, max((r.circuit_open_until - now).total_seconds(), MIN_IDLE_WAIT_S))
         return timeout

@@ -28,7 +28,13 @@ def _q(name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """A route as the scheduler sees it, with the gate and allowlist of the same snapshot."""
+    """A route as the scheduler sees it, and whether it may deliver now.
+
+    ``refusal`` is ``fn_iu_route_refusal``'s reason (gate_closed, disabled,
+    not_allowlisted, dry_run, circuit_open; None: it may deliver), read in the
+    snapshot that loaded the route. A circuit's refusal holds until
+    ``circuit_open_until``: the scheduler reloads its routes then.
+    """
 
     route_code: str
     event_type: str
@@ -42,8 +48,7 @@ class Route:
     connect_timeout_s: float
     max_in_flight: int
     rate_limit_per_s: float | None
-    gate_open: bool
-    allowlisted: bool
+    refusal: str | None
     circuit_open_until: dt.datetime | None
 
     @classmethod
@@ -54,22 +59,18 @@ class Route:
     def live(self) -> bool:
         return not self.dry_run
 
-    def circuit_open(self, now: dt.datetime) -> bool:
-        return self.circuit_open_until is not None and self.circuit_open_until > now
+    @property
+    def workable(self) -> bool:
+        """A live route works while SQL lets it deliver; a dry-run route records decisions while enabled."""
+        return self.enabled if self.dry_run else self.refusal is None
 
-    def paused_reason(self, now: dt.datetime) -> str | None:
-        """Why a live route is not worked on now (None: it is). Dry-run routes never pause."""
-        if not self.enabled:
-            return "disabled"
-        if self.dry_run:
-            return None
-        if not self.gate_open:
-            return "gate closed"
-        if not self.allowlisted:
-            return "not allowlisted"
-        if self.circuit_open(now):
-            return "circuit open"
-        return None
+    def refusal_expired(self, now: dt.datetime) -> bool:
+        """True once an open circuit's cool-down is over: the refusal read with the route is stale."""
+        return (
+            self.refusal == "circuit_open"
+            and self.circuit_open_until is not None
+            and self.circuit_open_until <= now
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +105,7 @@ class Claimed:
 
 @dataclass(frozen=True, slots=True)
 class SqlBatch:
-    """What one live sql_function batch did (one transaction)."""
+    """What one batch delivered in one transaction did (SQL batch or in transaction)."""
 
     claimed: int
     sent: int
@@ -112,6 +113,7 @@ class SqlBatch:
     dead: int
     blocked: int
     paused: str | None
+    skipped: int = 0  # finished without effect (a transactional target's ``skipped``), not in ``sent``
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,9 +31,10 @@ from typing import Any
 import psycopg
 
 from iu_core import db
-from iu_core.delivery_seam import DeliveryRegistry, DeliveryTarget
+from iu_core.delivery import DeliveryRegistry, DeliveryTarget
 from iu_core.errors import IuCoreError
-from iu_core.targets.registry import TRANSACTIONAL_KINDS
+from iu_core.migrations import NotMigrated, require_schema
+from iu_core.worker import service_loop
 from iu_core.worker.completer import Completer
 from iu_core.worker.config import WorkerConfig, WorkerStats
 from iu_core.worker.dispatch import PoolDispatcher, compose_registry
@@ -46,16 +47,6 @@ from iu_core.worker.scheduler import Scheduler
 log = logging.getLogger("iu_core.worker")
 
 BACKOFF_MAX_S = 5.0
-
-
-class NotMigrated(IuCoreError):
-    """The database lacks the worker's schema."""
-
-
-def _require_schema(conn: psycopg.Connection[Any]) -> None:
-    row = conn.execute("SELECT to_regprocedure('fn_iu_worker_deliver_sql_batch(text, integer)')").fetchone()
-    if row is None or row[0] is None:
-        raise NotMigrated("database not migrated (no worker schema): run iu-core db migrate")
 
 
 class _Backoff:
@@ -150,11 +141,16 @@ class Worker:
         self.completer = Completer(self.url, self.stats, self.policy, self._recorded)
         self.http = HttpDispatcher(self.policy, self.completer, self._wake_one)
         self.pool = PoolDispatcher(registry, cfg.http_concurrency, self.completer.put, self._pool_done)
-        # A target given explicitly (``targets=``) overrides the built-in one of its kind.
-        overridden = set(self._targets or {})
-        transactional = [kind for kind in TRANSACTIONAL_KINDS if kind not in overridden]
+        # A target given explicitly (``targets=``) replaces its kind's own path.
         self.scheduler = Scheduler(
-            cfg, self.stats, self.policy, registry, self.http, self.pool, self._stop.is_set, transactional
+            cfg,
+            self.stats,
+            self.policy,
+            registry,
+            self.http,
+            self.pool,
+            self._stop.is_set,
+            set(self._targets or {}),
         )
         self.rescuer = Rescuer(self.url, cfg, self.policy, self._wake_all)
         notifier = Notifier(self.url, self._wake_one, self._config_changed, self._stop)
@@ -218,7 +214,7 @@ class Worker:
                     if conn is None or conn.closed:
                         conn = db.connect(self.url, autocommit=True)
                         conn.execute("SET application_name = 'iu-core worker'")
-                        _require_schema(conn)
+                        require_schema(conn)
                         backoff.reset()
                     self._wakes[index].clear()
                     worked = 0
@@ -266,10 +262,10 @@ class Worker:
                     if self._once and backoff.failures > 8:
                         raise
                     self._stop.wait(delay)
-                except Exception:
+                except Exception as exc:
                     # A statement failed for a reason other than the connection (or a bug):
                     # log it and go on after a pause. With --once it is the run's failure.
-                    log.exception("worker round failed; retrying")
+                    service_loop.failed("scheduler", exc)
                     if self._once:
                         raise
                     self._stop.wait(backoff.next_delay())

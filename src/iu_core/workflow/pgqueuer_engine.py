@@ -35,12 +35,16 @@ from pgqueuer.adapters.persistence.qb import QueryBuilderEnvironment, QueryQueue
 from pgqueuer.adapters.persistence.queries import Queries, SyncQueries
 from pgqueuer.domain.settings import DBSettings
 from psycopg.rows import dict_row
+from psycopg.types.array import ListBinaryDumper
+from psycopg.types.string import BytesBinaryDumper, StrBinaryDumper
 
 from iu_core.workflow.engine import EngineJob, InstallResult, QueueDepth, not_installed
 
 __all__ = ["PgQueuerEngine"]
 
 Conn = psycopg.Connection[Any]
+
+_BINARY_DUMPERS = ((list, ListBinaryDumper), (str, StrBinaryDumper), (bytes, BytesBinaryDumper))
 
 
 class CallerTransactionDriver:
@@ -52,6 +56,9 @@ class CallerTransactionDriver:
     def fetch(self, query: str, *args: object) -> list[dict[str, object]]:
         # pgqueuer writes PostgreSQL's $1, $2 placeholders: a raw cursor takes them as they are.
         with psycopg.RawCursor(self._conn, row_factory=dict_row) as cur:
+            # Arrays go in binary: the text form quotes every element in Python (a regex per job).
+            for cls, dumper in _BINARY_DUMPERS:
+                cur.adapters.register_dumper(cls, dumper)
             cur.execute(query, args or None)
             return cur.fetchall()
 

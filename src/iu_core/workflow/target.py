@@ -32,10 +32,9 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from iu_core.delivery_seam import DeliveryOutcome
+from iu_core.delivery import DeliveryOutcome, EventDelivery
 from iu_core.errors import one_line
 from iu_core.sqlfiles import queries
-from iu_core.targets.transactional import EventDelivery
 from iu_core.workflow.engine import EngineJob, WorkflowEngine, not_installed
 from iu_core.workflow.pgqueuer_engine import PgQueuerEngine
 from iu_core.workflow.ref import RefError, WorkflowRef, parse_ref
@@ -95,6 +94,12 @@ class WorkflowTarget:
         """``target_ref`` parsed against this target's engines (``RefError`` when not valid)."""
         return parse_ref(target_ref, self.engines)
 
+    def _parse_or_error(self, target_ref: str) -> WorkflowRef | RefError:
+        try:
+            return self.parse(target_ref)
+        except RefError as exc:
+            return exc
+
     def ref_problem(self, target_ref: str) -> str | None:
         try:
             self.parse(target_ref)
@@ -114,11 +119,13 @@ class WorkflowTarget:
     def deliver_batch(self, conn: Conn, deliveries: Sequence[EventDelivery]) -> list[DeliveryOutcome]:
         outcomes: list[DeliveryOutcome | None] = [None] * len(deliveries)
         by_engine: dict[str, list[tuple[int, EngineJob]]] = {}
+        parsed: dict[str, WorkflowRef | RefError] = {}  # a batch is one route's: one ref, parsed once
         for i, delivery in enumerate(deliveries):
-            try:
-                ref = self.parse(delivery.request.target_ref)
-            except RefError as exc:
-                outcomes[i] = _failed(str(exc), retryable=False)
+            ref = parsed.get(delivery.request.target_ref)
+            if ref is None:
+                ref = parsed[delivery.request.target_ref] = self._parse_or_error(delivery.request.target_ref)
+            if isinstance(ref, RefError):
+                outcomes[i] = _failed(str(ref), retryable=False)
                 continue
             if ref.engine is None or ref.entrypoint is None:
                 outcomes[i] = _outcome("skipped", {"reason": NOOP_REASON})

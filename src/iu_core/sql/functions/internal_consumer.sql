@@ -22,9 +22,8 @@ $$;
 
 -- What is wrong with a structure event (NULL: nothing, it may be projected).
 -- event_type is the event's type as the payload states it, else as its
--- outbox row does. The one judgement of a structure event: the consumer below
--- asks it for one event, the worker's batch (fn_iu_worker_deliver_sql_batch)
--- for each event of a batch inside one set-based statement. PL/pgSQL with a
+-- outbox row does. The one judgement of a structure event, asked for each
+-- event of a set by fn_iu_structure_consume below. PL/pgSQL with a
 -- single expression: evaluated on the fast path, no executor start per call.
 CREATE OR REPLACE FUNCTION fn_iu_structure_problem(p_event_ref uuid, p_event_type text, p_payload jsonb)
 RETURNS text
@@ -69,45 +68,71 @@ BEGIN
 END
 $$;
 
--- Validates the payload of a structure event and inserts its projection row.
--- Idempotent: ON CONFLICT (event_ref) DO NOTHING, so re-delivering an event
--- adds nothing. Returns the number of rows added (1 the first time, then 0).
--- Writes iu_tree_change_log and nothing else; a malformed payload raises IU006
--- before anything is written.
+-- The built-in consumer, set-based: judges every event of the set (its type
+-- as its payload states it, else as its outbox row does), then inserts their
+-- projection rows in the given order, in one statement. Idempotent: ON
+-- CONFLICT (event_ref) DO NOTHING, so re-delivering an event adds nothing.
+-- Returns the events whose row was added. Writes iu_tree_change_log and
+-- nothing else; a malformed event raises IU006 (naming the first) before
+-- anything is written. The worker's batch calls it for a whole batch, the
+-- registered consumer below (and through it the seam) for one event.
+--
+-- The judging is a loop of plain expressions, not a statement: for the seam's
+-- one event a statement would cost as much again as the insert, and for a
+-- batch the judgement (fn_iu_structure_problem) is the work either way.
+CREATE OR REPLACE FUNCTION fn_iu_structure_consume(p_event_refs uuid[], p_payloads jsonb[])
+RETURNS uuid[]
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_types   text[] := '{}';
+    v_type    text;
+    v_problem text;
+    v_added   uuid[];
+BEGIN
+    FOR i IN 1 .. coalesce(cardinality(p_event_refs), 0) LOOP
+        v_type := NULL;
+        IF jsonb_typeof(p_payloads[i]) = 'object' THEN
+            v_type := p_payloads[i] ->> 'event_type';
+            IF v_type IS NULL THEN  -- the payload is silent: the outbox row says
+                SELECT o.event_type INTO v_type FROM public.event_outbox o WHERE o.event_id = p_event_refs[i];
+            END IF;
+        END IF;
+        v_problem := public.fn_iu_structure_problem(p_event_refs[i], v_type, p_payloads[i]);
+        IF v_problem IS NOT NULL THEN
+            RAISE EXCEPTION 'malformed structure event %: %', coalesce(p_event_refs[i]::text, '(null)'), v_problem
+                USING ERRCODE = 'IU006';
+        END IF;
+        v_types := array_append(v_types, v_type);
+    END LOOP;
+
+    WITH ins AS (
+        INSERT INTO public.iu_tree_change_log
+               (event_ref, event_type, iu_id, operation_id, operation_type, piece_id, delivered_by)
+        SELECT u.event_ref, u.event_type, (u.payload ->> 'iu_id')::uuid, (u.payload ->> 'operation_id')::uuid,
+               u.payload ->> 'operation_type',
+               (u.payload ->> 'piece_id')::uuid,           -- NULL unless a piece was deprecated
+               'fn_iu_structure_consumer'
+          FROM unnest(p_event_refs, p_payloads, v_types) WITH ORDINALITY AS u(event_ref, payload, event_type, ord)
+         ORDER BY u.ord
+        ON CONFLICT ON CONSTRAINT iu_tree_change_log_event_ref_key DO NOTHING  -- re-delivery: +0
+        RETURNING event_ref
+    )
+    SELECT coalesce(array_agg(ins.event_ref), '{}') INTO v_added FROM ins;
+    RETURN v_added;
+END
+$$;
+
+-- The registered internal consumer (uuid, jsonb) -> integer: one event through
+-- fn_iu_structure_consume. Returns the number of rows added (1 the first
+-- time, then 0); a malformed payload raises IU006 before anything is written.
 CREATE OR REPLACE FUNCTION fn_iu_structure_consumer(event_ref uuid, payload jsonb) RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-#variable_conflict use_variable
-DECLARE
-    v_event_type text;
-    v_problem    text;
-    v_added      integer;
 BEGIN
-    -- Which structure event this is: the payload says so; else the outbox row.
-    IF jsonb_typeof(payload) = 'object' THEN
-        v_event_type := coalesce(
-            payload ->> 'event_type',
-            (SELECT o.event_type FROM public.event_outbox o WHERE o.event_id = event_ref));
-    END IF;
-    v_problem := public.fn_iu_structure_problem(event_ref, v_event_type, payload);
-    IF v_problem IS NOT NULL THEN
-        RAISE EXCEPTION 'malformed structure event %: %', coalesce(event_ref::text, '(null)'), v_problem
-            USING ERRCODE = 'IU006';
-    END IF;
-
-    INSERT INTO public.iu_tree_change_log
-           (event_ref, event_type, iu_id, operation_id, operation_type, piece_id, delivered_by)
-    VALUES (event_ref,
-            v_event_type,
-            (payload ->> 'iu_id')::uuid,
-            (payload ->> 'operation_id')::uuid,
-            payload ->> 'operation_type',
-            (payload ->> 'piece_id')::uuid,           -- NULL unless a piece was deprecated
-            'fn_iu_structure_consumer')
-    ON CONFLICT ON CONSTRAINT iu_tree_change_log_event_ref_key DO NOTHING;  -- re-delivery: +0
-    GET DIAGNOSTICS v_added = ROW_COUNT;
-    RETURN v_added;
+    RETURN cardinality(public.fn_iu_structure_consume(ARRAY[event_ref], ARRAY[payload]));
 END
 $$;
 

@@ -32,7 +32,7 @@ SELECT jsonb_build_object(
                    'piece_id', p.piece_id, 'parent_piece_id', p.parent_piece_id,
                    'position', p.position, 'kind', p.kind, 'label', p.label,
                    'heading', p.heading, 'status', p.status, 'chars', length(p.text),
-                   'created_by', p.created_by, 'deprecated_by', p.deprecated_by)
+                   'created_by', p.created_by, 'deprecated_by', p.deprecated_by, 'source', p.source)
                    ORDER BY p.parent_piece_id NULLS FIRST, p.position, p.created_at, p.piece_id)
           FROM public.iu_piece p
          WHERE p.iu_id = u.iu_id), '[]'::jsonb),

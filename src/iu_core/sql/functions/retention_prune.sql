@@ -9,7 +9,7 @@
 --             present), or the end of the table
 -- Row locks are taken only on finished rows, which the worker never touches
 -- again; no table lock. A batch that prunes events or deliveries first locks
--- and advances the retention horizon (see 012_retention.sql), so a backfill
+-- and advances the retention horizon (see sql/schema/retention.sql), so a backfill
 -- waits for the batch and then starts after what it removed.
 CREATE OR REPLACE FUNCTION fn_iu_retention_prune(
     p_table text, p_cutoff timestamptz, p_after bigint, p_limit integer, p_dry_run boolean)

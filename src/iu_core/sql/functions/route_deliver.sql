@@ -60,7 +60,8 @@ BEGIN
 
     IF v_consumer = 'public.fn_iu_structure_consumer(uuid, jsonb)'::regprocedure THEN
         -- The built-in consumer is called statically: its plan is cached, where
-        -- EXECUTE would parse and plan the call again for every event.
+        -- EXECUTE would parse and plan the call again for every event. It is
+        -- the set-based fn_iu_structure_consume for one event.
         v_added := public.fn_iu_structure_consumer(p_event_ref, p_payload);
     ELSE
         -- Any other registered consumer: schema and name come from pg_proc

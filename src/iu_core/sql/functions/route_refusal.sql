@@ -72,3 +72,16 @@ AS $$
       FROM public.fn_iu_route_refusal(
                (SELECT r FROM public.iu_outbound_route r WHERE r.route_code = p_route_code)) f
 $$;
+
+-- The SQLSTATEs that mean "this route may not deliver now" rather than "this
+-- delivery failed": the refusals above and of fn_iu_route_deliver (0A000, a
+-- kind SQL does not deliver). A caller that meets one pauses the route and
+-- counts no attempt. The one list: the SQL batch and the Python seam target
+-- both ask it.
+CREATE OR REPLACE FUNCTION fn_iu_is_refusal(p_sqlstate text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p_sqlstate IN ('IU001', 'IU002', 'IU003', 'IU004', 'IU008', '0A000')
+$$;

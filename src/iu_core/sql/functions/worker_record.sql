@@ -1,3 +1,7 @@
+-- Writes a batch of outcomes of one route in one statement: each delivery's
+-- new state, its attempt row, its dead letter when it died; returns the
+-- counts and what the caller acts on next.
+--
 -- p_lease_tokens: NULL entries for deliveries locked by the calling
 -- transaction (sql_function); the claim's token for inflight deliveries. A
 -- result whose token no longer matches (the lease expired and another worker
@@ -10,35 +14,29 @@
 --        delay = max(Retry-After, jittered backoff), backoff = min(max_delay, base * 2^(n-1)),
 --        jittered uniformly in [backoff/2, backoff]
 --   failed, permanent (retryable=false) or the last attempt -> dead + open dead letter
-CREATE OR REPLACE FUNCTION fn_iu_worker_record(
+CREATE OR REPLACE FUNCTION fn_iu_worker_write_outcomes(
     p_route_code   text,
+    p_route        public.iu_outbound_route,  -- NULL fields when the route is gone
     p_ids          bigint[],
     p_attempt_nos  integer[],
     p_statuses     text[],
     p_details      jsonb[],
     p_started      timestamptz[],
     p_finished     timestamptz[],
-    p_lease_tokens uuid[])
-RETURNS TABLE (sent integer, skipped integer, retrying integer, dead integer, fenced integer)
+    p_lease_tokens uuid[],
+    OUT n_sent         integer,
+    OUT n_skipped      integer,
+    OUT n_retrying     integer,
+    OUT n_dead         integer,
+    OUT n_recorded     integer,   -- the rest were fenced
+    OUT heads_done     uuid[],    -- IUs whose head finished: their next held event may go
+    OUT gone_reason    text,      -- a target said the endpoint is gone (HTTP 410): disable the route
+    OUT n_failed       integer,   -- failed attempts, for the circuit
+    OUT failure_reason text)      -- one of their reasons, for the circuit
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v_route    public.iu_outbound_route%ROWTYPE;
-    v_strict   boolean;
-    v_sent     integer;
-    v_skipped  integer;
-    v_retrying integer;
-    v_dead     integer;
-    v_total    integer;
-    v_release  uuid[];
-    v_disable  text;
-    v_failures integer;
-    v_last_err text;
 BEGIN
-    SELECT * INTO v_route FROM public.iu_outbound_route r WHERE r.route_code = p_route_code;
-    v_strict := coalesce(v_route.ordering_policy, 'strict') = 'strict';
-
     WITH res AS (
         SELECT u.delivery_id, u.attempt_no, u.status, coalesce(u.detail, '{}'::jsonb) AS detail,
                u.started_at, u.finished_at, u.lease_token
@@ -50,7 +48,7 @@ BEGIN
                    WHEN res.status = 'sent' THEN 'sent'
                    WHEN res.status = 'skipped' THEN 'skipped'
                    WHEN coalesce((res.detail ->> 'retryable')::boolean, true)
-                        AND res.attempt_no - d.budget_from < coalesce(v_route.max_attempts, 1) THEN 'retrying'
+                        AND res.attempt_no - d.budget_from < coalesce(p_route.max_attempts, 1) THEN 'retrying'
                    ELSE 'dead'
                END AS new_state
           FROM res
@@ -63,7 +61,7 @@ BEGIN
                available_at = CASE WHEN x.new_state = 'retrying' THEN
                    now() + make_interval(secs => greatest(
                        least(coalesce((x.detail ->> 'retry_after_s')::float8, 0), 86400),
-                       least(v_route.max_delay_ms, v_route.base_delay_ms * power(2, least(x.attempt_no - d.budget_from, 60) - 1))
+                       least(p_route.max_delay_ms, p_route.base_delay_ms * power(2, least(x.attempt_no - d.budget_from, 60) - 1))
                            * (0.5 + random() * 0.5) / 1000.0))
                    ELSE d.available_at END,
                lease_owner  = NULL,
@@ -102,55 +100,54 @@ BEGIN
            count(*) FILTER (WHERE u.new_state = 'dead'),
            count(*),
            array_agg(DISTINCT u.aggregate_id)
-               FILTER (WHERE u.new_state IN ('sent', 'skipped') OR (u.new_state = 'dead' AND NOT v_strict)),
+               FILTER (WHERE u.new_state IN ('sent', 'skipped') OR (u.new_state = 'dead' AND p_route.ordering_policy = 'relaxed')),
            min(u.detail ->> 'reason') FILTER (WHERE coalesce((u.detail ->> 'disable_route')::boolean, false)),
            count(*) FILTER (WHERE u.status = 'failed'),
            max(u.detail ->> 'reason') FILTER (WHERE u.status = 'failed')
-      INTO v_sent, v_skipped, v_retrying, v_dead, v_total, v_release, v_disable, v_failures, v_last_err
+      INTO n_sent, n_skipped, n_retrying, n_dead, n_recorded, heads_done, gone_reason, n_failed, failure_reason
       FROM upd u;
+END
+$$;
+
+-- Records a batch of outcomes of one route: the deliveries' new states with
+-- their attempts and dead letters (fn_iu_worker_write_outcomes), then what
+-- follows from them: the IUs' next held events (ordering), the route disabled
+-- when its endpoint is gone, the route's circuit.
+CREATE OR REPLACE FUNCTION fn_iu_worker_record(
+    p_route_code   text,
+    p_ids          bigint[],
+    p_attempt_nos  integer[],
+    p_statuses     text[],
+    p_details      jsonb[],
+    p_started      timestamptz[],
+    p_finished     timestamptz[],
+    p_lease_tokens uuid[])
+RETURNS TABLE (sent integer, skipped integer, retrying integer, dead integer, fenced integer)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_route public.iu_outbound_route%ROWTYPE;
+    v_out   record;
+BEGIN
+    SELECT * INTO v_route FROM public.iu_outbound_route r WHERE r.route_code = p_route_code;
+    SELECT * INTO v_out
+      FROM public.fn_iu_worker_write_outcomes(p_route_code, v_route, p_ids, p_attempt_nos, p_statuses,
+                                              p_details, p_started, p_finished, p_lease_tokens) o;
 
     -- Ordering: a finished head lets the next held event of its IU go.
-    PERFORM public.fn_iu_worker_release_held(p_route_code, v_release);
+    PERFORM public.fn_iu_worker_release_held(p_route_code, v_out.heads_done);
 
-    -- A target that says the endpoint is gone (HTTP 410) disables the route;
-    -- an operator must enable it again. If the guard refuses the update (the
-    -- gate was closed or the allowlist changed meanwhile), the route is also
-    -- put back into dry-run, which the guard always allows: fail-closed.
-    IF v_disable IS NOT NULL AND v_route.route_code IS NOT NULL THEN
-        BEGIN
-            UPDATE public.iu_outbound_route
-               SET enabled = false, disabled_reason = left(v_disable, 500), updated_at = now()
-             WHERE route_code = p_route_code;
-        EXCEPTION WHEN SQLSTATE 'IU001' OR SQLSTATE 'IU002' THEN
-            UPDATE public.iu_outbound_route
-               SET enabled = false, dry_run = true, disabled_reason = left(v_disable, 500), updated_at = now()
-             WHERE route_code = p_route_code;
-        END;
+    -- A target that says the endpoint is gone (HTTP 410) disables the route
+    -- (dry-run forced if the guard refuses); an operator must enable it again.
+    IF v_out.gone_reason IS NOT NULL AND v_route.route_code IS NOT NULL THEN
+        PERFORM public.fn_iu_route_disable(p_route_code, v_out.gone_reason);
     END IF;
 
-    -- Circuit: any success closes it; failures count up and open it at the
-    -- route's threshold for its cool-down. Written only when something changes.
-    IF v_failures > 0 OR (v_sent + v_skipped > 0 AND EXISTS (
-            SELECT 1 FROM public.iu_route_circuit c
-             WHERE c.route_code = p_route_code AND c.consecutive_failures > 0)) THEN
-        INSERT INTO public.iu_route_circuit AS c (route_code, consecutive_failures, open_until, last_failure_at, last_error)
-        VALUES (p_route_code, CASE WHEN v_sent + v_skipped > 0 THEN 0 ELSE v_failures END,
-                CASE WHEN v_sent + v_skipped = 0 AND v_failures >= v_route.circuit_failure_threshold
-                     THEN now() + make_interval(secs => v_route.circuit_cooldown_s) END,
-                CASE WHEN v_failures > 0 THEN now() END,
-                left(v_last_err, 500))
-        ON CONFLICT (route_code) DO UPDATE
-           SET consecutive_failures = CASE WHEN v_sent + v_skipped > 0 THEN 0
-                                           ELSE c.consecutive_failures + v_failures END,
-               open_until = CASE WHEN v_sent + v_skipped > 0 THEN NULL
-                                 WHEN c.consecutive_failures + v_failures >= v_route.circuit_failure_threshold
-                                 THEN now() + make_interval(secs => v_route.circuit_cooldown_s)
-                                 ELSE c.open_until END,
-               last_failure_at = coalesce(EXCLUDED.last_failure_at, c.last_failure_at),
-               last_error = coalesce(EXCLUDED.last_error, c.last_error),
-               updated_at = now();
-    END IF;
+    PERFORM public.fn_iu_worker_circuit_count(v_route, v_out.n_sent + v_out.n_skipped,
+                                              v_out.n_failed, v_out.failure_reason);
 
-    RETURN QUERY SELECT v_sent, v_skipped, v_retrying, v_dead, cardinality(p_ids) - v_total;
+    RETURN QUERY SELECT v_out.n_sent, v_out.n_skipped, v_out.n_retrying, v_out.n_dead,
+                        cardinality(p_ids) - v_out.n_recorded;
 END
 $$;

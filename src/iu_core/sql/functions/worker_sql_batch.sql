@@ -15,19 +15,19 @@
 -- allowed by a check inside its own transaction, and at most the batch in
 -- progress on each lane commits after the change. The next batch asks again.
 --
--- Fast path for the built-in consumer (fn_iu_structure_consumer): the batch
--- is judged by fn_iu_structure_problem (the consumer's own judgement) and
--- projected by ONE INSERT ... SELECT ... ON CONFLICT DO NOTHING; each event's
--- attempt detail says whether its row was added (1) or already there (0),
--- exactly as the seam would. Any other registered consumer: the seam of record
--- fn_iu_route_deliver once per event (its checks again, then the consumer).
+-- Fast path for the built-in consumer (fn_iu_structure_consumer): the whole
+-- batch goes to its set-based form, fn_iu_structure_consume (the consumer's own
+-- judgement, then ONE INSERT ... SELECT ... ON CONFLICT DO NOTHING); each
+-- event's attempt detail says whether its row was added (1) or already there
+-- (0), exactly as the seam would.
 --
--- When any event is malformed or a delivery raises, the fast path rolls back
--- and the batch runs again one event at a time through fn_iu_route_deliver,
--- each in its own block, so one bad event fails alone: later events of its IU
--- in the batch are left for later (they will wait behind it), other IUs go on.
--- A refusal of the seam (gate closed, not allowlisted, dry-run, disabled, kind
--- changed) stops the batch: the rest stays pending.
+-- Any other registered consumer, or when any event of the fast path is
+-- malformed or raises (it rolls back): the batch runs one event at a time
+-- through the seam of record fn_iu_route_deliver (its checks again, then the
+-- consumer), each in its own block, so one bad event fails alone: later events
+-- of its IU in the batch are left for later (they will wait behind it), other
+-- IUs go on. A refusal of the seam (gate closed, not allowlisted, dry-run,
+-- disabled, kind changed) stops the batch: the rest stays pending.
 --
 -- Failures: IU006 (malformed payload) and data/integrity errors (22xxx, 23xxx)
 -- are permanent; anything else (IU005 an unregistered consumer, a deadlock, ...)
@@ -42,24 +42,26 @@ DECLARE
     v_reason   text;
     v_ready    bigint[];
     v_blocked  bigint[];
+    v_consumer regprocedure;
+    v_done     boolean := false;  -- the fast path delivered the batch
     v_ids      bigint[] := '{}';
-    v_events   uuid[];
-    v_added    uuid[];
     v_nos      integer[] := '{}';
     v_statuses text[] := '{}';
     v_details  jsonb[] := '{}';
     v_started  timestamptz[] := '{}';
     v_finished timestamptz[] := '{}';
+    v_events   uuid[];
+    v_payloads jsonb[];
+    v_added    uuid[];
     v_failed_streams uuid[] := '{}';
     v_rec      record;
     v_t0       timestamptz;
-    v_result   jsonb;
+    v_status   text;
+    v_detail   jsonb;
     v_state    text;
     v_msg      text;
     v_paused   text;
     v_out      record;
-    v_consumer regprocedure;
-    v_problems integer;
 BEGIN
     SELECT * INTO v_route FROM public.iu_outbound_route r WHERE r.route_code = p_route_code;
     v_reason := public.fn_iu_worker_route_blocked(v_route);
@@ -83,81 +85,38 @@ BEGIN
     SELECT c.consumer INTO v_consumer
       FROM public.iu_internal_consumer c WHERE c.consumer_name = v_route.target_ref;
 
-    BEGIN  -- fast path
-      IF v_consumer = 'public.fn_iu_structure_consumer(uuid, jsonb)'::regprocedure THEN
-        -- set-based: the built-in consumer's validation and insert for the whole batch
-        v_t0 := clock_timestamp();
-        WITH r AS MATERIALIZED (
-            SELECT u.ord, d.delivery_id, d.attempts + 1 AS attempt_no, d.event_id, o.payload, t.event_type,
-                   public.fn_iu_structure_problem(d.event_id, t.event_type, o.payload) AS problem
-              FROM unnest(v_ready) WITH ORDINALITY AS u(id, ord)
-              JOIN public.iu_delivery d ON d.delivery_id = u.id
-              LEFT JOIN public.event_outbox o ON o.event_id = d.event_id
-             CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof(o.payload) = 'object'
-                                             THEN coalesce(o.payload ->> 'event_type', o.event_type) END
-                                        AS event_type) t
-             WHERE d.delivery_id = ANY (v_ready)  -- the primary key's index, never a scan of the backlog
-        ), bad AS (
-            SELECT count(*) AS n FROM r WHERE r.problem IS NOT NULL
-        ), ins AS (
-            INSERT INTO public.iu_tree_change_log
-                   (event_ref, event_type, iu_id, operation_id, operation_type, piece_id, delivered_by)
-            SELECT r.event_id, r.event_type, (r.payload ->> 'iu_id')::uuid, (r.payload ->> 'operation_id')::uuid,
-                   r.payload ->> 'operation_type', (r.payload ->> 'piece_id')::uuid, 'fn_iu_structure_consumer'
-              FROM r
-             WHERE (SELECT bad.n FROM bad) = 0
-             ORDER BY r.ord
-            ON CONFLICT ON CONSTRAINT iu_tree_change_log_event_ref_key DO NOTHING  -- re-delivery: +0
-            RETURNING event_ref
-        )
-        -- No join of r with ins: the plan PostgreSQL caches after five calls
-        -- does not know the batch's size and joins them by a nested loop
-        -- (batch-squared: 10 ms of a 500-event batch).
-        SELECT (SELECT bad.n FROM bad),
-               (SELECT coalesce(array_agg(i.event_ref), '{}') FROM ins i),
-               array_agg(r.delivery_id ORDER BY r.ord),
-               array_agg(r.attempt_no ORDER BY r.ord),
-               array_agg(r.event_id ORDER BY r.ord)
-          INTO v_problems, v_added, v_ids, v_nos, v_events
-          FROM r;
-        IF v_problems > 0 THEN
-            RAISE EXCEPTION 'malformed structure event in the batch' USING ERRCODE = 'IU006';  -- to the slow path
-        END IF;
-        IF cardinality(v_added) = cardinality(v_ids) THEN  -- every row new: the usual case
-            v_details := array_fill(jsonb_build_object('consumer', v_route.target_ref, 'rows_added', 1),
-                                    ARRAY[cardinality(v_ids)]);
-        ELSE  -- some were delivered before (a re-delivery): +0 for those
-            SELECT array_agg(jsonb_build_object('consumer', v_route.target_ref,
-                                                'rows_added', (u.event_id = ANY (v_added))::integer)
-                             ORDER BY u.ord)
-              INTO v_details
-              FROM unnest(v_events) WITH ORDINALITY AS u(event_id, ord);
-        END IF;
-        v_statuses := array_fill('sent'::text, ARRAY[cardinality(v_ids)]);
-        v_started := array_fill(v_t0, ARRAY[cardinality(v_ids)]);
-        v_finished := array_fill(clock_timestamp(), ARRAY[cardinality(v_ids)]);
-      ELSE
-        FOR v_rec IN
-            SELECT d.delivery_id, d.event_id, d.attempts, o.payload
-              FROM unnest(v_ready) WITH ORDINALITY AS u(id, ord)
-              JOIN public.iu_delivery d ON d.delivery_id = u.id
-              LEFT JOIN public.event_outbox o ON o.event_id = d.event_id
-             ORDER BY u.ord
-        LOOP
+    IF v_consumer = 'public.fn_iu_structure_consumer(uuid, jsonb)'::regprocedure THEN
+        BEGIN  -- fast path: the whole batch through the set-based consumer
             v_t0 := clock_timestamp();
-            v_result := public.fn_iu_route_deliver(p_route_code, v_rec.event_id, v_rec.payload);
-            v_ids := array_append(v_ids, v_rec.delivery_id);
-            v_nos := array_append(v_nos, v_rec.attempts + 1);
-            v_statuses := array_append(v_statuses, 'sent'::text);
-            v_details := array_append(v_details, v_result -> 'detail');
-            v_started := array_append(v_started, v_t0);
-            v_finished := array_append(v_finished, clock_timestamp());
-        END LOOP;
-      END IF;
-    EXCEPTION WHEN OTHERS THEN
-        v_ids := '{}'; v_nos := '{}'; v_statuses := '{}'; v_details := '{}';
-        v_started := '{}'; v_finished := '{}';
-        -- slow path: one event per subtransaction
+            SELECT array_agg(d.delivery_id ORDER BY u.ord), array_agg(d.attempts + 1 ORDER BY u.ord),
+                   array_agg(d.event_id ORDER BY u.ord), array_agg(o.payload ORDER BY u.ord)
+              INTO v_ids, v_nos, v_events, v_payloads
+              FROM unnest(v_ready) WITH ORDINALITY AS u(id, ord)
+              JOIN public.iu_delivery d ON d.delivery_id = u.id
+              LEFT JOIN public.event_outbox o ON o.event_id = d.event_id
+             WHERE d.delivery_id = ANY (v_ready);  -- the primary key's index, never a scan of the backlog
+            v_added := public.fn_iu_structure_consume(v_events, v_payloads);
+            IF cardinality(v_added) = cardinality(v_ids) THEN  -- every row new: the usual case
+                v_details := array_fill(jsonb_build_object('consumer', v_route.target_ref, 'rows_added', 1),
+                                        ARRAY[cardinality(v_ids)]);
+            ELSE  -- some were delivered before (a re-delivery): +0 for those
+                SELECT array_agg(jsonb_build_object('consumer', v_route.target_ref,
+                                                    'rows_added', (u.event_id = ANY (v_added))::integer)
+                                 ORDER BY u.ord)
+                  INTO v_details
+                  FROM unnest(v_events) WITH ORDINALITY AS u(event_id, ord);
+            END IF;
+            v_statuses := array_fill('sent'::text, ARRAY[cardinality(v_ids)]);
+            v_started := array_fill(v_t0, ARRAY[cardinality(v_ids)]);
+            v_finished := array_fill(clock_timestamp(), ARRAY[cardinality(v_ids)]);
+            v_done := true;
+        EXCEPTION WHEN OTHERS THEN
+            v_ids := '{}';  -- to the slow path
+            v_nos := '{}';
+        END;
+    END IF;
+
+    IF NOT v_done THEN  -- slow path: one event per subtransaction
         FOR v_rec IN
             SELECT d.delivery_id, d.event_id, d.attempts, d.aggregate_id, o.payload
               FROM unnest(v_ready) WITH ORDINALITY AS u(id, ord)
@@ -172,32 +131,29 @@ BEGIN
                     RAISE EXCEPTION 'event % is no longer in event_outbox', v_rec.event_id
                         USING ERRCODE = 'IU006';
                 END IF;
-                v_result := public.fn_iu_route_deliver(p_route_code, v_rec.event_id, v_rec.payload);
-                v_ids := array_append(v_ids, v_rec.delivery_id);
-                v_nos := array_append(v_nos, v_rec.attempts + 1);
-                v_statuses := array_append(v_statuses, 'sent'::text);
-                v_details := array_append(v_details, v_result -> 'detail');
-                v_started := array_append(v_started, v_t0);
-                v_finished := array_append(v_finished, clock_timestamp());
+                v_detail := public.fn_iu_route_deliver(p_route_code, v_rec.event_id, v_rec.payload) -> 'detail';
+                v_status := 'sent';
             EXCEPTION WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
-                IF v_state IN ('IU001', 'IU002', 'IU003', 'IU004', 'IU008', '0A000') THEN
+                IF public.fn_iu_is_refusal(v_state) THEN
                     v_paused := 'paused: ' || v_msg;
                     EXIT;
                 END IF;
                 v_failed_streams := array_append(v_failed_streams, v_rec.aggregate_id);
-                v_ids := array_append(v_ids, v_rec.delivery_id);
-                v_nos := array_append(v_nos, v_rec.attempts + 1);
-                v_statuses := array_append(v_statuses, 'failed'::text);
-                v_details := array_append(v_details, jsonb_build_object(
+                v_status := 'failed';
+                v_detail := jsonb_build_object(
                     'reason', v_msg,
                     'sqlstate', v_state,
-                    'retryable', NOT (v_state = 'IU006' OR left(v_state, 2) IN ('22', '23'))));
-                v_started := array_append(v_started, v_t0);
-                v_finished := array_append(v_finished, clock_timestamp());
+                    'retryable', NOT (v_state = 'IU006' OR left(v_state, 2) IN ('22', '23')));
             END;
+            v_ids := array_append(v_ids, v_rec.delivery_id);
+            v_nos := array_append(v_nos, v_rec.attempts + 1);
+            v_statuses := array_append(v_statuses, v_status);
+            v_details := array_append(v_details, v_detail);
+            v_started := array_append(v_started, v_t0);
+            v_finished := array_append(v_finished, clock_timestamp());
         END LOOP;
-    END;
+    END IF;
 
     SELECT * INTO v_out
       FROM public.fn_iu_worker_record(p_route_code, v_ids, v_nos, v_statuses, v_details,

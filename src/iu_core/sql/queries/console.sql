@@ -24,14 +24,59 @@ SELECT public.fn_iu_delivery_gate_open() AS gate_open,
          WHERE d.route_code = r.route_code
            AND d.state IN ('pending', 'inflight', 'retrying', 'held')) b ON true
 
+-- metrics_session --
+-- The metrics connection's limits: a scrape never waits long behind a lock.
+SELECT set_config('statement_timeout', %(statement_timeout)s, false),
+       set_config('lock_timeout', %(lock_timeout)s, false)
+
 -- user_add --
-INSERT INTO public.iu_console_user (user_name, password_hash)
-VALUES (%(user_name)s, %(password_hash)s)
-ON CONFLICT (user_name) DO NOTHING
-RETURNING user_name
+-- A new user and its audit row, in one statement (nothing when the name is taken).
+WITH added AS (
+    INSERT INTO public.iu_console_user (user_name, password_hash)
+    VALUES (%(user_name)s, %(password_hash)s)
+    ON CONFLICT (user_name) DO NOTHING
+    RETURNING user_name, created_at
+)
+INSERT INTO public.iu_operator_audit (actor, context, object_type, object_key, action, before, after)
+SELECT coalesce(nullif(current_setting('iu_core.actor', true), ''), session_user::text),
+       nullif(current_setting('iu_core.context', true), ''),
+       'console_user', user_name, 'insert', NULL,
+       jsonb_build_object('user_name', user_name, 'created_at', created_at)
+  FROM added
+RETURNING object_key
 
 -- user_remove --
-DELETE FROM public.iu_console_user WHERE user_name = %(user_name)s RETURNING user_name
+-- The user gone (its sessions with it) and the audit row, in one statement.
+WITH removed AS (
+    DELETE FROM public.iu_console_user WHERE user_name = %(user_name)s
+    RETURNING user_name, created_at, last_login_at
+)
+INSERT INTO public.iu_operator_audit (actor, context, object_type, object_key, action, before, after)
+SELECT coalesce(nullif(current_setting('iu_core.actor', true), ''), session_user::text),
+       nullif(current_setting('iu_core.context', true), ''),
+       'console_user', user_name, 'delete',
+       jsonb_build_object('user_name', user_name, 'created_at', created_at, 'last_login_at', last_login_at),
+       NULL
+  FROM removed
+RETURNING object_key
+
+-- user_passwd --
+-- A new password hash; every session of the user ends (a new, never used epoch).
+WITH changed AS (
+    UPDATE public.iu_console_user
+       SET password_hash = %(password_hash)s,
+           session_epoch = nextval('public.iu_console_session_epoch_seq')
+     WHERE user_name = %(user_name)s
+    RETURNING user_name
+)
+INSERT INTO public.iu_operator_audit (actor, context, object_type, object_key, action, before, after)
+SELECT coalesce(nullif(current_setting('iu_core.actor', true), ''), session_user::text),
+       nullif(current_setting('iu_core.context', true), ''),
+       'console_user', user_name, 'update',
+       jsonb_build_object('user_name', user_name),
+       jsonb_build_object('user_name', user_name, 'password', 'changed', 'sessions', 'ended')
+  FROM changed
+RETURNING object_key
 
 -- user_list --
 SELECT user_name, created_at, last_login_at FROM public.iu_console_user ORDER BY user_name
@@ -49,7 +94,10 @@ UPDATE public.iu_console_user
  WHERE user_name = %(user_name)s
 
 -- user_end_sessions --
-UPDATE public.iu_console_user SET session_epoch = session_epoch + 1 WHERE user_name = %(user_name)s
+-- A new epoch, never handed out before: every cookie issued so far is refused.
+UPDATE public.iu_console_user
+   SET session_epoch = nextval('public.iu_console_session_epoch_seq')
+ WHERE user_name = %(user_name)s
 
 -- chart --
 -- Per minute of the last hour: attempts that reached their target, failed

@@ -63,7 +63,7 @@ SELECT u.iu_id, u.code, u.title, u.status, u.created_at, u.updated_at,
 
 -- pieces_of_unit --
 SELECT piece_id, iu_id, parent_piece_id, position, kind, label, heading, text, status,
-       created_by, deprecated_by
+       created_by, deprecated_by, source
   FROM iu_piece
  WHERE iu_id = %(iu_id)s
  ORDER BY parent_piece_id NULLS FIRST, position, created_at, piece_id
@@ -76,15 +76,17 @@ SELECT piece_id, iu_id
  LIMIT 2
 
 -- insert_piece --
-INSERT INTO iu_piece (piece_id, iu_id, parent_piece_id, position, kind, label, heading, text, created_by)
+INSERT INTO iu_piece (piece_id, iu_id, parent_piece_id, position, kind, label, heading, text, created_by,
+                      source)
 VALUES (%(piece_id)s, %(iu_id)s, %(parent_piece_id)s, %(position)s, %(kind)s, %(label)s,
-        %(heading)s, %(text)s, %(created_by)s)
+        %(heading)s, %(text)s, %(created_by)s, %(source)s)
 
 -- update_piece --
 -- Writes a piece's place and content; the operation decides what changed.
 UPDATE iu_piece
    SET parent_piece_id = %(parent_piece_id)s, position = %(position)s, kind = %(kind)s,
-       label = %(label)s, heading = %(heading)s, text = %(text)s, updated_at = now()
+       label = %(label)s, heading = %(heading)s, text = %(text)s, source = %(source)s,
+       updated_at = now()
  WHERE piece_id = %(piece_id)s
 
 -- set_positions --

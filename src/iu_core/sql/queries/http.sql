@@ -12,8 +12,7 @@ SELECT r.route_code,
        r.timeout_s::float8          AS timeout_s,
        r.connect_timeout_s::float8  AS connect_timeout_s,
        r.allow_networks,
-       public.fn_iu_delivery_gate_open()            AS gate_open,
-       public.fn_iu_route_allowlisted(r.route_code) AS allowlisted
+       (SELECT f.message FROM public.fn_iu_route_refusal(r) f) AS refusal
   FROM iu_outbound_route r
  WHERE r.route_code = %(route_code)s
 

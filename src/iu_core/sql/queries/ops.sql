@@ -150,7 +150,11 @@ SELECT r.route_code, r.event_type, r.target_kind, r.target_ref, r.dry_run, r.ena
 SELECT d.delivery_id, d.route_code, r.target_kind, r.target_ref, d.event_id, d.event_seq,
        o.event_type, d.aggregate_id AS iu_id, iu.code AS iu_code,
        CASE d.state WHEN 'decided' THEN 'dry-run' WHEN 'inflight' THEN 'in-flight' ELSE d.state END AS state,
-       d.attempts, d.available_at AS next_attempt_at, d.last_error, d.created_at, d.finished_at
+       d.attempts,
+       -- when it is tried next (pending, retrying) or its claim ends (in flight); a finished,
+       -- held or dead delivery has no next attempt
+       CASE WHEN d.state IN ('pending', 'retrying', 'inflight') THEN d.available_at END AS next_attempt_at,
+       d.last_error, d.created_at, d.finished_at
   FROM iu_delivery d
   LEFT JOIN iu_outbound_route r ON r.route_code = d.route_code
   LEFT JOIN event_outbox o ON o.event_id = d.event_id
@@ -199,7 +203,11 @@ SELECT 1 WHERE EXISTS (SELECT 1 FROM iu_outbound_route WHERE route_code = %(rout
 SELECT d.delivery_id, d.route_code, r.target_kind, r.target_ref, d.event_id, d.event_seq,
        o.event_type, d.aggregate_id AS iu_id, iu.code AS iu_code,
        CASE d.state WHEN 'decided' THEN 'dry-run' WHEN 'inflight' THEN 'in-flight' ELSE d.state END AS state,
-       d.attempts, d.available_at AS next_attempt_at, d.last_error, d.created_at, d.finished_at
+       d.attempts,
+       -- when it is tried next (pending, retrying) or its claim ends (in flight); a finished,
+       -- held or dead delivery has no next attempt
+       CASE WHEN d.state IN ('pending', 'retrying', 'inflight') THEN d.available_at END AS next_attempt_at,
+       d.last_error, d.created_at, d.finished_at
   FROM iu_delivery d
   LEFT JOIN iu_outbound_route r ON r.route_code = d.route_code
   LEFT JOIN event_outbox o ON o.event_id = d.event_id

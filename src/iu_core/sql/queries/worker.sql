@@ -1,16 +1,15 @@
 -- Named queries of the delivery worker and its operator commands
 -- (iu_core.worker.store). State transitions live in plpgsql functions of
--- migrations/004_worker.sql; these blocks call them or read state.
+-- sql/functions/worker_*.sql; these blocks call them or read state.
 
 -- load_routes --
--- Every route with what the worker needs to schedule it, plus the gate and
--- the allowlist as seen in the same snapshot.
+-- Every route with what the worker needs to schedule it, and whether it may
+-- deliver now: the one answer, fn_iu_route_refusal, in the same snapshot.
 SELECT r.route_code, r.event_type, r.target_kind, r.target_ref, r.dry_run, r.enabled,
        r.ordering_policy, r.max_attempts, r.timeout_s::float8 AS timeout_s,
        r.connect_timeout_s::float8 AS connect_timeout_s, r.max_in_flight,
        r.rate_limit_per_s::float8 AS rate_limit_per_s,
-       fn_iu_delivery_gate_open() AS gate_open,
-       fn_iu_route_allowlisted(r.route_code) AS allowlisted,
+       (SELECT f.reason FROM fn_iu_route_refusal(r) f) AS refusal,
        c.open_until AS circuit_open_until
   FROM iu_outbound_route r
   LEFT JOIN iu_route_circuit c ON c.route_code = r.route_code
@@ -66,7 +65,7 @@ SELECT c.delivery_id, c.event_id, c.event_seq, c.aggregate_id, c.event_type, c.p
 
 -- record --
 -- One statement records a batch of outcomes (attempts, states, retries, dead
--- letters, circuit, 410 disable), then keeps the route's failing-since clock and
+-- letters, circuit, 410 disable: fn_iu_worker_record), then keeps the route's failing-since clock and
 -- disables a route failing for its disable_after_failing_hours. The batch comes
 -- as ONE jsonb array of {i, id, n, s, d, t0, t1, l} (serialised once by the
 -- worker, not as eight arrays dumped element by element) and is unpacked here.

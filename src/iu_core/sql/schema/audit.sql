@@ -39,6 +39,8 @@ CREATE TABLE iu_route_dead_letter (
 );
 COMMENT ON TABLE iu_route_dead_letter IS 'Deliveries that failed permanently or exhausted their attempts.';
 CREATE INDEX iu_route_dead_letter_open_idx ON iu_route_dead_letter (route_code) WHERE status = 'open';
+-- Open dead letters by event: the event pruner keeps every event named here.
+CREATE INDEX iu_route_dead_letter_open_event_idx ON iu_route_dead_letter (event_ref) WHERE status = 'open';
 
 CREATE TABLE iu_operator_audit (
     audit_id    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

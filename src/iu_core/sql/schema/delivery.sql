@@ -95,6 +95,9 @@ CREATE TABLE iu_route_circuit (
     open_until           timestamptz,          -- NULL: closed
     last_failure_at      timestamptz,
     last_error           text,
-    updated_at           timestamptz NOT NULL DEFAULT now()
+    updated_at           timestamptz NOT NULL DEFAULT now(),
+    failing_since        timestamptz           -- start of the current run of failures (NULL: the last attempt succeeded)
 );
 COMMENT ON TABLE iu_route_circuit IS 'Per-route circuit breaker: consecutive failures and the end of the cool-down.';
+COMMENT ON COLUMN iu_route_circuit.failing_since IS
+    'Start of the current run of failed attempts (NULL after a success).';

@@ -31,9 +31,19 @@ CREATE TABLE iu_outbound_route (
     circuit_failure_threshold integer NOT NULL DEFAULT 5 CHECK (circuit_failure_threshold >= 1),
     circuit_cooldown_s integer NOT NULL DEFAULT 30 CHECK (circuit_cooldown_s >= 1),
     created_at      timestamptz NOT NULL DEFAULT now(),
-    updated_at      timestamptz NOT NULL DEFAULT now()
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    -- Limits of HTTP delivery (last, where a table upgraded from the first
+    -- release has them).
+    max_payload_bytes integer NOT NULL DEFAULT 1048576
+                    CHECK (max_payload_bytes BETWEEN 1 AND 67108864),
+    disable_after_failing_hours numeric NOT NULL DEFAULT 72
+                    CHECK (disable_after_failing_hours > 0)
 );
 COMMENT ON TABLE iu_outbound_route IS 'Where events of one type go. dry_run=false is possible only through the guard trigger.';
+COMMENT ON COLUMN iu_outbound_route.max_payload_bytes IS
+    'Largest request body this route sends; an event over it becomes a dead letter.';
+COMMENT ON COLUMN iu_outbound_route.disable_after_failing_hours IS
+    'A route failing every attempt for this many hours (no success between) is disabled automatically.';
 CREATE INDEX iu_outbound_route_event_type_idx ON iu_outbound_route (event_type);
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from iu_core.delivery_seam import DeliveryOutcome
+from iu_core.delivery import DeliveryOutcome, DeliveryPath, kinds_on
 from iu_core.targets.address_policy import AddressRefused, IPNetwork, parse_networks
 from iu_core.targets.classify import StatusRule, failed, outcome_from_http
 from iu_core.targets.directus import DirectusFlowTarget, parse_flow_ref
@@ -24,7 +24,7 @@ from iu_core.targets.webhook import Signer, event_body
 
 __all__ = ["HTTP_KINDS", "RoutePlan", "send"]
 
-HTTP_KINDS = frozenset({"external_endpoint", "directus_flow"})
+HTTP_KINDS = frozenset(kind.value for kind in kinds_on(DeliveryPath.ASYNC_HTTP))
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 
 

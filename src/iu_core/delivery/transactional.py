@@ -30,7 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import psycopg
 
-from iu_core.delivery_seam import DeliveryOutcome, DeliveryRequest
+from iu_core.delivery.seam import DeliveryOutcome, DeliveryRequest
 
 __all__ = ["BoundTarget", "EventDelivery", "TransactionalTarget", "bind", "load_event_delivery"]
 
