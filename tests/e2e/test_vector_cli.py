@@ -110,7 +110,7 @@ def test_the_bundled_model_answers_plain_questions_in_both_languages(
     commands = _readme_commands()
     assert [c[:2] for c in commands][2:4] == [["vector", "reindex"], ["vector", "status"]]
     outputs = [_ok(cli(*args, timeout=300)).stdout for args in commands]  # the docs page, as written
-    assert "multilingual-e5-small-q4" in outputs[3]
+    assert "multilingual-e5-small-int8" in outputs[3]
     assert "REG-EN" in outputs[4] and "QC-VI" not in outputs[4]  # ranked among English pieces
     assert "QC-VI" in outputs[5] and "REG-EN" not in outputs[5]
     for question, article in [

@@ -23,7 +23,7 @@ import pytest
 
 from iu_core import domain
 from tests.conftest import CliRunner
-from tests.support.vector import active_piece_ids, piece_by_title, require_pgvector, rows
+from tests.support.vector import indexed_piece_ids, piece_by_title, require_pgvector, rows
 from tests.support.worker import wait_until, worker_process
 
 COLLECTION = "hub"
@@ -93,7 +93,7 @@ def worker_once(cli: CliRunner, env: dict[str, str] | None = HASHING) -> None:
 
 
 def active_pieces(conn: Conn) -> set[uuid.UUID]:
-    return set().union(*(active_piece_ids(conn, iu) for iu in unit_ids(conn).values()))
+    return set().union(*(indexed_piece_ids(conn, iu) for iu in unit_ids(conn).values()))
 
 
 def matches_reindex(cli: CliRunner, conn: Conn) -> dict[uuid.UUID, tuple[str, str]]:

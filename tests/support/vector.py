@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -64,9 +65,17 @@ def rows(conn: Conn, collection: str, iu_id: uuid.UUID | None = None) -> dict[uu
     return {r[0]: (r[1], r[2]) for r in found}
 
 
-def active_piece_ids(conn: Conn, iu_id: uuid.UUID) -> set[uuid.UUID]:
-    found = conn.execute("SELECT piece_id FROM iu_piece WHERE iu_id = %s AND status = 'active'", (iu_id,))
-    return {r[0] for r in found}
+def indexed_piece_ids(conn: Conn, iu_id: uuid.UUID) -> set[uuid.UUID]:
+    """The active pieces that have a passage: all but the headings (text = label and heading) over others."""
+    (code,) = conn.execute("SELECT code FROM information_unit WHERE iu_id = %s", (iu_id,)).fetchone() or ("",)
+    tree = domain.get_tree(conn, code)
+    out = set()
+    for _, piece in tree.walk():
+        words = piece.text.replace(piece.label or "", "").replace(piece.heading or "", "")
+        if tree.children(piece.piece_id) and not re.sub(r"[\W_]+", "", words):
+            continue
+        out.add(piece.piece_id)
+    return out
 
 
 def deliveries_of(conn: Conn, iu_id: uuid.UUID, collection: str, route: str = "vec") -> list[EventDelivery]:

@@ -64,7 +64,8 @@ def test_no_module_but_the_table_lists_kinds() -> None:
     found = {}
     for path in SRC.rglob("*.py"):
         rel = path.relative_to(SRC).as_posix()
-        if rel == "delivery/kinds.py" or rel.startswith("console/"):
+        # migrations.py names the schema's files, two of which share a kind's noun (report, vector).
+        if rel in ("delivery/kinds.py", "migrations.py") or rel.startswith("console/"):
             continue
         lines = _kind_collections(ast.parse(path.read_text(encoding="utf-8")))
         if lines:

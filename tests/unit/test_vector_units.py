@@ -90,14 +90,21 @@ def test_passages_carry_the_heading_path() -> None:
     article = _piece(iu, root.piece_id, 0, "article", "Article 1", "Scope", "Article 1. Scope\n\n")
     clause = _piece(iu, article.piece_id, 0, "clause", "1.", "It applies.", "1. It applies.\n")
     passages = passages_of(Tree.from_pieces([root, article, clause]))
-    assert [p.heading_path for p in passages] == [
-        "Rules",
-        "Rules > Article 1 Scope",
-        "Rules > Article 1 Scope > 1. It applies.",
-    ]
-    assert passages[2].text == "Rules > Article 1 Scope > 1. It applies.\n\n1. It applies."
+    # The root and the article are headings over the clause: only the clause speaks.
+    assert [p.heading_path for p in passages] == ["Rules > Article 1 Scope > 1. It applies."]
+    assert passages[0].text == "Rules > Article 1 Scope > 1. It applies.\n\n1. It applies."
     renamed = Piece(**{**article.as_dict(), "heading": "Reach"})
     again = passages_of(Tree.from_pieces([root, renamed, clause]))
-    assert again[0].content_hash == passages[0].content_hash
-    assert again[1].content_hash != passages[1].content_hash
-    assert again[2].content_hash != passages[2].content_hash  # the clause's context changed
+    assert again[0].content_hash != passages[0].content_hash  # the clause's context changed
+
+
+def test_a_heading_with_text_of_its_own_or_nothing_under_it_keeps_its_passage() -> None:
+    iu = uuid.uuid4()
+    root = _piece(iu, None, 0, "document", "", "Rules", "")
+    lead = _piece(
+        iu, root.piece_id, 0, "article", "Article 1", "Scope", "Article 1. Scope\nThese rules apply to:\n"
+    )
+    point = _piece(iu, lead.piece_id, 0, "point", "(a)", "", "(a) users.\n")
+    repealed = _piece(iu, root.piece_id, 1, "article", "Article 2", "Repealed", "Article 2. Repealed\n")
+    passages = passages_of(Tree.from_pieces([root, lead, point, repealed]))
+    assert [p.piece_id for p in passages] == [lead.piece_id, point.piece_id, repealed.piece_id]

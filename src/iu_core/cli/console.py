@@ -48,6 +48,28 @@ def read_secret(path: Path | None) -> str | None:
     return secret
 
 
+SEARCH_TOKEN_ENV = "IU_CORE_SEARCH_TOKEN"
+SEARCH_TOKEN_FILE_ENV = "IU_CORE_SEARCH_TOKEN_FILE"
+MIN_SEARCH_TOKEN = 16
+
+
+def read_search_tokens(path: Path | None) -> tuple[str, ...]:
+    """The bearer tokens of /api/search: each line of ``path`` (# comments) and ``$IU_CORE_SEARCH_TOKEN``."""
+    tokens: list[str] = []
+    if path is not None:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise IuCoreError(f"cannot read the search token file {path}: {exc}") from None
+        tokens += [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if os.environ.get(SEARCH_TOKEN_ENV, "").strip():
+        tokens.append(os.environ[SEARCH_TOKEN_ENV].strip())
+    short = [t for t in tokens if len(t) < MIN_SEARCH_TOKEN]
+    if short:
+        raise IuCoreError(f"a search token is too short: at least {MIN_SEARCH_TOKEN} characters")
+    return tuple(tokens)
+
+
 def check_address(text: str) -> str:
     """A proxy address as the console compares it (one IP address, no name, no network)."""
     try:
@@ -127,6 +149,15 @@ def is_loopback(host: str) -> bool:
     default=None,
     help="When set, /metrics needs 'Authorization: Bearer TOKEN'. Default: /metrics is open.",
 )
+@click.option(
+    "--search-token-file",
+    envvar=SEARCH_TOKEN_FILE_ENV,
+    show_envvar=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"File of bearer tokens (one a line) that applications present to GET /api/search; "
+    f"{SEARCH_TOKEN_ENV} adds one. Default: none, and /api/search refuses every request.",
+)
 @click.pass_context
 def console_group(
     ctx: click.Context,
@@ -138,6 +169,7 @@ def console_group(
     session_hours: float,
     secure_cookie: bool,
     metrics_token: str | None,
+    search_token_file: Path | None,
 ) -> None:
     """The operator console in the browser (login required), and /metrics for Prometheus.
 
@@ -157,6 +189,7 @@ def console_group(
     from iu_core.console import ConsoleConfig, create_app, users
 
     secret = read_secret(secret_file)
+    search_tokens = read_search_tokens(search_token_file)
     proxies = tuple(check_address(a) for a in trusted_proxies)
     with operator_connection(app) as conn:
         if not users.list_users(conn):
@@ -174,6 +207,7 @@ def console_group(
         secure_cookie=secure_cookie,
         metrics_token=metrics_token or None,
         trusted_proxies=proxies,
+        search_tokens=search_tokens,
     )
     if secret:
         config = dataclasses.replace(config, secret=secret)

@@ -21,7 +21,7 @@ embedder_option = click.option(
     envvar=EMBEDDER_ENV,
     show_envvar=True,
     default=None,
-    help="Embedder that writes the vectors. Default: e5 (multilingual-e5-small, bundled).",
+    help="Embedder that writes the vectors. Default: e5 (multilingual-e5-small, int8, bundled).",
 )
 
 
@@ -137,9 +137,10 @@ def install_cmd(app: AppContext) -> None:
 @click.option("--iu", "iu_code", default=None, help="Only pieces of this information unit (by code).")
 @click.option(
     "--lang",
-    type=click.Choice([lang.value for lang in Language]),
+    type=click.Choice([*(lang.value for lang in Language), "any"]),
     default=None,
-    help="Rank pieces of this language. Default: the language of QUERY (detected).",
+    help="Rank pieces of this language; any: every language, scores made comparable. "
+    "Default: the language of QUERY (detected).",
 )
 @click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
 @click.option(
@@ -169,17 +170,19 @@ def search_cmd(
             query,
             collection=collection,
             iu_code=iu_code,
-            language=Language(lang) if lang else None,
+            language=(lang if lang == "any" else Language(lang)) if lang else None,
             limit=limit,
             embedder=embedder,
         )
     if as_json:
         print_json(result.as_dict())
         return
+    if result.searched_as:
+        console.print(f"searched as: {escape(result.searched_as)}")
     if not result.hits:
-        console.print(f"no {result.language.value} piece found")
+        console.print(f"no {result.language} piece found")
         return
-    table = Table("score", "IU", "piece", "snippet", title=f"{result.language.value} · {result.model}")
+    table = Table("score", "IU", "piece", "snippet", title=f"{result.language} · {result.model}")
     for hit in result.hits:
         table.add_row(f"{hit.score:.3f}", escape(hit.code), escape(hit.heading_path), escape(hit.snippet))
     console.print(table)

@@ -61,6 +61,7 @@ class ConsoleConfig:
     poll_seconds: float = 2.0
     metrics_token: str | None = field(default=None, repr=False)  # when set, /metrics needs it
     trusted_proxies: tuple[str, ...] = ()  # peers whose X-Forwarded-For names the client
+    search_tokens: tuple[str, ...] = field(default=(), repr=False)  # bearer tokens of /api/search
 
 
 @dataclass

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from iu_core import metrics
-from iu_core.console import actions, pages, users
+from iu_core.console import actions, pages, search_api, users
 from iu_core.console.app import Console, Ctx, action, deny, page, redirect, safe_path
 from iu_core.console.auth import client_address
 
@@ -113,6 +113,7 @@ def table(console: Console) -> list[BaseRoute]:
         Route("/login", login, methods=["POST"]),
         Route("/logout", a(logout, _back("/")), methods=["POST"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/api/search", search_api.search_endpoint, methods=["GET"]),
         Route("/", p(pages.overview)),
         Route("/fragments/overview", p(pages.overview_fragment)),
         Route("/api/status", p(pages.api_status)),

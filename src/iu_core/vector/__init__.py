@@ -3,7 +3,7 @@
 API::
 
     VectorTarget(embedder=None, *, embedder_name=None)   # the ``vector`` TransactionalTarget
-    get_embedder(name=None) -> Embedder                  # "e5" (default, IU_CORE_EMBEDDER) or "hashing"
+    get_embedder(name=None) -> Embedder   # "e5" (default, IU_CORE_EMBEDDER), "e5-q4" or "hashing"
     sync_units(conn, collection, iu_ids, embedder) -> list[SyncResult]
     reindex(conn, collection, embedder, *, iu_code=None) -> ReindexResult
     search(conn, query, *, collection=None, iu_code=None, language=None, limit=10) -> SearchResult

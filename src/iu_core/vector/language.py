@@ -35,6 +35,11 @@ _VI_PLAIN = frozenset(
         *("cua", "duoc", "nguoi", "khong", "nhung", "trong", "cac", "mot", "nay", "thi"),
         *("voi", "cho", "tai", "lieu", "bao", "nhieu", "gio", "lam", "sao", "nao"),
         *("quy", "che", "dieu", "khoan", "muon", "phai", "vien", "dung"),
+        *("toi", "luc", "luong", "ve", "ninh", "mang", "gom", "nhung", "du", "nhan", "tren", "gian"),
+        *("thoi", "sach", "cuon", "quyen", "nghia", "vu", "phap", "luat", "nha", "nuoc", "cong"),
+        *("xa", "hoi", "thong", "phat", "hanh", "xu", "trach", "nhiem", "chuc", "dinh", "ngay"),
+        *("thang", "kinh", "doanh", "tien", "phi", "hoc", "sinh", "benh", "giay", "phep", "dang"),
+        *("chieu", "khau", "truong", "tuong", "chinh", "quoc", "gi", "ai", "thu", "co", "khi"),
     )
 )
 # Share of letters with a Vietnamese diacritic above which a text is Vietnamese.

@@ -5,6 +5,17 @@ language than against a better answer in another one, so in a mixed pool the
 ranking is done among pieces of the question's language by default (detected
 from the question, or given). Only rows written by the query's embedder are
 compared: vectors of two models share no space.
+
+``language="any"`` searches every language and makes their scores comparable
+(also what a search whose scope holds nothing in the question's detected
+language does, e.g. a Vietnamese question asked of an English law):
+each language's candidates (its ``ANY_POOL`` nearest) are scored by how far
+they stand above the mean of that language's own pool, so a question in one
+language finds the answer in a law written in the other.
+
+A Vietnamese question typed without diacritics is restored first
+(``diacritics.Restorer``, from the Vietnamese texts in the search's scope), and
+the restored text is what is embedded (``searched_as`` in the result).
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ from iu_core.domain import store as domain_store
 from iu_core.errors import IuCoreError
 from iu_core.sqlfiles import queries
 from iu_core.vector import store
+from iu_core.vector.diacritics import Restorer, has_marks
 from iu_core.vector.embedder import Embedder, vector_literal
 from iu_core.vector.language import Language, detect_language
 from iu_core.vector.registry import default_embedder_name, get_embedder, name_for_model
@@ -33,6 +45,9 @@ SNIPPET_CHARS = 160
 # HNSW candidates per search; with iterative scan the index keeps going until the
 # filters (collection, IU, language, model) have let LIMIT rows through.
 EF_SEARCH = 100
+# Candidates per language from which ``language="any"`` calibrates its scores.
+ANY_POOL = 50
+ANY = "any"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +62,7 @@ class SearchHit:
     heading_path: str
     language: str
     snippet: str
+    calibrated: float | None = None  # language="any": the score above its language's pool mean
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -55,14 +71,16 @@ class SearchHit:
 @dataclass(frozen=True, slots=True)
 class SearchResult:
     query: str
-    language: Language
+    language: Language | str  # a Language, or "any"
     model: str
     hits: tuple[SearchHit, ...]
+    searched_as: str = ""  # the text embedded, when it differs from the query (restored diacritics)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "query": self.query,
-            "language": self.language.value,
+            "searched_as": self.searched_as or self.query,
+            "language": str(self.language),
             "model": self.model,
             "hits": [h.as_dict() for h in self.hits],
         }
@@ -92,17 +110,88 @@ def _choose_embedder(conn: Conn, collection: str | None, iu_id: uuid.UUID | None
     return get_embedder(default_embedder_name())
 
 
+_restorers: dict[tuple[Any, ...], Restorer] = {}
+
+
+def _restorer(conn: Conn, collection: str | None, iu_id: uuid.UUID | None, model: str) -> Restorer:
+    """A restorer learnt from the Vietnamese texts in scope, kept while they do not change."""
+    params = {"collection": collection, "iu_id": iu_id, "model_name": model}
+    (count, newest) = conn.execute(queries("vector")["vi_texts_version"], params).fetchone() or (0, None)
+    key = (collection, iu_id, model, count, newest)
+    found = _restorers.get(key)
+    if found is None:
+        texts = [r[0] for r in conn.execute(queries("vector")["vi_texts"], params)]
+        found = _restorers[key] = Restorer(texts)
+    return found
+
+
+def searched_text(
+    conn: Conn,
+    query: str,
+    language: Language | str,
+    collection: str | None,
+    iu_id: uuid.UUID | None,
+    model: str,
+) -> str:
+    """What is embedded for ``query``: itself, or a plain Vietnamese question with its marks restored."""
+    if language != Language.VI or any(has_marks(word) for word in query.split()):
+        return query
+    return _restorer(conn, collection, iu_id, model).restore(query)
+
+
+def _nearest(
+    conn: Conn,
+    vector: Any,
+    model: str,
+    collection: str | None,
+    iu_id: uuid.UUID | None,
+    language: str | None,
+    limit: int,
+) -> list[Any]:
+    with conn.transaction():
+        conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(EF_SEARCH, limit)),))
+        return conn.execute(
+            queries("vector")["search"],
+            {
+                "query": vector_literal(vector),
+                "model_name": model,
+                "collection": collection,
+                "iu_id": iu_id,
+                "language": language,
+                "limit": limit,
+            },
+        ).fetchall()
+
+
+def _calibrated(rows_by_language: dict[str, list[Any]], limit: int) -> list[tuple[Any, float]]:
+    """Every language's rows scored by how far they stand above that language's pool mean, best first.
+
+    e5 scores every passage in the question's own language higher, relevant or
+    not: an offset per language, which the pool's mean measures. Dividing by the
+    pool's spread as well (a z-score) was measured and ranks worse (BENCHMARKS.md).
+    """
+    scored: list[tuple[Any, float]] = []
+    for rows in rows_by_language.values():
+        if rows:
+            mean = sum(float(r[9]) for r in rows) / len(rows)
+            scored.extend((r, float(r[9]) - mean) for r in rows)
+    scored.sort(key=lambda pair: (-pair[1], str(pair[0][1])))
+    return scored[:limit]
+
+
 def search(
     conn: Conn,
     query: str,
     *,
     collection: str | None = None,
     iu_code: str | None = None,
-    language: Language | None = None,
+    language: Language | str | None = None,
     limit: int = 10,
     embedder: Embedder | None = None,
+    restore_marks: bool = True,
 ) -> SearchResult:
-    """The ``limit`` pieces nearest to ``query`` in the query's language (or ``language``)."""
+    """The ``limit`` pieces nearest to ``query`` in the query's language (``language``; ``"any"``: all)."""
     if not query.strip():
         raise IuCoreError("the search query is empty")
     if not 1 <= limit <= 1000:
@@ -113,22 +202,27 @@ def search(
         raise IuCoreError(NOT_INSTALLED)
     iu_id = domain_store.unit_by_code(conn, iu_code).iu_id if iu_code else None
     chosen = embedder or _choose_embedder(conn, collection, iu_id)
-    lang = language or detect_language(query)
-    vector = chosen.embed_query(query)
-    with conn.transaction():
-        conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(EF_SEARCH, limit)),))
-        rows = conn.execute(
-            queries("vector")["search"],
-            {
-                "query": vector_literal(vector),
-                "model_name": chosen.name,
-                "collection": collection,
-                "iu_id": iu_id,
-                "language": lang.value,
-                "limit": limit,
-            },
-        ).fetchall()
+    lang: Language | str = language or detect_language(query)
+    text_lang = detect_language(query) if lang == ANY else lang
+    searched_as = (
+        searched_text(conn, query, text_lang, collection, iu_id, chosen.name) if restore_marks else query
+    )
+    vector = chosen.embed_query(searched_as)
+    calibrated: dict[Any, float] = {}
+    rows = [] if lang == ANY else _nearest(conn, vector, chosen.name, collection, iu_id, str(lang), limit)
+    if not rows and language is None:
+        lang = ANY  # nothing in scope is in the question's language: answer from the others
+    if lang == ANY:
+        pools = {
+            code.value: _nearest(
+                conn, vector, chosen.name, collection, iu_id, code.value, max(ANY_POOL, limit)
+            )
+            for code in Language
+        }
+        ranked = _calibrated(pools, limit)
+        rows = [r for r, _ in ranked]
+        calibrated = {r[1]: z for r, z in ranked}
+
     hits = tuple(
         SearchHit(
             score=round(float(r[9]), 4),
@@ -141,7 +235,14 @@ def search(
             heading_path=r[6],
             language=r[7],
             snippet=snippet(r[8]),
+            calibrated=round(calibrated[r[1]], 3) if r[1] in calibrated else None,
         )
         for r in rows
     )
-    return SearchResult(query=query, language=lang, model=chosen.name, hits=hits)
+    return SearchResult(
+        query=query,
+        language=lang,
+        model=chosen.name,
+        hits=hits,
+        searched_as=searched_as if searched_as != query else "",
+    )

@@ -103,6 +103,11 @@ def vector_available(conn: Conn) -> bool:
     return bool(row and row[0])
 
 
+def due_units(conn: Conn, route_code: str, limit: int) -> list[uuid.UUID]:
+    """The units of the next ``limit`` due deliveries of ``route_code`` (read, never locked)."""
+    return [r[0] for r in conn.execute(_q("due_units"), {"route_code": route_code, "limit": limit})]
+
+
 def applied_keys(conn: Conn, keys: Sequence[str]) -> set[str]:
     """The idempotency keys among ``keys`` whose delivery was applied already."""
     return {r[0] for r in conn.execute(_q("applied_keys"), {"keys": list(keys)})}

@@ -11,10 +11,15 @@ again is ``skipped``, a worker killed mid-batch leaves nothing behind.
 The embedder is resolved on the first delivery that needs it (``IU_CORE_EMBEDDER``,
 default ``e5``), so building the target costs nothing and the model is loaded
 only by a process that actually delivers to a vector route.
+
+The model does not run inside that transaction: the worker calls ``prepare``
+first, which embeds the passages of the next due units with no lock held
+(``vector/prepared.py``); the transaction finds their vectors ready.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Sequence
@@ -26,11 +31,14 @@ from iu_core.delivery import DeliveryOutcome, EventDelivery
 from iu_core.errors import IuCoreError
 from iu_core.vector import store
 from iu_core.vector.embedder import Embedder
+from iu_core.vector.prepared import PreparedEmbedder
 from iu_core.vector.registry import default_embedder_name, embedder_names, get_embedder
 
 __all__ = ["COLLECTION_PATTERN", "NOT_INSTALLED", "VectorTarget", "collection_problem"]
 
 Conn = psycopg.Connection[Any]
+
+log = logging.getLogger("iu_core.worker")
 
 KIND = "vector"
 NOT_INSTALLED = "pgvector is not installed in this database"
@@ -73,14 +81,41 @@ class VectorTarget:
     target_kind = KIND
 
     def __init__(self, embedder: Embedder | None = None, *, embedder_name: str | None = None) -> None:
-        self._embedder = embedder
+        self._embedder = PreparedEmbedder(embedder) if embedder is not None else None
         self._embedder_name = embedder_name
 
-    def embedder(self) -> Embedder:
+    def embedder(self) -> PreparedEmbedder:
         """The embedder this target writes with (IuCoreError when its name is unknown)."""
         if self._embedder is None:
-            self._embedder = get_embedder(self._embedder_name or default_embedder_name())
+            self._embedder = PreparedEmbedder(get_embedder(self._embedder_name or default_embedder_name()))
         return self._embedder
+
+    def prepare(self, conn: Conn, route_code: str, collection: str, limit: int) -> None:
+        """Embed the passages the next ``limit`` due deliveries will need, holding no lock meanwhile.
+
+        Reads in a short transaction of its own, embeds after it has ended. Any
+        failure here only costs the head start: the delivery embeds for itself.
+        """
+        if self.ref_problem(collection):
+            return
+        try:
+            embedder = self.embedder()
+            with conn.transaction():
+                if not store.vector_ready(conn):
+                    return
+                texts = [
+                    passage.text
+                    for iu_id in store.due_units(conn, route_code, limit)
+                    for passage in store.plan_sync(conn, collection, iu_id, embedder).to_embed
+                ]
+            embedder.warm(texts)
+        except Exception as exc:  # the transaction will embed what is missing
+            log.warning(
+                "route=%s kind=vector preparing the vectors failed: %s: %s",
+                route_code,
+                type(exc).__name__,
+                exc,
+            )
 
     def ref_problem(self, target_ref: str) -> str | None:
         return collection_problem(target_ref)
@@ -91,7 +126,9 @@ class VectorTarget:
             return problem
         if not store.vector_ready(conn):
             return NOT_INSTALLED
-        name = self._embedder.name if self._embedder else (self._embedder_name or default_embedder_name())
+        name = (
+            self._embedder.inner.name if self._embedder else (self._embedder_name or default_embedder_name())
+        )
         if self._embedder is None and name not in embedder_names():
             return f"unknown embedder {name!r} (known: {', '.join(embedder_names())})"
         return None

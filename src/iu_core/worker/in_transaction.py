@@ -58,6 +58,9 @@ def deliver_in_transaction(
 ) -> SqlBatch:
     """Claim up to ``limit`` deliveries of ``route``, deliver them through ``target``, record; one commit."""
     lease_s = route.timeout_s + route.connect_timeout_s + 30.0  # the open transaction holds the rows anyway
+    prepare = getattr(target, "prepare", None)
+    if prepare is not None:  # slow work (a model) done before the claim's locks are taken
+        prepare(conn, route.route_code, route.target_ref, limit)
     with conn.transaction():
         conn.execute(
             "SELECT set_config('statement_timeout', %s, true)",

@@ -118,3 +118,37 @@ SELECT h.collection, h.piece_id, u.code, p.kind, p.label, p.heading, h.heading_p
   JOIN public.iu_piece p ON p.piece_id = h.piece_id
   JOIN public.information_unit u ON u.iu_id = h.iu_id
  ORDER BY h.distance, h.piece_id
+
+-- due_units --
+-- The units of the next due deliveries of a route, read without locking
+-- anything: their passages are embedded before the delivery's transaction
+-- claims them (the claim then finds the vectors ready).
+SELECT DISTINCT d.aggregate_id AS iu_id
+  FROM (SELECT aggregate_id
+          FROM public.iu_delivery
+         WHERE route_code = %(route_code)s
+           AND state IN ('pending', 'retrying')
+           AND available_at <= now()
+           AND aggregate_id IS NOT NULL
+         ORDER BY available_at, event_seq
+         LIMIT %(limit)s) d
+
+-- vi_texts --
+-- The Vietnamese texts a search's scope holds: what a plain (unaccented)
+-- Vietnamese question is restored from.
+SELECT p.text
+  FROM public.iu_vector_piece v
+  JOIN public.iu_piece p ON p.piece_id = v.piece_id
+ WHERE v.language = 'vi'
+   AND v.model_name = %(model_name)s
+   AND (%(collection)s::text IS NULL OR v.collection = %(collection)s)
+   AND (%(iu_id)s::uuid IS NULL OR v.iu_id = %(iu_id)s)
+
+-- vi_texts_version --
+-- Changes whenever the texts of vi_texts do: a restorer learnt from them is kept until then.
+SELECT count(*), max(v.updated_at)
+  FROM public.iu_vector_piece v
+ WHERE v.language = 'vi'
+   AND v.model_name = %(model_name)s
+   AND (%(collection)s::text IS NULL OR v.collection = %(collection)s)
+   AND (%(iu_id)s::uuid IS NULL OR v.iu_id = %(iu_id)s)
