@@ -42,6 +42,7 @@ from iu_core.codes import validate_code
 from iu_core.domain import store
 from iu_core.domain.autocut import CutNode, autocut, default_title
 from iu_core.domain.model import IU_CREATED, OperationResult, Piece, Tree, Unit
+from iu_core.domain.operation_core import Change, finish
 from iu_core.errors import IuCoreError, Refused
 
 Conn = store.Conn
@@ -179,21 +180,8 @@ def _close(
     deprecated: list[uuid.UUID],
     outcome: dict[str, Any],
 ) -> OperationResult:
-    store.finish_operation(
-        conn, operation_id, {"pieces": pieces, "created": created, "deprecated": deprecated, **outcome}
-    )
-    store.check_positions(conn)
-    event_ids = store.emit_structure_events(
-        conn,
-        iu_id=iu_id,
-        operation_id=operation_id,
-        operation_type=operation_type,
-        pieces=pieces,
-        deprecated=deprecated,
-    )
-    return OperationResult(
-        operation_id, iu_id, operation_type, tuple(pieces), tuple(created), tuple(deprecated), event_ids
-    )
+    change = Change(list(pieces), list(created), list(deprecated), dict(outcome))
+    return finish(conn, iu_id, operation_id, operation_type, change)
 
 
 # ---------------------------------------------------------------------------
@@ -269,6 +257,7 @@ def _replace(
             before.status,
             before.created_by,
             before.deprecated_by,
+            before.eid,
         )
         if after != before:
             updates.append((before, after))

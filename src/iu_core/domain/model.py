@@ -50,10 +50,12 @@ class Piece:
     status: str
     created_by: uuid.UUID | None
     deprecated_by: uuid.UUID | None
+    eid: str | None = None  # the legal identifier as stored (None: not computed yet)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Piece:
-        return cls(**{name: row[name] for name in cls.__slots__})
+        values: dict[str, Any] = {name: row.get(name) for name in cls.__slots__}
+        return cls(**values)
 
     @property
     def active(self) -> bool:

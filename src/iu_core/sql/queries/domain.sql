@@ -63,7 +63,7 @@ SELECT u.iu_id, u.code, u.title, u.status, u.created_at, u.updated_at,
 
 -- pieces_of_unit --
 SELECT piece_id, iu_id, parent_piece_id, position, kind, label, heading, text, status,
-       created_by, deprecated_by
+       created_by, deprecated_by, eid
   FROM iu_piece
  WHERE iu_id = %(iu_id)s
  ORDER BY parent_piece_id NULLS FIRST, position, created_at, piece_id
@@ -112,6 +112,47 @@ UPDATE iu_piece
        updated_at = now()
  WHERE piece_id = ANY (%(ids)s::uuid[])
    AND status = 'deprecated'
+
+-- set_eids --
+-- Rewrites the legal identifiers of an IU's pieces in one statement (the
+-- uniqueness among active pieces is checked when the transaction commits).
+UPDATE iu_piece AS p
+   SET eid = v.eid, updated_at = now()
+  FROM unnest(%(ids)s::uuid[], %(eids)s::text[]) AS v (piece_id, eid)
+ WHERE p.piece_id = v.piece_id
+   AND p.eid IS DISTINCT FROM v.eid
+
+-- record_piece_history --
+-- After an operation: one history row for every piece of the IU whose state
+-- differs from its newest history row (or that has none yet).
+INSERT INTO iu_piece_history (operation_id, iu_id, piece_id, parent_piece_id, position, kind, label,
+                              heading, text, status, eid)
+SELECT %(operation_id)s, p.iu_id, p.piece_id, p.parent_piece_id, p.position, p.kind, p.label,
+       p.heading, p.text, p.status, p.eid
+  FROM iu_piece p
+  LEFT JOIN LATERAL (
+        SELECT h.parent_piece_id, h.position, h.kind, h.label, h.heading, h.text, h.status, h.eid
+          FROM iu_piece_history h
+         WHERE h.piece_id = p.piece_id
+         ORDER BY h.history_seq DESC
+         LIMIT 1) AS last ON true
+ WHERE p.iu_id = %(iu_id)s
+   AND (last.kind IS NULL
+        OR (p.parent_piece_id, p.position, p.kind, p.label, p.heading, p.text, p.status, p.eid)
+           IS DISTINCT FROM
+           (last.parent_piece_id, last.position, last.kind, last.label, last.heading, last.text,
+            last.status, last.eid))
+
+-- pieces_as_of --
+-- Every piece of an IU as it stood at an instant: its newest history row
+-- recorded at or before it (pieces created later are absent).
+SELECT DISTINCT ON (h.piece_id)
+       h.piece_id, h.iu_id, h.parent_piece_id, h.position, h.kind, h.label, h.heading, h.text,
+       h.status, NULL::uuid AS created_by, NULL::uuid AS deprecated_by, h.eid
+  FROM iu_piece_history h
+ WHERE h.iu_id = %(iu_id)s
+   AND h.recorded_at <= %(as_of)s
+ ORDER BY h.piece_id, h.history_seq DESC
 
 -- check_sibling_positions --
 -- Runs the deferred sibling-position check now, inside the operation
