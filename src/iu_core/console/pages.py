@@ -8,9 +8,11 @@ import json
 
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from iu_core import domain
 from iu_core.console import chart, service, views
 from iu_core.console.app import Console, Ctx
 from iu_core.delivery_seam import DELIVERY_TARGET_KINDS
+from iu_core.domain import provisions as domain_provisions
 from iu_core.errors import IuCoreError
 
 
@@ -161,6 +163,16 @@ def iu_report(console: Console, ctx: Ctx) -> Response:
         message = {"error": f"no structure report for {code} yet"}
         return console.render(ctx.request, "error.html", message, status_code=404)
     return HTMLResponse(report.html)
+
+
+def provision(console: Console, ctx: Ctx) -> Response:
+    """One provision of an IU, addressed by its legal identifier (eid)."""
+    code, eid = ctx.request.path_params["code"], ctx.request.path_params["eid"]
+    tree = domain_provisions.tree_at(ctx.conn, code)
+    data = domain_provisions.provision_as_dict(tree, domain_provisions.find_provision(tree, eid))
+    return console.render(
+        ctx.request, "provision.html", {"page": "ius", "unit": domain.get_unit(ctx.conn, code), "p": data}
+    )
 
 
 def audit(console: Console, ctx: Ctx) -> Response:

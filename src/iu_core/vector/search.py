@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 
 from iu_core.domain import store as domain_store
+from iu_core.domain.eid import piece_eids
 from iu_core.errors import IuCoreError
 from iu_core.sqlfiles import queries
 from iu_core.vector import store
@@ -41,6 +42,7 @@ class SearchHit:
     collection: str
     code: str
     piece_id: uuid.UUID
+    eid: str | None  # the provision's legal identifier (Akoma Ntoso naming)
     kind: str
     label: str
     heading: str
@@ -92,6 +94,14 @@ def _choose_embedder(conn: Conn, collection: str | None, iu_id: uuid.UUID | None
     return get_embedder(default_embedder_name())
 
 
+def _eids(conn: Conn, rows: list[Any]) -> dict[uuid.UUID, str | None]:
+    """The eid of each hit: as stored, or computed from its tree where none is stored yet."""
+    out: dict[uuid.UUID, str | None] = {r[1]: r[10] for r in rows}
+    for iu_id in {r[11] for r in rows if r[10] is None}:
+        out.update(piece_eids(domain_store.load_tree(conn, iu_id)))
+    return {r[1]: out.get(r[1]) for r in rows}
+
+
 def search(
     conn: Conn,
     query: str,
@@ -129,11 +139,13 @@ def search(
                 "limit": limit,
             },
         ).fetchall()
+    eids = _eids(conn, rows)
     hits = tuple(
         SearchHit(
             score=round(float(r[9]), 4),
             collection=r[0],
             piece_id=r[1],
+            eid=eids.get(r[1]),
             code=r[2],
             kind=r[3],
             label=r[4],
