@@ -40,6 +40,7 @@ from typing import Any
 
 from iu_core.codes import validate_code
 from iu_core.domain import store
+from iu_core.domain.akn import akn_text, is_akn
 from iu_core.domain.autocut import CutNode, autocut, default_title
 from iu_core.domain.model import IU_CREATED, OperationResult, Piece, Tree, Unit
 from iu_core.domain.operation_core import Change, finish
@@ -116,6 +117,11 @@ def ingest_document(
     else:
         text, where, origin = source, "the document", "text"
     _check_text(text, where)
+    if is_akn(text):  # an Akoma Ntoso act (iu-core export --format akn): its text
+        try:
+            text = akn_text(text)
+        except ValueError as exc:
+            raise IuCoreError(f"{where}: {exc}") from None
     code = validate_code("IU code", code)
     root = autocut(text)
     with conn.transaction():
