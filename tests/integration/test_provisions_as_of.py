@@ -137,3 +137,23 @@ def test_tree_show_and_report_as_of_on_the_command_line(
     assert early.returncode != 0 and "no recorded tree" in early.stderr
     bad = cli("tree", "LAW", "--as-of", "yesterday")
     assert bad.returncode != 0 and "ISO 8601" in bad.stderr
+
+
+def test_as_of_follows_the_order_operations_were_applied_in(
+    conn: psycopg.Connection[Any], database_url: str
+) -> None:
+    """A transaction that started first but applied second is dated when it applied."""
+    unit = domain.ingest_document(conn, LAW, code="LAW").unit
+    ids = {r[1]: r[0] for r in conn.execute("SELECT piece_id, label FROM iu_piece WHERE label <> ''")}
+    with psycopg.connect(database_url) as early:
+        early.execute("SELECT now()")  # its transaction starts here
+        domain.rename_piece(conn, ids["Article 2"], heading="Words")  # applied first, by another session
+        first = applied_at(conn, unit.iu_id)
+        shot = snapshot(domain.get_tree(conn, "LAW"))
+        domain.rename_piece(early, ids["Article 1"], heading="Reach")  # applied second
+        early.commit()
+    assert applied_at(conn, unit.iu_id) > first
+    assert snapshot(tree_at(conn, "LAW", first)) == shot
+    assert snapshot(tree_at(conn, "LAW", applied_at(conn, unit.iu_id))) == snapshot(
+        domain.get_tree(conn, "LAW")
+    )

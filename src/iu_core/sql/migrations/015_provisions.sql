@@ -15,8 +15,8 @@
 -- of every piece after it (a split's renumbered siblings, a reingest's new
 -- headings): iu_piece_history records them from now on. An operation writes a
 -- history row for each piece of its IU whose state differs from that piece's
--- newest history row; recorded_at is the operation's transaction time, equal
--- to its applied_at. Pieces that exist when this migration runs get one row
+-- newest history row; recorded_at is the operation's applied_at (the moment it
+-- ran, after the IU's lock: increasing in the order operations were applied). Pieces that exist when this migration runs get one row
 -- with their current state, recorded at their updated_at (their state since
 -- then): an instant before that shows a tree without them.
 
@@ -43,7 +43,7 @@ CREATE TABLE iu_piece_history (
     text            text NOT NULL,
     status          text NOT NULL CHECK (status IN ('active', 'deprecated')),
     eid             text,
-    recorded_at     timestamptz NOT NULL DEFAULT now()
+    recorded_at     timestamptz NOT NULL DEFAULT now()  -- the operation's applied_at
 );
 COMMENT ON TABLE iu_piece_history IS
     'The state of each piece after each structure operation: the tree at any past instant.';

@@ -124,11 +124,13 @@ UPDATE iu_piece AS p
 
 -- record_piece_history --
 -- After an operation: one history row for every piece of the IU whose state
--- differs from its newest history row (or that has none yet).
+-- differs from its newest history row (or that has none yet), stamped with
+-- the operation's applied_at.
 INSERT INTO iu_piece_history (operation_id, iu_id, piece_id, parent_piece_id, position, kind, label,
-                              heading, text, status, eid)
+                              heading, text, status, eid, recorded_at)
 SELECT %(operation_id)s, p.iu_id, p.piece_id, p.parent_piece_id, p.position, p.kind, p.label,
-       p.heading, p.text, p.status, p.eid
+       p.heading, p.text, p.status, p.eid,
+       (SELECT o.applied_at FROM iu_structure_operation o WHERE o.operation_id = %(operation_id)s)
   FROM iu_piece p
   LEFT JOIN LATERAL (
         SELECT h.parent_piece_id, h.position, h.kind, h.label, h.heading, h.text, h.status, h.eid
@@ -169,8 +171,13 @@ SET CONSTRAINTS iu_piece_active_sibling_position DEFERRED
 -- ---------------------------------------------------------------------------
 
 -- insert_operation --
-INSERT INTO iu_structure_operation (iu_id, operation_type, parameters, actor)
-VALUES (%(iu_id)s, %(operation_type)s, %(parameters)s, coalesce(%(actor)s, current_user))
+-- applied_at is the moment the operation runs, taken after the IU's lock: the
+-- operations of one IU get increasing times in the order they were applied
+-- (the transaction's start, now(), may be earlier than a rival's that applied
+-- first), which the tree at an instant (pieces_as_of) relies on.
+INSERT INTO iu_structure_operation (iu_id, operation_type, parameters, actor, applied_at)
+VALUES (%(iu_id)s, %(operation_type)s, %(parameters)s, coalesce(%(actor)s, current_user),
+        clock_timestamp())
 RETURNING operation_id
 
 -- finish_operation --
