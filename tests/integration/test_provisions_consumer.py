@@ -40,8 +40,7 @@ def test_a_webhook_consumer_finds_the_provision_by_eid_alone(
     keep(tree["root"])
     assert copy["chp_I__art_2__point_b"] == "(b) second term.\n"
     article = next(
-        row[0]
-        for row in conn.execute("SELECT piece_id FROM iu_piece WHERE eid = 'chp_I__art_2'").fetchall()
+        row[0] for row in conn.execute("SELECT piece_id FROM iu_piece WHERE eid = 'chp_I__art_2'").fetchall()
     )
     with Receiver() as rx:
         add_route(conn, "hook.law", rx.url)

@@ -47,6 +47,7 @@ from iu_core.codes import validate_code
 from iu_core.domain import store
 from iu_core.domain.akn import akn_text, is_akn
 from iu_core.domain.autocut import CutNode, autocut, default_title
+from iu_core.domain.eid import assign
 from iu_core.domain.matching import comparable, match
 from iu_core.domain.model import IU_CREATED, OperationResult, Piece, Tree, Unit
 from iu_core.domain.operation_core import Change, finish
@@ -164,6 +165,13 @@ def _create(
     operation_id = store.insert_operation(conn, unit.iu_id, "autocut", params, actor)
     root.heading = root.heading or title
     ids: list[uuid.UUID] = []
+    nodes = {id(n): n for n in root.walk()}
+    eids = assign(  # written with each piece: the refresh after the cut finds nothing to change
+        id(root),
+        lambda k: [id(c) for c in nodes[k].children],
+        lambda k: nodes[k].kind,
+        lambda k: nodes[k].label,
+    )
 
     def insert(node: CutNode, parent: uuid.UUID | None, position: int) -> None:
         piece_id = store.insert_piece(
@@ -176,6 +184,7 @@ def _create(
             heading=node.heading,
             text=node.text,
             created_by=operation_id,
+            eid=eids[id(node)],
         )
         ids.append(piece_id)
         for i, child in enumerate(node.children):

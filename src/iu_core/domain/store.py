@@ -150,6 +150,7 @@ def insert_piece(
     text: str,
     created_by: uuid.UUID,
     piece_id: uuid.UUID | None = None,
+    eid: str | None = None,
 ) -> uuid.UUID:
     new_id = piece_id or uuid.uuid4()
     execute(
@@ -165,6 +166,7 @@ def insert_piece(
             "heading": heading,
             "text": text,
             "created_by": created_by,
+            "eid": eid,
         },
     )
     return new_id

@@ -76,9 +76,10 @@ SELECT piece_id, iu_id
  LIMIT 2
 
 -- insert_piece --
-INSERT INTO iu_piece (piece_id, iu_id, parent_piece_id, position, kind, label, heading, text, created_by)
+INSERT INTO iu_piece (piece_id, iu_id, parent_piece_id, position, kind, label, heading, text, created_by,
+                      eid)
 VALUES (%(piece_id)s, %(iu_id)s, %(parent_piece_id)s, %(position)s, %(kind)s, %(label)s,
-        %(heading)s, %(text)s, %(created_by)s)
+        %(heading)s, %(text)s, %(created_by)s, %(eid)s)
 
 -- update_piece --
 -- Writes a piece's place and content; the operation decides what changed.
