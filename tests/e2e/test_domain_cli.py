@@ -81,7 +81,7 @@ def test_reingest_through_cli(cli: CliRunner, tmp_path: Path) -> None:
     refused = cli("ingest", "sample:regulation_en_v2.md", "--code", "REG")
     assert refused.returncode == 1 and "use --replace" in refused.stderr
     out = _ok(cli("ingest", "sample:regulation_en_v2.md", "--code", "REG", "--replace")).stdout
-    assert "2 pieces created, 1 deprecated" in out
+    assert "2 created, 6 changed, 0 moved, 1 deprecated" in out, out
     again = _ok(cli("ingest", "sample:regulation_en_v2.md", "--code", "REG", "--replace")).stdout
     assert "unchanged" in again
 

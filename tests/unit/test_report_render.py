@@ -104,11 +104,11 @@ def test_outline_is_indented_in_document_order_with_deprecated_marked() -> None:
     outline = md.split("## Outline\n\n")[1].split("\n\n")[0].splitlines()
     assert outline == [
         "- Fixed rules — document · `00000001`",
-        "  - **Chapter I** General — chapter · `00000002`",
-        "    - **Article 1** Reach — article · `00000003`",
+        "  - **Chapter I** General — chapter · `chp_I` · `00000002`",
+        "    - **Article 1** Reach — article · `chp_I__art_1` · `00000003`",
         "    - ~~**Article 2** Old words~~ — article · `00000004` · deprecated",
         "  - **Chapter II** \\<script\\>alert(1)\\</script\\> \\*x\\* \\[y\\](http://example.com)"
-        " — chapter · `00000005`",
+        " — chapter · `chp_II` · `00000005`",
     ]
 
 

@@ -56,11 +56,11 @@ def ingest_cmd(
             f"operation {op.operation_id}, {len(result.event_ids)} events"
         )
     elif op is not None:
+        c = result.counts  # the figures the operation's journal entry and the report give
         console.print(
-            f"re-ingested {escape(code)}{read}: {len(op.created)} pieces created, "
-            f"{len(op.deprecated)} deprecated, "
-            f"{len(op.pieces) - len(op.created) - len(op.deprecated)} changed; operation {op.operation_id}, "
-            f"{len(op.event_ids)} events"
+            f"re-ingested {escape(code)}{read}: {c.get('created', 0)} created, "
+            f"{c.get('changed', 0)} changed, {c.get('moved', 0)} moved, {c.get('deprecated', 0)} deprecated; "
+            f"operation {op.operation_id}, {len(op.event_ids)} events"
         )
 
 

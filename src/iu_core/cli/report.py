@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -12,8 +13,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from iu_core.cli._common import AppContext, console, err_console, json_option, pass_app, print_json
+from iu_core.cli.show import as_of_option
+from iu_core.domain import get_unit
 from iu_core.errors import IuCoreError
 from iu_core.report import bulk
+from iu_core.report.collect import collect
+from iu_core.report.model import build
+from iu_core.report.render import generation_time, render
 from iu_core.report.store import list_reports, report_by_code
 from iu_core.report.target import ReportRef
 
@@ -36,18 +42,27 @@ def report_group() -> None:
     show_default=True,
     help="Markdown, the self-contained HTML page, or the JSON document.",
 )
+@as_of_option
 @json_option
 @pass_app
-def show_cmd(app: AppContext, code: str, fmt: str, as_json: bool) -> None:
-    """Print the stored report of CODE (`--json` is `--format json`)."""
+def show_cmd(app: AppContext, code: str, fmt: str, as_of: dt.datetime | None, as_json: bool) -> None:
+    """Print the stored report of CODE (`--json` is `--format json`); `--as-of` builds one of the past."""
     with app.connection() as conn:
-        report = report_by_code(conn, code)
+        if as_of is None:
+            stored = report_by_code(conn, code)
+            markdown, html, document = stored.markdown, stored.html, stored.json
+        else:
+            data = collect(conn, get_unit(conn, code).iu_id, as_of)
+            if data is None or not data.pieces:
+                raise IuCoreError(f"information unit {code!r} had no recorded tree at {as_of.isoformat()}")
+            past = render(build(data, generation_time()))
+            markdown, html, document = past.markdown, past.html, past.json
     if as_json or fmt == "json":
-        sys.stdout.write(json.dumps(report.json, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     elif fmt == "html":
-        sys.stdout.write(report.html)
+        sys.stdout.write(html)
     else:
-        sys.stdout.write(report.markdown)
+        sys.stdout.write(markdown)
 
 
 @report_group.command("build")

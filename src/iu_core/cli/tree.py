@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import click
 from rich.markup import escape
 from rich.table import Table
@@ -9,10 +11,13 @@ from rich.tree import Tree as RichTree
 
 from iu_core import domain
 from iu_core.cli._common import AppContext, console, json_option, pass_app, print_json
+from iu_core.cli.show import as_of_option
+from iu_core.domain.eid import piece_eids
 from iu_core.domain.model import Piece, Tree
+from iu_core.domain.provisions import tree_at
 
 
-def _node_label(piece: Piece) -> str:
+def _node_label(piece: Piece, eid: str | None) -> str:
     label = f"[bold]{escape(piece.label)}[/bold]" if piece.label else ""
     name = " ".join(p for p in (label, escape(piece.heading)) if p)
     if not name:  # an unnamed piece (a paragraph, the preamble): the start of its text
@@ -21,17 +26,22 @@ def _node_label(piece: Piece) -> str:
         name = f"[italic]{escape(preview) or '(empty)'}[/italic]"
     # The id first: a long heading may be cut at the terminal's edge, the id never.
     ident, kind = f"[cyan]{str(piece.piece_id)[:8]}[/cyan]", f"[dim]{piece.kind}[/dim]"
+    if eid and piece.parent_piece_id is not None:
+        kind = f"{kind} [green]{escape(eid)}[/green]"
     if not piece.active:
         return f"{ident} [strike dim]{name}[/strike dim] [red]deprecated[/red] {kind}"
     return f"{ident} {name} {kind}"
 
 
 def _render(tree: Tree, include_deprecated: bool, title: str) -> RichTree:
-    root = RichTree(f"[bold cyan]{escape(title)}[/bold cyan] {_node_label(tree.root)}")
+    eids = piece_eids(tree)
+    root = RichTree(
+        f"[bold cyan]{escape(title)}[/bold cyan] {_node_label(tree.root, eids[tree.root.piece_id])}"
+    )
 
     def add(branch: RichTree, piece: Piece) -> None:
         for kid in tree.children(piece.piece_id, active_only=not include_deprecated):
-            add(branch.add(_node_label(kid)), kid)
+            add(branch.add(_node_label(kid, eids.get(kid.piece_id))), kid)
 
     add(root, tree.root)
     return root
@@ -40,13 +50,14 @@ def _render(tree: Tree, include_deprecated: bool, title: str) -> RichTree:
 @click.command("tree")
 @click.argument("code")
 @click.option("--active", "active_only", is_flag=True, help="Hide deprecated pieces.")
+@as_of_option
 @json_option
 @pass_app
-def tree_cmd(app: AppContext, code: str, active_only: bool, as_json: bool) -> None:
-    """Show the piece tree of an information unit: labels, headings, kinds, status and ids."""
+def tree_cmd(app: AppContext, code: str, active_only: bool, as_of: dt.datetime | None, as_json: bool) -> None:
+    """Show the piece tree of an information unit: labels, headings, kinds, eids, status and ids."""
     with app.connection() as conn:
         unit = domain.get_unit(conn, code)
-        tree = domain.get_tree(conn, code)
+        tree = tree_at(conn, code, as_of)
     if as_json:
         print_json(
             {
@@ -54,6 +65,7 @@ def tree_cmd(app: AppContext, code: str, active_only: bool, as_json: bool) -> No
                 "code": unit.code,
                 "title": unit.title,
                 "status": unit.status,
+                "as_of": as_of,
                 "root": domain.tree_as_dict(tree, include_deprecated=not active_only),
             }
         )

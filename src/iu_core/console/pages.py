@@ -12,10 +12,11 @@ import re
 
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from iu_core import ops
+from iu_core import domain, ops
 from iu_core.console import chart, views
 from iu_core.console.app import Console, Ctx
 from iu_core.delivery_seam import DELIVERY_TARGET_KINDS
+from iu_core.domain import provisions as domain_provisions
 from iu_core.errors import IuCoreError
 
 
@@ -202,6 +203,16 @@ def report_policy(page: str) -> str:
     return (
         f"default-src 'none'; style-src {style_src}; "
         "frame-ancestors 'none'; form-action 'none'; base-uri 'none'"
+    )
+
+
+def provision(console: Console, ctx: Ctx) -> Response:
+    """One provision of an IU, addressed by its legal identifier (eid)."""
+    code, eid = ctx.request.path_params["code"], ctx.request.path_params["eid"]
+    tree = domain_provisions.tree_at(ctx.conn, code)
+    data = domain_provisions.provision_as_dict(tree, domain_provisions.find_provision(tree, eid))
+    return console.render(
+        ctx.request, "provision.html", {"page": "ius", "unit": domain.get_unit(ctx.conn, code), "p": data}
     )
 
 

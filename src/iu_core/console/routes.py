@@ -137,6 +137,7 @@ def table(console: Console) -> list[BaseRoute]:
         Route("/ius", p(pages.ius)),
         Route("/ius/{code}", p(pages.iu)),
         Route("/ius/{code}/report", p(pages.iu_report)),
+        Route("/ius/{code}/{eid}", p(pages.provision)),
         Route("/audit", p(pages.audit)),
         Mount("/static", StaticFiles(packages=[("iu_core.console", "static")]), name="static"),
     ]

@@ -29,6 +29,11 @@ Conn = store.Conn
 
 APPLIED_KEYS = frozenset({"iu_id", "operation_id", "operation_type", "event_type", "pieces"})
 DEPRECATED_KEYS = APPLIED_KEYS | {"piece_id"}
+# Keys carried since pieces have legal identifiers (events written before lack them).
+EID_KEYS = {
+    STRUCTURE_OP_APPLIED: frozenset({"eids", "previous_eids"}),
+    STRUCTURE_PIECE_DEPRECATED: frozenset({"eids", "eid"}),
+}
 
 
 def unit_event_problems(conn: Conn, iu_id: uuid.UUID) -> list[str]:
@@ -70,8 +75,9 @@ def _payload_problems(event: dict[str, Any]) -> list[str]:
     payload = event["payload"]
     keys = DEPRECATED_KEYS if event["event_type"] == STRUCTURE_PIECE_DEPRECATED else APPLIED_KEYS
     found = []
-    if set(payload) != keys:
-        found.append(f"event {event['event_id']}: payload keys {sorted(payload)} != {sorted(keys)}")
+    keys_with_eids = keys | EID_KEYS[event["event_type"]]
+    if set(payload) not in (keys, keys_with_eids):
+        found.append(f"event {event['event_id']}: payload keys {sorted(payload)} != {sorted(keys_with_eids)}")
     if payload.get("event_type") != event["event_type"]:
         found.append(f"event {event['event_id']}: payload event_type differs from the outbox column")
     if event["aggregate_type"] != "information_unit" or str(event["aggregate_id"]) != payload.get("iu_id"):

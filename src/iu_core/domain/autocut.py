@@ -387,6 +387,28 @@ def _caption(lines: list[str], index: int, kind: str) -> str:
     return ""
 
 
+_LABEL = re.compile(r"^(?P<kw>" + _KW + r")(?:(?<=[.§])\s*|\s+)(?P<num>\S.*?)\s*$", re.IGNORECASE)
+
+
+def label_number(label: str) -> tuple[str, str]:
+    """The keyword (lower case; "" for an enumerator) and the number as printed of a label.
+
+    ``"Article 5"`` -> ``("article", "5")``, ``"Điều 10"`` -> ``("điều", "10")``,
+    ``"SEC. 2"`` -> ``("sec.", "2")``, ``"(1)"`` -> ``("", "(1)")``, ``"a)"`` -> ``("", "a)")``.
+    """
+    text = label.strip()
+    m = _LABEL.match(text)
+    if m and m.group("kw").lower() in _KEYWORDS:
+        return m.group("kw").lower(), m.group("num")
+    return "", text
+
+
+def keyword_kind(keyword: str) -> str:
+    """The kind a label keyword starts ("điều" -> "article"); "" for an unknown word."""
+    found = _KEYWORDS.get(keyword.lower())
+    return found[0] if found else ""
+
+
 def join_text(root: CutNode) -> str:
     """The document text again: every piece's text in pre-order."""
     return "".join(node.text for node in root.walk())

@@ -24,13 +24,18 @@ savepoint when the caller already has one open):
   and compared with the active tree, and the difference is applied as one
   ``reingest`` operation: pieces that vanished are deprecated (one
   ``structure_piece_deprecated`` each), new ones are created, matched ones
-  get their new text, names and position; the operation's parameters record
-  the created, changed (with the previous text) and deprecated pieces.
+  get their new text, names, parent and position; the operation's parameters
+  record the created, changed (with the previous text), moved (with the
+  previous parent) and deprecated pieces, and their ``counts`` — the figures
+  the command line and the report print.
   An identical document writes nothing (``IngestResult.changed`` is False).
 
 Pieces of the old and the new cut are matched by their path from the root:
 (kind, label) per level, or (kind, heading) for unlabelled pieces, with a
-counter for repeats among siblings.
+counter for repeats among siblings — and by content where a label's text
+changed beyond recognition while another piece's text matches it: that
+piece follows its text (it is moved, not rewritten). The rule is in
+``matching``.
 """
 
 from __future__ import annotations
@@ -44,8 +49,12 @@ from typing import Any
 
 from iu_core.codes import validate_code
 from iu_core.domain import sources, store
+from iu_core.domain.akn import akn_text, is_akn
 from iu_core.domain.autocut import CutNode, autocut, default_title
+from iu_core.domain.eid import assign
+from iu_core.domain.matching import comparable, match
 from iu_core.domain.model import IU_CREATED, OperationResult, Piece, Tree, Unit
+from iu_core.domain.operation_core import Change, finish
 from iu_core.errors import IuCoreError, Refused
 
 Conn = store.Conn
@@ -62,6 +71,9 @@ class IngestResult:
     changed: bool  # False: an identical re-ingest, nothing written
     operation: OperationResult | None
     event_ids: tuple[uuid.UUID, ...]  # every event written, iu_created included
+    # A re-ingest's figures, as its journal entry records them: created, changed (text),
+    # moved (followed its text to another place), deprecated.
+    counts: dict[str, int] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)  # the file read: format, units, chars
 
     def as_dict(self) -> dict[str, Any]:
@@ -74,6 +86,7 @@ class IngestResult:
             "changed": self.changed,
             "operation": self.operation.as_dict() if self.operation else None,
             "event_ids": list(self.event_ids),
+            "counts": dict(self.counts),
         }
 
 
@@ -120,6 +133,11 @@ def ingest_document(
         extracted, where, origin = sources.read_source(source), str(source), source.name
     else:
         extracted, where, origin = sources.plain_text(source), "the document", "text"
+    if is_akn(extracted.text):  # an Akoma Ntoso act (iu-core export --format akn): its text
+        try:
+            extracted = sources.plain_text(akn_text(extracted.text))
+        except ValueError as exc:
+            raise IuCoreError(f"{where}: {exc}") from None
     text = extracted.text
     _check_text(text, where)
     code = validate_code("IU code", code)
@@ -169,6 +187,13 @@ def _create(conn: Conn, code: str, title: str, cut: _Cut, actor: str | None) -> 
     operation_id = store.insert_operation(conn, unit.iu_id, "autocut", cut.params, actor)
     root.heading = root.heading or title
     ids: list[uuid.UUID] = []
+    nodes = {id(n): n for n in root.walk()}
+    eids = assign(  # written with each piece: the refresh after the cut finds nothing to change
+        id(root),
+        lambda k: [id(c) for c in nodes[k].children],
+        lambda k: nodes[k].kind,
+        lambda k: nodes[k].label,
+    )
 
     def insert(node: CutNode, parent: uuid.UUID | None, position: int) -> None:
         piece_id = store.insert_piece(
@@ -181,6 +206,7 @@ def _create(conn: Conn, code: str, title: str, cut: _Cut, actor: str | None) -> 
             heading=node.heading,
             text=node.text,
             created_by=operation_id,
+            eid=eids[id(node)],
             source=cut.source[id(node)],
         )
         ids.append(piece_id)
@@ -190,7 +216,7 @@ def _create(conn: Conn, code: str, title: str, cut: _Cut, actor: str | None) -> 
     insert(root, None, 0)
     operation = _close(conn, unit.iu_id, operation_id, "autocut", ids, ids, [], {})
     return IngestResult(
-        unit, True, True, operation, (created_event, *operation.event_ids), cut.extracted.summary()
+        unit, True, True, operation, (created_event, *operation.event_ids), source=cut.extracted.summary()
     )
 
 
@@ -204,21 +230,8 @@ def _close(
     deprecated: list[uuid.UUID],
     outcome: dict[str, Any],
 ) -> OperationResult:
-    store.finish_operation(
-        conn, operation_id, {"pieces": pieces, "created": created, "deprecated": deprecated, **outcome}
-    )
-    store.check_positions(conn)
-    event_ids = store.emit_structure_events(
-        conn,
-        iu_id=iu_id,
-        operation_id=operation_id,
-        operation_type=operation_type,
-        pieces=pieces,
-        deprecated=deprecated,
-    )
-    return OperationResult(
-        operation_id, iu_id, operation_type, tuple(pieces), tuple(created), tuple(deprecated), event_ids
-    )
+    change = Change(list(pieces), list(created), list(deprecated), dict(outcome))
+    return finish(conn, iu_id, operation_id, operation_type, change)
 
 
 # ---------------------------------------------------------------------------
@@ -271,35 +284,40 @@ def _replace(conn: Conn, unit: Unit, title: str, cut: _Cut, actor: str | None) -
     old = _tree_paths(tree)
     new = _cut_paths(root)
     root.heading = tree.root.heading  # the root keeps its name
-    ids_by_path: dict[Path_, uuid.UUID] = {}
-    created_nodes: list[tuple[Path_, CutNode, Path_ | None, int]] = []
-    updates: list[tuple[Piece, Piece]] = []  # (before, after)
-    for path, node, parent_path, position in new:
-        before = old.get(path)
-        if before is None:
-            created_nodes.append((path, node, parent_path, position))
-            continue
-        ids_by_path[path] = before.piece_id
-        # Paths are prefix-closed: a matched piece's parent matched too, so it keeps its parent.
-        after = Piece(
-            before.piece_id,
-            before.iu_id,
-            before.parent_piece_id,
-            position,
-            node.kind,
-            node.label if path else before.label,
-            node.heading if path else before.heading,
-            node.text,
-            before.status,
-            before.created_by,
-            before.deprecated_by,
-            cut.source[id(node)],
-        )
-        if after != before:
-            updates.append((before, after))
-    vanished = [p for path, p in old.items() if path not in ids_by_path]
-    if not created_nodes and not vanished and not updates and title == unit.title and text == unit.body:
-        return IngestResult(unit, False, False, None, (), cut.extracted.summary())
+    pairs, _ = match(old, [(path, comparable(node.text, node.label)) for path, node, _, _ in new])
+    ids_by_path: dict[Path_, uuid.UUID] = {path: piece.piece_id for path, piece in pairs.items()}
+    created_nodes = [entry for entry in new if entry[0] not in pairs]
+    kept = set(ids_by_path.values())
+    vanished = [p for p in old.values() if p.piece_id not in kept]
+
+    def updates() -> list[tuple[Piece, Piece]]:
+        """(before, after) of every matched piece that changes (parents are all known by now)."""
+        out = []
+        for path, node, parent_path, position in new:
+            before = pairs.get(path)
+            if before is None:
+                continue
+            after = Piece(
+                before.piece_id,
+                before.iu_id,
+                None if parent_path is None else ids_by_path[parent_path],
+                position,
+                node.kind,
+                node.label if path else before.label,
+                node.heading if path else before.heading,
+                node.text,
+                before.status,
+                before.created_by,
+                before.deprecated_by,
+                source=cut.source[id(node)],
+                eid=before.eid,
+            )
+            if after != before:
+                out.append((before, after))
+        return out
+
+    if not created_nodes and not vanished and not updates() and title == unit.title and text == unit.body:
+        return IngestResult(unit, False, False, None, (), source=cut.extracted.summary())
 
     store.execute(conn, "update_unit_document", {"iu_id": unit.iu_id, "title": title, "body": text})
     operation_id = store.insert_operation(conn, unit.iu_id, "reingest", cut.params, actor)
@@ -309,7 +327,7 @@ def _replace(conn: Conn, unit: Unit, title: str, cut: _Cut, actor: str | None) -
         piece_id = store.insert_piece(
             conn,
             iu_id=unit.iu_id,
-            parent_piece_id=ids_by_path[parent_path],
+            parent_piece_id=ids_by_path[parent_path],  # created before: pre-order
             position=position,
             kind=node.kind,
             label=node.label,
@@ -321,15 +339,27 @@ def _replace(conn: Conn, unit: Unit, title: str, cut: _Cut, actor: str | None) -
         ids_by_path[path] = piece_id
         created.append(piece_id)
     changed: list[dict[str, Any]] = []
-    for before, after in updates:
+    moved: list[dict[str, Any]] = []
+    rewritten = updates()
+    for before, after in rewritten:
         store.update_piece(conn, after)
         if after.text != before.text:
             changed.append({"piece_id": str(before.piece_id), "previous_text": before.text})
+        if after.parent_piece_id != before.parent_piece_id:
+            moved.append({"piece_id": str(before.piece_id), "from_parent": str(before.parent_piece_id)})
     deprecated = [p.piece_id for p in vanished]
     store.deprecate(conn, deprecated, operation_id)
-    touched = [*created, *(b.piece_id for b, _ in updates), *deprecated]
-    outcome = {"changed": changed, "title": title}
+    touched = [*created, *(b.piece_id for b, _ in rewritten), *deprecated]
+    counts = {
+        "created": len(created),
+        "changed": len(changed),
+        "moved": len(moved),
+        "deprecated": len(deprecated),
+    }
+    outcome = {"changed": changed, "moved": moved, "counts": counts, "title": title}
     operation = _close(conn, unit.iu_id, operation_id, "reingest", touched, created, deprecated, outcome)
     store.execute(conn, "touch_unit", {"iu_id": unit.iu_id})
     refreshed = store.unit_by_code(conn, unit.code)
-    return IngestResult(refreshed, False, True, operation, operation.event_ids, cut.extracted.summary())
+    return IngestResult(
+        refreshed, False, True, operation, operation.event_ids, counts, source=cut.extracted.summary()
+    )

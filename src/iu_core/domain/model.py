@@ -52,10 +52,12 @@ class Piece:
     deprecated_by: uuid.UUID | None
     # where autocut took it from in the file (see domain.sources; migration 016)
     source: Mapping[str, Any] | None = field(default=None, hash=False)
+    eid: str | None = None  # the legal identifier as stored (None: not computed yet)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Piece:
-        return cls(**{name: row[name] for name in cls.__slots__})
+        values: dict[str, Any] = {name: row.get(name) for name in cls.__slots__}
+        return cls(**values)
 
     @property
     def active(self) -> bool:

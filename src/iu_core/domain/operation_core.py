@@ -73,13 +73,24 @@ def finish(
 ) -> OperationResult:
     """Record the outcome, check positions, write the events (same transaction)."""
     pieces = list(dict.fromkeys(change.pieces))
+    # The legal identifiers follow the numbering: every piece whose eid changed
+    # (a renamed piece's descendants, renumbered repeats) is touched too.
+    eids, previous = store.refresh_eids(conn, iu_id)
+    pieces += [p for p in previous if p not in pieces]
     store.finish_operation(
         conn,
         operation_id,
-        {"pieces": pieces, "created": change.created, "deprecated": change.deprecated, **change.outcome},
+        {
+            "pieces": pieces,
+            "created": change.created,
+            "deprecated": change.deprecated,
+            **change.outcome,
+            "previous_eids": {str(p): e for p, e in previous.items()},
+        },
     )
     store.check_positions(conn)
     store.execute(conn, "touch_unit", {"iu_id": iu_id})
+    store.record_history(conn, iu_id, operation_id)
     event_ids = store.emit_structure_events(
         conn,
         iu_id=iu_id,
@@ -87,6 +98,8 @@ def finish(
         operation_type=operation_type,
         pieces=pieces,
         deprecated=change.deprecated,
+        eids=eids,
+        previous_eids=previous,
     )
     return OperationResult(
         operation_id=operation_id,

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from iu_core.domain import store
+from iu_core.domain.eid import piece_eids
 from iu_core.domain.model import Piece, Tree, Unit, problems
 
 Conn = store.Conn
@@ -34,10 +35,13 @@ def get_tree(conn: Conn, code: str) -> Tree:
 
 
 def tree_as_dict(tree: Tree, *, include_deprecated: bool = True) -> dict[str, Any]:
+    eids = piece_eids(tree)
+
     def node(piece: Piece) -> dict[str, Any]:
         kids = tree.children(piece.piece_id, active_only=not include_deprecated)
         return {
             "piece_id": str(piece.piece_id),
+            "eid": eids.get(piece.piece_id),
             "kind": piece.kind,
             "label": piece.label,
             "heading": piece.heading,

@@ -6,6 +6,7 @@ transaction; none commits. Rows come back as frozen records (``model``).
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -15,6 +16,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from iu_core.actor import default_actor
+from iu_core.domain.eid import tree_eids
 from iu_core.domain.model import STRUCTURE_OP_APPLIED, STRUCTURE_PIECE_DEPRECATED, Piece, Tree, Unit
 from iu_core.errors import NotFound, Refused
 from iu_core.sqlfiles import queries
@@ -61,6 +63,44 @@ def lock_unit(conn: Conn, iu_id: uuid.UUID) -> Unit:
 
 def load_tree(conn: Conn, iu_id: uuid.UUID) -> Tree:
     return Tree.from_pieces([Piece.from_row(r) for r in fetch_all(conn, "pieces_of_unit", {"iu_id": iu_id})])
+
+
+def load_tree_as_of(conn: Conn, iu_id: uuid.UUID, as_of: dt.datetime) -> Tree | None:
+    """The IU's pieces as they stood at ``as_of`` (None: the IU had no pieces yet)."""
+    rows = fetch_all(conn, "pieces_as_of", {"iu_id": iu_id, "as_of": as_of})
+    if not any(r["parent_piece_id"] is None for r in rows):
+        return None
+    return Tree.from_pieces([Piece.from_row(r) for r in rows])
+
+
+def refresh_eids(conn: Conn, iu_id: uuid.UUID) -> tuple[dict[uuid.UUID, str | None], dict[uuid.UUID, str]]:
+    """Recompute the eids of the IU's active pieces and store those that changed.
+
+    Returns the eid of every piece (a deprecated one keeps its last) and the
+    previous eid of every piece whose stored eid changed.
+    """
+    tree = load_tree(conn, iu_id)
+    computed = tree_eids(tree)
+    previous: dict[uuid.UUID, str] = {}
+    ids: list[uuid.UUID] = []
+    values: list[str] = []
+    for piece_id, eid in computed.items():
+        stored = tree.pieces[piece_id].eid
+        if stored != eid:
+            ids.append(piece_id)
+            values.append(eid)
+            if stored is not None:
+                previous[piece_id] = stored
+    if ids:
+        execute(conn, "set_eids", {"ids": ids, "eids": values})
+    current: dict[uuid.UUID, str | None] = {pid: p.eid for pid, p in tree.pieces.items()}
+    current.update(computed)
+    return current, previous
+
+
+def record_history(conn: Conn, iu_id: uuid.UUID, operation_id: uuid.UUID) -> None:
+    """Record the state of every piece the operation changed (the tree at any instant)."""
+    execute(conn, "record_piece_history", {"iu_id": iu_id, "operation_id": operation_id})
 
 
 def resolve_piece(conn: Conn, ref: uuid.UUID | str) -> tuple[uuid.UUID, uuid.UUID]:
@@ -111,6 +151,7 @@ def insert_piece(
     created_by: uuid.UUID,
     piece_id: uuid.UUID | None = None,
     source: Mapping[str, Any] | None = None,
+    eid: str | None = None,
 ) -> uuid.UUID:
     new_id = piece_id or uuid.uuid4()
     execute(
@@ -127,6 +168,7 @@ def insert_piece(
             "text": text,
             "created_by": created_by,
             "source": None if source is None else Jsonb(dict(source)),
+            "eid": eid,
         },
     )
     return new_id
@@ -197,12 +239,17 @@ def emit_structure_events(
     operation_type: str,
     pieces: Sequence[uuid.UUID],
     deprecated: Sequence[uuid.UUID],
+    eids: Mapping[uuid.UUID, str | None],
+    previous_eids: Mapping[uuid.UUID, str],
 ) -> tuple[uuid.UUID, ...]:
     """One ``structure_op_applied`` for the operation, one ``structure_piece_deprecated`` per piece.
 
     Payload keys are the structure-event contract (README, structure operations):
-    ``iu_id``, ``operation_id``, ``operation_type``, ``event_type``, ``pieces``
-    and, on the deprecated events, ``piece_id``.
+    ``iu_id``, ``operation_id``, ``operation_type``, ``event_type``, ``pieces``,
+    ``eids`` (the legal identifier of each of ``pieces``, same order) and
+    ``previous_eids`` (piece id -> its eid before the operation, for every
+    piece whose eid changed); on the deprecated events also ``piece_id`` and
+    ``eid``.
     """
     base = {"iu_id": str(iu_id), "operation_id": str(operation_id), "operation_type": operation_type}
     ids = [
@@ -210,7 +257,13 @@ def emit_structure_events(
             conn,
             STRUCTURE_OP_APPLIED,
             iu_id,
-            {**base, "event_type": STRUCTURE_OP_APPLIED, "pieces": [str(p) for p in pieces]},
+            {
+                **base,
+                "event_type": STRUCTURE_OP_APPLIED,
+                "pieces": [str(p) for p in pieces],
+                "eids": [eids.get(p) for p in pieces],
+                "previous_eids": {str(p): e for p, e in previous_eids.items()},
+            },
         )
     ]
     for piece_id in deprecated:
@@ -218,7 +271,9 @@ def emit_structure_events(
             **base,
             "event_type": STRUCTURE_PIECE_DEPRECATED,
             "pieces": [str(piece_id)],
+            "eids": [eids.get(piece_id)],
             "piece_id": str(piece_id),
+            "eid": eids.get(piece_id),
         }
         ids.append(emit(conn, STRUCTURE_PIECE_DEPRECATED, iu_id, payload))
     return tuple(ids)

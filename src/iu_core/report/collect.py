@@ -12,12 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
+from iu_core.domain import store as domain_store
+from iu_core.domain.eid import assign
 from iu_core.sqlfiles import queries
 
 Conn = psycopg.Connection[Any]
@@ -66,6 +68,7 @@ class PieceFacts:
     status: str
     chars: int
     source: Mapping[str, Any] | None = field(default=None, hash=False)  # where in the ingested file
+    eid: str | None = None  # the legal identifier (Akoma Ntoso naming)
 
     @property
     def active(self) -> bool:
@@ -119,6 +122,11 @@ class ReportData:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ReportData:
+        built = cls._from_json(data)
+        return replace(built, pieces=with_eids(built.pieces))
+
+    @classmethod
+    def _from_json(cls, data: Mapping[str, Any]) -> ReportData:
         u = data["unit"]
         e = data.get("last_event")
         return cls(
@@ -149,6 +157,7 @@ class ReportData:
                     status=str(p["status"]),
                     chars=int(p.get("chars") or 0),
                     source=p.get("source"),
+                    eid=p.get("eid"),
                 )
                 for p in data.get("pieces") or []
             ),
@@ -168,6 +177,29 @@ class ReportData:
         )
 
 
+def with_eids(pieces: tuple[PieceFacts, ...]) -> tuple[PieceFacts, ...]:
+    """The pieces, each active one with its eid (computed where none is stored yet)."""
+    if all(p.eid is not None for p in pieces if p.active):
+        return pieces
+    by_id = {p.piece_id: p for p in pieces}
+    children: dict[uuid.UUID | None, list[PieceFacts]] = {}
+    for piece in pieces:
+        if piece.active:
+            children.setdefault(piece.parent_piece_id, []).append(piece)
+    for kids in children.values():
+        kids.sort(key=lambda p: p.position)
+    roots = children.get(None, [])
+    if len(roots) != 1:
+        return pieces
+    computed = assign(
+        roots[0].piece_id,
+        lambda pid: [k.piece_id for k in children.get(pid, [])],
+        lambda pid: by_id[pid].kind,
+        lambda pid: by_id[pid].label,
+    )
+    return tuple(replace(p, eid=computed.get(p.piece_id, p.eid)) for p in pieces)
+
+
 def _relations(rows: Any) -> tuple[RelationFacts, ...]:
     return tuple(
         RelationFacts(
@@ -181,11 +213,45 @@ def _relations(rows: Any) -> tuple[RelationFacts, ...]:
     )
 
 
-def collect(conn: Conn, iu_id: uuid.UUID) -> ReportData | None:
-    """The report content of ``iu_id`` (None when there is no such IU)."""
+def collect(conn: Conn, iu_id: uuid.UUID, as_of: dt.datetime | None = None) -> ReportData | None:
+    """The report content of ``iu_id`` (None when there is no such IU), now or at ``as_of``.
+
+    At ``as_of`` the pieces are rebuilt from the structure history, and the
+    journal, the relations and the newest event are those up to that instant.
+    """
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(queries("report")["report_data"], {"iu_id": iu_id})
         row = cur.fetchone()
     if row is None or row["data"] is None:
         return None
-    return ReportData.from_json(row["data"])
+    data = ReportData.from_json(row["data"])
+    if as_of is None:
+        return data
+    tree = domain_store.load_tree_as_of(conn, iu_id, as_of)
+    pieces = tuple(
+        PieceFacts(
+            piece_id=p.piece_id,
+            parent_piece_id=p.parent_piece_id,
+            position=p.position,
+            kind=p.kind,
+            label=p.label,
+            heading=p.heading,
+            status=p.status,
+            chars=len(p.text),
+            eid=p.eid,
+        )
+        for p in (tree.pieces.values() if tree else ())
+    )
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(queries("report")["last_event_as_of"], {"iu_id": iu_id, "as_of": as_of})
+        last = cur.fetchone()
+    return replace(
+        data,
+        pieces=with_eids(pieces),
+        operations=tuple(o for o in data.operations if o.applied_at <= as_of),
+        relations_out=tuple(r for r in data.relations_out if r.created_at <= as_of),
+        relations_in=tuple(r for r in data.relations_in if r.created_at <= as_of),
+        last_event=None
+        if last is None
+        else EventFacts(last["event_id"], last["event_seq"], last["event_type"], _when(last["occurred_at"])),
+    )

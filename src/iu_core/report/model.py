@@ -132,6 +132,12 @@ def _summary(
     if kind == "autocut":
         return f"cut into {created} pieces"
     if kind == "reingest":
+        counts = p.get("counts") or {}
+        if counts:  # the figures the journal entry records (and the command line printed)
+            return (
+                f"re-ingested: {counts.get('created', 0)} created, {counts.get('changed', 0)} changed, "
+                f"{counts.get('moved', 0)} moved, {counts.get('deprecated', 0)} deprecated"
+            )
         changed = len(p.get("changed") or [])
         return f"re-ingested: {created} created, {changed} changed, {deprecated} deprecated"
     if kind == "split":

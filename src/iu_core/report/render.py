@@ -73,6 +73,7 @@ def render_json(report: Report, generated: str) -> dict[str, Any]:
             {
                 "depth": e.depth,
                 "piece_id": str(e.piece.piece_id),
+                "eid": e.piece.eid,
                 "parent_piece_id": str(e.piece.parent_piece_id) if e.piece.parent_piece_id else None,
                 "position": e.piece.position,
                 "kind": e.piece.kind,

@@ -75,7 +75,9 @@ footer { margin-top: 2rem; color: #57606a; font-size: .85em; }
 <li style="margin-left: {{ e.depth * 1.25 }}rem"{% if not e.piece.active %} class="deprecated"{% endif %}>
 <span class="label"><strong>{{ e.piece.label }}</strong>
 {{ e.piece.heading if e.piece.label else e.title }}</span>
-<span class="kind">{{ e.piece.kind }}</span> <span class="id">{{ short(e.piece.piece_id) }}</span>
+<span class="kind">{{ e.piece.kind }}</span>
+{%- if e.piece.eid and e.piece.parent_piece_id %} <code class="eid">{{ e.piece.eid }}</code>{% endif %}
+<span class="id">{{ short(e.piece.piece_id) }}</span>
 {%- if not e.piece.active %} <span class="badge">deprecated</span>{% endif %}</li>
 {%- endfor %}
 </ol>

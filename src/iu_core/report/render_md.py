@@ -65,7 +65,8 @@ def render_markdown(report: Report, generated: str) -> str:
         if not p.active:
             title = f"~~{title}~~"
         tail = " · deprecated" if not p.active else ""
-        lines.append(f"{'  ' * entry.depth}- {title} — {escape(p.kind)} · `{short(p.piece_id)}`{tail}")
+        eid = f" · `{p.eid}`" if p.eid and p.parent_piece_id is not None else ""
+        lines.append(f"{'  ' * entry.depth}- {title} — {escape(p.kind)}{eid} · `{short(p.piece_id)}`{tail}")
     lines += ["", "## History", ""]
     if not report.history:
         lines.append("No structure operation yet.")

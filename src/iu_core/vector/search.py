@@ -28,6 +28,7 @@ from typing import Any
 import psycopg
 
 from iu_core.domain import store as domain_store
+from iu_core.domain.eid import piece_eids
 from iu_core.errors import IuCoreError
 from iu_core.sqlfiles import queries
 from iu_core.vector import store
@@ -56,6 +57,7 @@ class SearchHit:
     collection: str
     code: str
     piece_id: uuid.UUID
+    eid: str | None  # the provision's legal identifier (Akoma Ntoso naming)
     kind: str
     label: str
     heading: str
@@ -180,6 +182,14 @@ def _calibrated(rows_by_language: dict[str, list[Any]], limit: int) -> list[tupl
     return scored[:limit]
 
 
+def _eids(conn: Conn, rows: list[Any]) -> dict[uuid.UUID, str | None]:
+    """The eid of each hit: as stored, or computed from its tree where none is stored yet."""
+    out: dict[uuid.UUID, str | None] = {r[1]: r[10] for r in rows}
+    for iu_id in {r[11] for r in rows if r[10] is None}:
+        out.update(piece_eids(domain_store.load_tree(conn, iu_id)))
+    return {r[1]: out.get(r[1]) for r in rows}
+
+
 def search(
     conn: Conn,
     query: str,
@@ -223,11 +233,13 @@ def search(
         rows = [r for r, _ in ranked]
         calibrated = {r[1]: z for r, z in ranked}
 
+    eids = _eids(conn, rows)
     hits = tuple(
         SearchHit(
             score=round(float(r[9]), 4),
             collection=r[0],
             piece_id=r[1],
+            eid=eids.get(r[1]),
             code=r[2],
             kind=r[3],
             label=r[4],

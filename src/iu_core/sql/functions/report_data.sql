@@ -31,7 +31,7 @@ SELECT jsonb_build_object(
         SELECT jsonb_agg(jsonb_build_object(
                    'piece_id', p.piece_id, 'parent_piece_id', p.parent_piece_id,
                    'position', p.position, 'kind', p.kind, 'label', p.label,
-                   'heading', p.heading, 'status', p.status, 'chars', length(p.text),
+                   'heading', p.heading, 'status', p.status, 'chars', length(p.text), 'eid', p.eid,
                    'created_by', p.created_by, 'deprecated_by', p.deprecated_by, 'source', p.source)
                    ORDER BY p.parent_piece_id NULLS FIRST, p.position, p.created_at, p.piece_id)
           FROM public.iu_piece p

@@ -63,7 +63,7 @@ SELECT u.iu_id, u.code, u.title, u.status, u.created_at, u.updated_at,
 
 -- pieces_of_unit --
 SELECT piece_id, iu_id, parent_piece_id, position, kind, label, heading, text, status,
-       created_by, deprecated_by, source
+       created_by, deprecated_by, source, eid
   FROM iu_piece
  WHERE iu_id = %(iu_id)s
  ORDER BY parent_piece_id NULLS FIRST, position, created_at, piece_id
@@ -77,9 +77,9 @@ SELECT piece_id, iu_id
 
 -- insert_piece --
 INSERT INTO iu_piece (piece_id, iu_id, parent_piece_id, position, kind, label, heading, text, created_by,
-                      source)
+                      source, eid)
 VALUES (%(piece_id)s, %(iu_id)s, %(parent_piece_id)s, %(position)s, %(kind)s, %(label)s,
-        %(heading)s, %(text)s, %(created_by)s, %(source)s)
+        %(heading)s, %(text)s, %(created_by)s, %(source)s, %(eid)s)
 
 -- update_piece --
 -- Writes a piece's place and content; the operation decides what changed.
@@ -115,6 +115,49 @@ UPDATE iu_piece
  WHERE piece_id = ANY (%(ids)s::uuid[])
    AND status = 'deprecated'
 
+-- set_eids --
+-- Rewrites the legal identifiers of an IU's pieces in one statement (the
+-- uniqueness among active pieces is checked when the transaction commits).
+UPDATE iu_piece AS p
+   SET eid = v.eid, updated_at = now()
+  FROM unnest(%(ids)s::uuid[], %(eids)s::text[]) AS v (piece_id, eid)
+ WHERE p.piece_id = v.piece_id
+   AND p.eid IS DISTINCT FROM v.eid
+
+-- record_piece_history --
+-- After an operation: one history row for every piece of the IU whose state
+-- differs from its newest history row (or that has none yet), stamped with
+-- the operation's applied_at.
+INSERT INTO iu_piece_history (operation_id, iu_id, piece_id, parent_piece_id, position, kind, label,
+                              heading, text, status, eid, recorded_at)
+SELECT %(operation_id)s, p.iu_id, p.piece_id, p.parent_piece_id, p.position, p.kind, p.label,
+       p.heading, p.text, p.status, p.eid,
+       (SELECT o.applied_at FROM iu_structure_operation o WHERE o.operation_id = %(operation_id)s)
+  FROM iu_piece p
+  LEFT JOIN LATERAL (
+        SELECT h.parent_piece_id, h.position, h.kind, h.label, h.heading, h.text, h.status, h.eid
+          FROM iu_piece_history h
+         WHERE h.piece_id = p.piece_id
+         ORDER BY h.history_seq DESC
+         LIMIT 1) AS last ON true
+ WHERE p.iu_id = %(iu_id)s
+   AND (last.kind IS NULL
+        OR (p.parent_piece_id, p.position, p.kind, p.label, p.heading, p.text, p.status, p.eid)
+           IS DISTINCT FROM
+           (last.parent_piece_id, last.position, last.kind, last.label, last.heading, last.text,
+            last.status, last.eid))
+
+-- pieces_as_of --
+-- Every piece of an IU as it stood at an instant: its newest history row
+-- recorded at or before it (pieces created later are absent).
+SELECT DISTINCT ON (h.piece_id)
+       h.piece_id, h.iu_id, h.parent_piece_id, h.position, h.kind, h.label, h.heading, h.text,
+       h.status, NULL::uuid AS created_by, NULL::uuid AS deprecated_by, h.eid
+  FROM iu_piece_history h
+ WHERE h.iu_id = %(iu_id)s
+   AND h.recorded_at <= %(as_of)s
+ ORDER BY h.piece_id, h.history_seq DESC
+
 -- check_sibling_positions --
 -- Runs the deferred sibling-position check now, inside the operation
 -- (switching to IMMEDIATE checks every pending change at once).
@@ -130,8 +173,13 @@ SET CONSTRAINTS iu_piece_active_sibling_position DEFERRED
 -- ---------------------------------------------------------------------------
 
 -- insert_operation --
-INSERT INTO iu_structure_operation (iu_id, operation_type, parameters, actor)
-VALUES (%(iu_id)s, %(operation_type)s, %(parameters)s, coalesce(%(actor)s, current_user))
+-- applied_at is the moment the operation runs, taken after the IU's lock: the
+-- operations of one IU get increasing times in the order they were applied
+-- (the transaction's start, now(), may be earlier than a rival's that applied
+-- first), which the tree at an instant (pieces_as_of) relies on.
+INSERT INTO iu_structure_operation (iu_id, operation_type, parameters, actor, applied_at)
+VALUES (%(iu_id)s, %(operation_type)s, %(parameters)s, coalesce(%(actor)s, current_user),
+        clock_timestamp())
 RETURNING operation_id
 
 -- finish_operation --

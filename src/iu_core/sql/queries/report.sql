@@ -5,6 +5,16 @@
 -- The whole content of one IU's report, from one snapshot (NULL: no such IU).
 SELECT public.fn_iu_structure_report_data(%(iu_id)s) AS data
 
+-- last_event_as_of --
+-- The IU's newest event at or before an instant (a report of the past).
+SELECT event_id, event_seq, event_type, occurred_at
+  FROM public.event_outbox
+ WHERE aggregate_id = %(iu_id)s
+   AND aggregate_type = 'information_unit'
+   AND occurred_at <= %(as_of)s
+ ORDER BY event_seq DESC
+ LIMIT 1
+
 -- reflected --
 -- Code and reflected event of each IU of a batch (event_seq NULL: no report row yet).
 SELECT u.iu_id, u.code, r.event_seq

@@ -113,7 +113,7 @@ WITH hits AS (
      LIMIT %(limit)s
 )
 SELECT h.collection, h.piece_id, u.code, p.kind, p.label, p.heading, h.heading_path,
-       h.language, p.text, 1 - h.distance AS score
+       h.language, p.text, 1 - h.distance AS score, p.eid, p.iu_id
   FROM hits h
   JOIN public.iu_piece p ON p.piece_id = h.piece_id
   JOIN public.information_unit u ON u.iu_id = h.iu_id
