@@ -9,6 +9,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from iu_core import retention
 from iu_core.errors import IuCoreError
@@ -253,9 +254,23 @@ def test_prune_cli(cli: Any, conn: psycopg.Connection[Any], history: dict[str, u
     assert bad.returncode == 1 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
 
 
+def _drop_keep_for_check(conn: psycopg.Connection[Any]) -> None:
+    """The range check on keep_for, removed: a database written before it existed."""
+    (name,) = conn.execute(
+        "SELECT conname FROM pg_constraint WHERE conrelid = 'iu_retention_setting'::regclass "
+        "AND contype = 'c' AND pg_get_constraintdef(oid) LIKE '%keep_for%'"
+    ).fetchone() or (None,)
+    assert name is not None
+    conn.execute(sql.SQL("ALTER TABLE iu_retention_setting DROP CONSTRAINT {}").format(sql.Identifier(name)))
+
+
 def test_a_keep_for_beyond_the_calendar_keeps_everything_and_raises_nothing(
     conn: psycopg.Connection[Any], history: dict[str, uuid.UUID]
 ) -> None:
+    with pytest.raises(psycopg.errors.CheckViolation):  # the settings refuse such an age ...
+        conn.execute("UPDATE iu_retention_setting SET keep_for = interval '5000 years'")
+    # ... and a database written before they did is pruned without an error all the same.
+    _drop_keep_for_check(conn)
     conn.execute("UPDATE iu_retention_setting SET keep_for = interval '5000 years'")
     report = retention.Pruner(interval_s=3600, budget_s=5).run_due(conn)
     assert report is not None and report.complete and report.pruned == 0
@@ -269,7 +284,8 @@ def test_ages_beyond_the_calendar_are_one_error_line(
         result = cli("prune", "--older-than", age)
         assert result.returncode == 1, result.stdout
         assert result.stderr.startswith("error:") and len(result.stderr.strip().splitlines()) == 1
-        assert "Traceback" not in result.stderr and "nothing is that old" in result.stderr
+        assert "Traceback" not in result.stderr and "too long" in result.stderr
+    _drop_keep_for_check(conn)
     conn.execute("UPDATE iu_retention_setting SET keep_for = interval '5000 years'")
     by_settings = cli("prune", "--json")
     assert by_settings.returncode == 0 and "Traceback" not in by_settings.stderr, by_settings.stderr

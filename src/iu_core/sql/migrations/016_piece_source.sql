@@ -13,3 +13,8 @@ ALTER TABLE iu_piece
         CONSTRAINT iu_piece_source_is_object CHECK (source IS NULL OR jsonb_typeof(source) = 'object');
 COMMENT ON COLUMN iu_piece.source IS
     'Where the piece came from in its source file: format, start and end locators (page/line, paragraph, element path, line).';
+
+-- The structure history keeps each piece's source as well, so the tree as it
+-- stood at an instant says where each piece then came from.
+ALTER TABLE iu_piece_history
+    ADD COLUMN source jsonb;

@@ -129,30 +129,31 @@ UPDATE iu_piece AS p
 -- differs from its newest history row (or that has none yet), stamped with
 -- the operation's applied_at.
 INSERT INTO iu_piece_history (operation_id, iu_id, piece_id, parent_piece_id, position, kind, label,
-                              heading, text, status, eid, recorded_at)
+                              heading, text, status, eid, source, recorded_at)
 SELECT %(operation_id)s, p.iu_id, p.piece_id, p.parent_piece_id, p.position, p.kind, p.label,
-       p.heading, p.text, p.status, p.eid,
+       p.heading, p.text, p.status, p.eid, p.source,
        (SELECT o.applied_at FROM iu_structure_operation o WHERE o.operation_id = %(operation_id)s)
   FROM iu_piece p
   LEFT JOIN LATERAL (
-        SELECT h.parent_piece_id, h.position, h.kind, h.label, h.heading, h.text, h.status, h.eid
+        SELECT h.parent_piece_id, h.position, h.kind, h.label, h.heading, h.text, h.status, h.eid,
+               h.source
           FROM iu_piece_history h
          WHERE h.piece_id = p.piece_id
          ORDER BY h.history_seq DESC
          LIMIT 1) AS last ON true
  WHERE p.iu_id = %(iu_id)s
    AND (last.kind IS NULL
-        OR (p.parent_piece_id, p.position, p.kind, p.label, p.heading, p.text, p.status, p.eid)
+        OR (p.parent_piece_id, p.position, p.kind, p.label, p.heading, p.text, p.status, p.eid, p.source)
            IS DISTINCT FROM
            (last.parent_piece_id, last.position, last.kind, last.label, last.heading, last.text,
-            last.status, last.eid))
+            last.status, last.eid, last.source))
 
 -- pieces_as_of --
 -- Every piece of an IU as it stood at an instant: its newest history row
 -- recorded at or before it (pieces created later are absent).
 SELECT DISTINCT ON (h.piece_id)
        h.piece_id, h.iu_id, h.parent_piece_id, h.position, h.kind, h.label, h.heading, h.text,
-       h.status, NULL::uuid AS created_by, NULL::uuid AS deprecated_by, h.eid
+       h.status, NULL::uuid AS created_by, NULL::uuid AS deprecated_by, h.eid, h.source
   FROM iu_piece_history h
  WHERE h.iu_id = %(iu_id)s
    AND h.recorded_at <= %(as_of)s
