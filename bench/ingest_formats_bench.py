@@ -6,7 +6,7 @@ Builds a long statute from Luật An ninh mạng 2018 (tests/data/statutes),
 repeated with its chapters and articles renumbered until its PDF has at least
 ``--pages`` A4 pages, and writes it with the generators of the ingest tests
 (tests/support/source_files.py): a PDF with running headers, page numbers and
-hyphenation (fpdf2, DejaVu Sans), a Word file with heading styles and automatic
+hyphenation (reportlab, DejaVu Sans), a Word file with heading styles and automatic
 numbering, a thuvienphapluat-style HTML page, and the plain text. Then, for
 each format, it times what ``iu-core ingest`` does before it writes to the
 database: read the file, find its format, extract the text, autocut it and

@@ -2,7 +2,7 @@
 
 The files are written by tests/support/source_files.py from the statutes in
 tests/data/statutes (python-docx with heading styles and automatic numbering,
-the page layouts of legislation.gov.uk and thuvienphapluat, fpdf2 with running
+the page layouts of legislation.gov.uk and thuvienphapluat, reportlab with running
 headers, page numbers and hyphenation), nothing is downloaded.
 """
 
@@ -267,12 +267,15 @@ def _encrypted_pdf(tmp_path: Path) -> bytes:
 
 
 def _scanned_pdf(tmp_path: Path) -> bytes:
-    from fpdf import FPDF
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen.canvas import Canvas
 
-    pdf = FPDF()
-    pdf.add_page()
-    pdf.rect(20, 20, 100, 50, style="F")  # a page of pixels, no text layer
-    return bytes(pdf.output())
+    out = io.BytesIO()
+    pdf = Canvas(out, pagesize=A4)
+    pdf.rect(60, 560, 280, 140, stroke=0, fill=1)  # a page of pixels, no text layer
+    pdf.showPage()
+    pdf.save()
+    return out.getvalue()
 
 
 def _zip_not_word() -> bytes:
