@@ -114,13 +114,6 @@ def test_autocut_is_lossless_and_well_nested(text: str) -> None:
             assert classify_line(first_line) is not None  # every piece starts at its heading line
 
 
-def _shape(node: Any, depth: int = 0) -> list[tuple[int, str, str]]:
-    out = [(depth, node.kind, node.label)]
-    for child in node.children:
-        out += _shape(child, depth + 1)
-    return out
-
-
 def test_sections_printed_after_an_article_nest_under_it() -> None:
     text = (
         "Article I\nSection 1. All legislative Powers shall be vested in a Congress.\n"
