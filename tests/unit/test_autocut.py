@@ -26,16 +26,16 @@ def test_english_legal_numbering_nests_by_level() -> None:
         (0, "document", ""),
         (1, "part", "Part 1"),
         (2, "chapter", "Chapter II"),
-        # English Section and Article are peers of one rank (UK/US style), so Article 4
-        # follows Section 3 as its sibling rather than hanging under it.
+        # Section is printed before Article here, so Articles nest under their Section
+        # (as in an EU regulation's Chapter > Section > Article).
         (3, "section", "Section 3"),
-        (3, "article", "Article 4"),
-        (4, "clause", "1."),
-        (5, "subclause", "1.1."),
-        (6, "point", "a)"),
-        (6, "point", "(b)"),
-        (4, "clause", "2."),
-        (3, "article", "Article 5"),
+        (4, "article", "Article 4"),
+        (5, "clause", "1."),
+        (6, "subclause", "1.1."),
+        (7, "point", "a)"),
+        (7, "point", "(b)"),
+        (5, "clause", "2."),
+        (4, "article", "Article 5"),
     ]
 
 
@@ -112,3 +112,39 @@ def test_autocut_is_lossless_and_well_nested(text: str) -> None:
             assert child.rank > node.rank  # a piece hangs under a strictly higher level
             first_line = child.text.splitlines()[0]
             assert classify_line(first_line) is not None  # every piece starts at its heading line
+
+
+def test_sections_printed_after_an_article_nest_under_it() -> None:
+    text = (
+        "Article I\nSection 1. All legislative Powers shall be vested in a Congress.\n"
+        "Section 2. The House shall be composed of Members.\nArticle II\n"
+        "Section 1. The executive Power shall be vested in a President.\n"
+    )
+    assert _shape(autocut(text))[1:] == [
+        (1, "article", "Article I"),
+        (2, "section", "Section 1"),
+        (2, "section", "Section 2"),
+        (1, "article", "Article II"),
+        (2, "section", "Section 1"),
+    ]
+
+
+def test_articles_printed_after_a_section_nest_under_it() -> None:
+    text = (
+        "CHAPTER III Rights of the data subject\nSection 1 Transparency\nArticle 12 Transparent information\n"
+        "Article 13 Information to be provided\nSection 2 Access\nArticle 15 Right of access\n"
+    )
+    assert _shape(autocut(text))[1:] == [
+        (1, "chapter", "CHAPTER III"),
+        (2, "section", "Section 1"),
+        (3, "article", "Article 12"),
+        (3, "article", "Article 13"),
+        (2, "section", "Section 2"),
+        (3, "article", "Article 15"),
+    ]
+
+
+def test_sections_alone_stay_where_they_were() -> None:
+    text = "Section 1 Short title\nThis Act may be cited.\nSection 2 Definitions\nIn this Act.\n"
+    assert [kind for _, kind, _ in _shape(autocut(text))[1:]] == ["section", "section"]
+    assert {depth for depth, _, _ in _shape(autocut(text))[1:]} == {1}

@@ -224,16 +224,16 @@ def test_prose_starting_with_a_label_stays_text(line: str) -> None:
     assert classify_line(line) is None
 
 
-def test_section_and_article_are_peers_below_chapter() -> None:
+def test_section_and_article_below_chapter_the_first_printed_outside() -> None:
     text = "PART 1 PRELIMINARY\nCHAPTER 1 Scope\nSection 1. One\nArticle 2 Two\nSection 2.1 Three\n"
     root = autocut(text)
     part = root.children[0]
     chapter = part.children[0]
     assert [(c.kind, c.label) for c in chapter.children] == [
         ("section", "Section 1"),
-        ("article", "Article 2"),
         ("section", "Section 2.1"),
     ]
+    assert [(c.kind, c.label) for c in chapter.children[0].children] == [("article", "Article 2")]
 
 
 def test_roman_i_after_h_is_a_letter_and_after_b_a_sub_point() -> None:

@@ -27,7 +27,10 @@ line                                        kind         rank
 A label is followed by the end of the line, a separator (``.``, ``:``, ``)``,
 a dash) and its heading, or directly by a short capitalised heading with no
 closing ``.;:,`` (``Article 1 Short title``); ``Article 5 applies to all.`` is
-prose. English Section and Article are peers of one rank, below Chapter.
+prose. English Section and Article share a rank, below Chapter; in a document
+that prints both, the one printed first is the outer level and the other
+nests under it (rank 45): a US constitution's ``Section 1`` under its ``Article
+I``, an EU regulation's ``Article 12`` under its ``Section 1``.
 
 Enumerators (rank 50 and deeper) nest in the order they appear, as statutes
 print them: a numbering style already open under the current article continues
@@ -282,6 +285,7 @@ def autocut(text: str, *, title: str = "") -> CutNode:
     in_fence = False
     lines = text.splitlines(keepends=True)
     uk = _uk_sections(lines)
+    nested = _nested_peer(lines)
     for index, line in enumerate(lines):
         if _FENCE.match(line):
             in_fence = not in_fence
@@ -296,7 +300,7 @@ def autocut(text: str, *, title: str = "") -> CutNode:
         current.text = "".join(parts)
         parts = [line]
         family = ""
-        rank = match.rank
+        rank = _NESTED_RANK if match.rank == _PEER_RANK and match.kind == nested else match.rank
         if match.rank >= _ENUM_RANK:
             open_labels = {f: n.label for f, n in zip(families, stack, strict=True) if f}
             match = _in_context(match, open_labels)
@@ -314,6 +318,32 @@ def autocut(text: str, *, title: str = "") -> CutNode:
         current = node
     current.text = "".join(parts)
     return root
+
+
+_PEER_RANK = 40  # English Section and Article
+_NESTED_RANK = 45  # the one of them that nests under the other in a document that prints both
+
+
+def _nested_peer(lines: list[str]) -> str | None:
+    """In a document with both Sections and Articles, the kind that nests under the other.
+
+    The one printed first is the outer level: a US constitution prints ``Article
+    I`` then its ``Section 1``, ``Section 2``; an EU regulation prints ``Section
+    1`` then its ``Article 12``, ``Article 13``. Vietnamese ``Mục`` already ranks
+    above ``Điều`` and is not a peer.
+    """
+    first: dict[str, int] = {}
+    in_fence = False
+    for index, line in enumerate(lines):
+        if _FENCE.match(line):
+            in_fence = not in_fence
+            continue
+        match = None if in_fence else classify_line(line)
+        if match is not None and match.rank == _PEER_RANK and match.kind in ("section", "article"):
+            first.setdefault(match.kind, index)
+    if len(first) < 2:
+        return None
+    return "section" if first["article"] < first["section"] else "article"
 
 
 def _uk_sections(lines: list[str]) -> dict[int, LineMatch]:
