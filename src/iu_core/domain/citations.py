@@ -128,15 +128,6 @@ class _Item:
     range_to: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Target:
-    """Where a chain points: absolute, below ``here``, or ``this`` element."""
-
-    components: list[str]
-    mode: str  # "absolute" | "below" | "this"
-    kind: str  # element kind the relative part starts with
-
-
 def _items_span(items: list[_Item], first_start: int, chain_end: int) -> list[tuple[int, int, str]]:
     """(start, end, value) per provision of a list, with the spans the docstring gives."""
     out: list[tuple[int, int, str]] = []
@@ -220,19 +211,17 @@ _EN_ABSOLUTE = re.compile(
     r"\b(?P<kw>[Ss]ections?|ss?\.|Articles?|Parts?|Chapters?|Schedules?|regs?\.)"
     r"\s*(?=\d|[IVXLC]+\b)"
 )
-_EN_REL = re.compile(
-    r"\b(?P<kw>[Ss]ub-?sections?|[Ss]ub-?paragraphs?|[Pp]aragraphs?|[Pp]oints?)\s+(?=\(|\d)"
-)
+_EN_REL = re.compile(r"\b(?P<kw>[Ss]ub-?sections?|[Ss]ub-?paragraphs?|[Pp]aragraphs?|[Pp]oints?)\s+(?=\(|\d)")
 _EN_THIS = re.compile(
     r"\b(?P<this>[Tt]his)\s+(?P<kw>section|subsection|Part|Chapter|Article|Schedule|paragraph)\b"
 )
 _EN_NUMBER = re.compile(r"(?:\d+[A-Z]{0,2}|[IVXLC]+)(?![\w])")
 _EN_DESIG = re.compile(r"\((?P<d>[0-9]+[A-Z]?|[a-z]{1,2}|[ivx]+|[A-Z])\)")
-_EN_SEP = re.compile(r"(?P<sep>\s*,\s*(?:and\s+|or\s+)?|\s+and\s+|\s+or\s+|\s+to\s+|\s*[-–]\s*)")
+_EN_SEP = re.compile(r"(?P<sep>\s*,\s*(?:and\s+|or\s+)?|\s+and\s+|\s+or\s+|\s+to\s+|\s*[-\u2013]\s*)")
 _EN_THIS_UNIT = re.compile(r"\s+of\s+this\s+(?:Act|Regulation|Directive|Order)\b")
 _EN_OTHER_UNIT = re.compile(
-    r"\s+of\s+(?:the\s+)?(?P<title>(?:[A-Z][\w’'-]*|\((?:[A-Z][\w’'-]*\s*)+\))"
-    r"(?:\s+(?:[A-Z][\w’'-]*|and|of|the|for|\((?:[A-Z][\w’'-]*\s*)+\)))*?"
+    r"\s+of\s+(?:the\s+)?(?P<title>(?:[A-Z][\w\u2019'-]*|\((?:[A-Z][\w\u2019'-]*\s*)+\))"
+    r"(?:\s+(?:[A-Z][\w\u2019'-]*|and|of|the|for|\((?:[A-Z][\w\u2019'-]*\s*)+\)))*?"
     r"\s+(?:Act|Order|Regulations?)(?:\s+\d{4}|(?=\s*$)))"
     r"|\s+of\s+the\s+(?P<treaty>TEU|TFEU|Treaty\s+on\s+European\s+Union|Treaty\s+on\s+the\s+Functioning\s+of\s+the\s+European\s+Union)\b"
 )
@@ -264,9 +253,7 @@ def _en_item(text: str, pos: int, kind: str) -> tuple[str, list[str], int] | Non
     return number, designations, pos
 
 
-def _en_list(
-    text: str, pos: int, kind: str
-) -> tuple[list[tuple[_Item, list[str]]], int] | None:
+def _en_list(text: str, pos: int, kind: str) -> tuple[list[tuple[_Item, list[str]]], int] | None:
     first = _en_item(text, pos, kind)
     if first is None:
         return None
@@ -280,7 +267,7 @@ def _en_list(
         if kind in ("part", "chp", "sched", "sec", "art") and not _EN_NUMBER.match(text, after):
             break
         previous, designations = items[-1]
-        if sep.group("sep").strip() in ("to", "-", "–") and not designations and not following[1]:
+        if sep.group("sep").strip() in ("to", "-", "\u2013") and not designations and not following[1]:
             items[-1] = (
                 _Item(previous.value, previous.start, following[2], range_to=following[0]),
                 designations,
@@ -318,9 +305,7 @@ def _heading(text: str, start: int, end: int) -> bool:
     return stripped[0].isupper() and not rest.startswith(("(",))
 
 
-def _detect_en(
-    text: str, here: str | None, unit_titles: Mapping[str, str]
-) -> list[Citation]:
+def _detect_en(text: str, here: str | None, unit_titles: Mapping[str, str]) -> list[Citation]:
     found: list[Citation] = []
     taken: list[tuple[int, int]] = []
     titles = _title_pattern(unit_titles, "en")
@@ -353,10 +338,13 @@ def _detect_en(
             reason = f"{NO_UNIT}: the instrument named before"
         children = _EN_CHILDREN.get(kind, ())
         for index, (item, designations) in enumerate(items):
-            spans = _items_span([item], match.start() if index == 0 else item.start,
-                                end if index == len(items) - 1 else item.end)
+            spans = _items_span(
+                [item],
+                match.start() if index == 0 else item.start,
+                end if index == len(items) - 1 else item.end,
+            )
             for start, stop, value in spans:
-                components = outer + [_component(kind, value)]
+                components = [*outer, _component(kind, value)]
                 components += [
                     _component(children[min(depth, len(children) - 1)], d)
                     for depth, d in enumerate(designations)
@@ -373,8 +361,11 @@ def _detect_en(
         items, end = parsed
         children = _EN_RELATIVE_CHILDREN[kind]
         for index, (item, designations) in enumerate(items):
-            spans = _items_span([item], match.start() if index == 0 else item.start,
-                                end if index == len(items) - 1 else item.end)
+            spans = _items_span(
+                [item],
+                match.start() if index == 0 else item.start,
+                end if index == len(items) - 1 else item.end,
+            )
             for start, stop, value in spans:
                 tail = [_component(kind, value)] + [
                     _component(children[min(depth, len(children) - 1)], d)
@@ -427,11 +418,13 @@ _VI_START = re.compile(
     rf"(?<!{_W})(?:[Cc]ác\s+)?(?P<kw>[Đđ]iểm|[Kk]hoản|[Đđ]iều|Chương|Mục|Phần)\s+"
     rf"(?=[a-zđ](?!{_W})|\d|[IVXLC]+(?!{_W})|này(?!{_W})|thứ\s)"
 )
-_VI_SEP = re.compile(r"\s*,\s*(?:và\s+|hoặc\s+)?|\s+(?:và|hoặc)\s+|\s+đến\s+|\s*[-–]\s*")
+_VI_SEP = re.compile(r"\s*,\s*(?:và\s+|hoặc\s+)?|\s+(?:và|hoặc)\s+|\s+đến\s+|\s*[-\u2013]\s*")
 _VI_THIS = re.compile(rf"này(?!{_W})")
 _VI_JOIN = re.compile(r"\s+(?:của\s+|tại\s+)?")
 _VI_THIS_UNIT = re.compile(rf"\s+(?:của\s+)?(?:Bộ\s+)?[Ll]uật\s+này(?!{_W})")
-_VI_OTHER_UNIT = re.compile(r"\s+(?:của\s+)?(?P<title>(?:Bộ\s+luật|Luật|Nghị\s+định|Hiến\s+pháp)(?:\s+[A-ZĐ][\w]*)+)")
+_VI_OTHER_UNIT = re.compile(
+    r"\s+(?:của\s+)?(?P<title>(?:Bộ\s+luật|Luật|Nghị\s+định|Hiến\s+pháp)(?:\s+[A-ZĐ][\w]*)+)"
+)
 _VI_GROUP = {"Chương": "chp", "Mục": "sec", "Phần": "part"}
 
 
@@ -457,7 +450,7 @@ def _vi_level(text: str, pos: int, level: str) -> tuple[list[_Item] | None, int,
         following = value.match(text, cursor)
         if following is None:
             break
-        if sep.group().strip() in ("đến", "-", "–"):
+        if sep.group().strip() in ("đến", "-", "\u2013"):
             previous = items[-1]
             items[-1] = _Item(previous.value, previous.start, following.end(), following.group())
         else:
@@ -466,9 +459,7 @@ def _vi_level(text: str, pos: int, level: str) -> tuple[list[_Item] | None, int,
     return items, pos, end
 
 
-def _detect_vi(
-    text: str, here: str | None, unit_titles: Mapping[str, str]
-) -> list[Citation]:
+def _detect_vi(text: str, here: str | None, unit_titles: Mapping[str, str]) -> list[Citation]:
     found: list[Citation] = []
     taken_until = -1
     titles = _title_pattern(unit_titles, "vi")
@@ -528,8 +519,6 @@ def _vi_chain(
             continue
         parsed = _vi_level(text, at, level)
         if parsed is None:
-            if not levels:
-                continue
             continue
         items, level_start, level_end = parsed
         if levels and items is not None and len(items) > 1:
@@ -541,9 +530,10 @@ def _vi_chain(
     if not levels:
         return []
     end = pos
-    if levels[0][0] == "art" and len(levels) == 1 and levels[0][1] is not None:
-        if len(levels[0][1]) == 1 and _heading(text, start, end):
-            return []
+    only = levels[0][1]
+    single_article = len(levels) == 1 and levels[0][0] == "art" and only is not None
+    if single_article and only is not None and len(only) == 1 and _heading(text, start, end):
+        return []
     unit: str | None = None
     reason: str | None = None
     outermost, outer_items, _, _ = levels[-1]
@@ -575,15 +565,24 @@ def _vi_chain(
         mode = "below"
     out: list[Citation] = []
     for span_start, span_end, value in _items_span(inner_items, inner_start, end):
-        tail = fixed + [_component(innermost, value)]
+        tail = [*fixed, _component(innermost, value)]
         span_text = text[span_start:span_end]
         if mode == "this":
             prefix = _prefix_through(here, fixed_kind) if here else None
             if here is None:
                 out.append(Citation(span_start, span_end, span_text, None, None, None, NO_POSITION))
             elif prefix is None:
-                out.append(Citation(span_start, span_end, span_text, None, None, here,
-                                    f"{here} is not inside a {fixed_kind}"))
+                out.append(
+                    Citation(
+                        span_start,
+                        span_end,
+                        span_text,
+                        None,
+                        None,
+                        here,
+                        f"{here} is not inside a {fixed_kind}",
+                    )
+                )
             else:
                 out.append(Citation(span_start, span_end, span_text, None, _join(prefix + tail), here))
         elif mode == "below":
