@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from bench.citations_bench import evaluate
+from bench.citations_bench import evaluate, main
 
 from iu_core.domain.citations import NO_POSITION, NO_UNIT, Citation, detect
 
@@ -194,3 +196,24 @@ def test_the_labelled_set_keeps_the_measured_precision_and_recall(language: str)
     assert score.labelled > 30
     assert score.precision >= precision, score.false_hits
     assert score.recall >= recall, score.misses
+
+
+def test_the_benchmark_command_prints_precision_recall_and_cost_per_language(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["--json"]) == 0
+    rows = {row["language"]: row for row in json.loads(capsys.readouterr().out)}
+    assert set(rows) == {"en", "vi"}
+    for row in rows.values():
+        assert row["labelled"] > 30 and row["ms_per_1000_pieces"] > 0
+        assert 0.0 <= row["precision"] <= 1.0 and 0.0 <= row["recall"] <= 1.0
+
+
+def test_the_docs_example_gives_what_the_page_shows() -> None:
+    first, second = detect(
+        "trừ biện pháp quy định tại điểm m và điểm n khoản 1 Điều này",
+        language="vi",
+        here="art_5__para_2",
+    )
+    assert (first.start, first.end, first.eid) == (27, 33, "art_5__para_1__point_m")
+    assert (second.start, second.end, second.eid) == (37, 60, "art_5__para_1__point_n")
