@@ -217,3 +217,16 @@ def test_the_docs_example_gives_what_the_page_shows() -> None:
     )
     assert (first.start, first.end, first.eid) == (27, 33, "art_5__para_1__point_m")
     assert (second.start, second.end, second.eid) == (37, 60, "art_5__para_1__point_n")
+
+
+def test_a_number_after_a_reference_is_not_taken_for_another_provision() -> None:
+    assert found("under section 4 and 12 months later", "en") == [("section 4", None, "sec_4")]
+    assert found("theo khoản 2 Điều 10, 20 ngày sau", "vi") == [("khoản 2 Điều 10", None, "art_10__para_2")]
+
+
+def test_a_list_that_repeats_its_keyword_gives_one_citation_per_item() -> None:
+    assert found("theo Điều 5 và Điều 6.", "vi") == [
+        ("Điều 5", None, "art_5"),
+        ("Điều 6", None, "art_6"),
+    ]
+    assert found("under ss. 6 and 7", "en") == [("ss. 6", None, "sec_6"), ("7", None, "sec_7")]

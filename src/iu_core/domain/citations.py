@@ -253,7 +253,10 @@ def _en_item(text: str, pos: int, kind: str) -> tuple[str, list[str], int] | Non
     return number, designations, pos
 
 
-def _en_list(text: str, pos: int, kind: str) -> tuple[list[tuple[_Item, list[str]]], int] | None:
+def _en_list(
+    text: str, pos: int, kind: str, *, plural: bool = True
+) -> tuple[list[tuple[_Item, list[str]]], int] | None:
+    """A list or range of items; a number list needs a plural keyword ("sections 4 and 5")."""
     first = _en_item(text, pos, kind)
     if first is None:
         return None
@@ -264,8 +267,11 @@ def _en_list(text: str, pos: int, kind: str) -> tuple[list[tuple[_Item, list[str
         following = _en_item(text, after, kind)
         if following is None:
             break
-        if kind in ("part", "chp", "sched", "sec", "art") and not _EN_NUMBER.match(text, after):
+        numbered = _EN_NUMBER.match(text, after) is not None
+        if kind in ("part", "chp", "sched", "sec", "art", "reg") and not numbered:
             break
+        if numbered and not plural:
+            break  # "section 4 and 12 months": the 12 is not a section
         previous, designations = items[-1]
         if sep.group("sep").strip() in ("to", "-", "\u2013") and not designations and not following[1]:
             items[-1] = (
@@ -321,7 +327,9 @@ def _detect_en(text: str, here: str | None, unit_titles: Mapping[str, str]) -> l
         if not free(match.start()):
             continue
         kind = _en_kind(match.group("kw"))
-        parsed = _en_list(text, match.end(), kind)
+        keyword = match.group("kw")
+        plural = keyword.endswith("s") or keyword in ("ss.", "regs.")
+        parsed = _en_list(text, match.end(), kind, plural=plural)
         if parsed is None:
             continue
         items, end = parsed
@@ -419,6 +427,11 @@ _VI_START = re.compile(
     rf"(?=[a-zđ](?!{_W})|\d|[IVXLC]+(?!{_W})|này(?!{_W})|thứ\s)"
 )
 _VI_SEP = re.compile(r"\s*,\s*(?:và\s+|hoặc\s+)?|\s+(?:và|hoặc)\s+|\s+đến\s+|\s*[-\u2013]\s*")
+# after an item of a list: more of the list, what qualifies it, or the sentence's end
+# ("khoản 2 Điều 10, 20 ngày" does not cite Điều 20)
+_VI_LIST_GOES_ON = re.compile(
+    rf"\s*(?:[,.;:)\]]|$|(?:và|hoặc|đến|của|tại|[Kk]hoản|[Đđ]iều|[Đđ]iểm|Luật|Bộ|này)(?!{_W}))"
+)
 _VI_THIS = re.compile(rf"này(?!{_W})")
 _VI_JOIN = re.compile(r"\s+(?:của\s+|tại\s+)?")
 _VI_THIS_UNIT = re.compile(rf"\s+(?:của\s+)?(?:Bộ\s+)?[Ll]uật\s+này(?!{_W})")
@@ -448,7 +461,7 @@ def _vi_level(text: str, pos: int, level: str) -> tuple[list[_Item] | None, int,
         if repeated is not None:
             cursor = repeated.end()
         following = value.match(text, cursor)
-        if following is None:
+        if following is None or not _VI_LIST_GOES_ON.match(text, following.end()):
             break
         if sep.group().strip() in ("đến", "-", "\u2013"):
             previous = items[-1]
