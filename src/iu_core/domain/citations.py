@@ -182,6 +182,8 @@ _EN_KEYWORDS = {
     "schedules": "sched",
     "reg.": "reg",
     "regs.": "reg",
+    "art.": "art",
+    "arts.": "art",
 }
 _EN_CHILDREN = {
     "sec": ("subsec", "para", "subpara"),
@@ -208,8 +210,8 @@ _EN_RELATIVE_CHILDREN = {
 }
 
 _EN_ABSOLUTE = re.compile(
-    r"\b(?P<kw>[Ss]ections?|ss?\.|Articles?|Parts?|Chapters?|Schedules?|regs?\.)"
-    r"\s*(?=\d|[IVXLC]+\b)"
+    r"\b(?P<kw>[Ss]ections?|[Ss]s?\.|Articles?|arts?\.|Parts?|Chapters?|Schedules?|regs?\.)"
+    r"\s+(?=\d|[IVXLC]+\b)"
 )
 _EN_REL = re.compile(r"\b(?P<kw>[Ss]ub-?sections?|[Ss]ub-?paragraphs?|[Pp]aragraphs?|[Pp]oints?)\s+(?=\(|\d)")
 _EN_THIS = re.compile(
@@ -227,7 +229,15 @@ _EN_OTHER_UNIT = re.compile(
 )
 _EN_TITLE_PART = re.compile(r"\s+of\s+Title\s+(?P<n>[IVXLC]+|\d+)\b")
 # a provision list right after another instrument's title: "... Regulations 2023 (S.I. 2023/149), regs. 1(2)"
-_EN_AFTER_TITLE = re.compile(r"(?P<title>(?:Act|Order|Regulations?)\s+\d{4})(?:\s*\([^()]*\))?,\s*$")
+_EN_AFTER_TITLE = re.compile(
+    r"(?:(?:Act|Order|Regulations?)\s+\d{4}(?:\s*\([^()]*\))?|\{?S\.I\.\s+\d{4}/\d+\}?),\s*$"
+)
+# after the last number of a list under a singular keyword ("Schedule 2 or 3, extends")
+_EN_LIST_GOES_ON = re.compile(r"\s*(?:[,.;:)\]]|$|(?:and|or|to|of)\b)")
+# "Sch. Pt. 1", "Sch. 4 para. 111(2)" after another instrument's title
+_EN_SCHEDULE_ABBREVIATION = re.compile(
+    r"\bSch\.(?:\s+(?P<n>\d+))?(?:\s+Pt\.\s+(?P<part>\d+))?(?:\s+para\.\s+(?P<para>\d+))?"
+)
 
 
 def _en_kind(keyword: str) -> str:
@@ -246,6 +256,8 @@ def _en_item(text: str, pos: int, kind: str) -> tuple[str, list[str], int] | Non
         if number_match is None:
             return None
         number, pos = number_match.group(), number_match.end()
+        if kind in ("sec", "art", "reg") and not number[0].isdigit():
+            return None  # "S.I." is not section I
     designations: list[str] = []
     while (match := _EN_DESIG.match(text, pos)) is not None:
         designations.append(match.group("d"))
@@ -270,7 +282,7 @@ def _en_list(
         numbered = _EN_NUMBER.match(text, after) is not None
         if kind in ("part", "chp", "sched", "sec", "art", "reg") and not numbered:
             break
-        if numbered and not plural:
+        if numbered and not plural and not _EN_LIST_GOES_ON.match(text, following[2]):
             break  # "section 4 and 12 months": the 12 is not a section
         previous, designations = items[-1]
         if sep.group("sep").strip() in ("to", "-", "\u2013") and not designations and not following[1]:
@@ -328,7 +340,7 @@ def _detect_en(text: str, here: str | None, unit_titles: Mapping[str, str]) -> l
             continue
         kind = _en_kind(match.group("kw"))
         keyword = match.group("kw")
-        plural = keyword.endswith("s") or keyword in ("ss.", "regs.")
+        plural = keyword.lower().rstrip(".").endswith("s") and keyword.lower() not in ("s.",)
         parsed = _en_list(text, match.end(), kind, plural=plural)
         if parsed is None:
             continue
@@ -339,7 +351,7 @@ def _detect_en(text: str, here: str | None, unit_titles: Mapping[str, str]) -> l
         if kind == "chp" and (title_part := _EN_TITLE_PART.match(text, end)) is not None:
             outer, end = [_component("title", title_part.group("n"))], title_part.end()
         unit, reason, end = _en_unit_tail(text, end, titles, unit_titles)
-        if kind == "reg" and reason is None:
+        if (kind == "reg" or keyword.lower() in ("art.", "arts.")) and reason is None:
             before = _EN_AFTER_TITLE.search(text, max(0, match.start() - 200), match.start())
             if before is None:
                 continue
@@ -358,6 +370,35 @@ def _detect_en(text: str, here: str | None, unit_titles: Mapping[str, str]) -> l
                     for depth, d in enumerate(designations)
                 ]
                 add(Citation(start, stop, text[start:stop], unit, _join(components), None, reason))
+
+    for match in _EN_SCHEDULE_ABBREVIATION.finditer(text):
+        if not free(match.start()) or match.end() - match.start() <= len("Sch."):
+            continue
+        before = text[max(0, match.start() - 200) : match.start()]
+        after_unknown = any(
+            c.end <= match.start()
+            and re.fullmatch(r"\s*,\s*", text[c.end : match.start()])
+            and (c.unresolved or "").startswith(NO_UNIT)
+            for c in found
+        )
+        if not after_unknown and _EN_AFTER_TITLE.search(before) is None:
+            continue
+        components = [_component("sched", match.group("n")) if match.group("n") else "sched"]
+        if match.group("part"):
+            components.append(_component("part", match.group("part")))
+        if match.group("para"):
+            components.append(_component("para", match.group("para")))
+        add(
+            Citation(
+                match.start(),
+                match.end(),
+                match.group(),
+                None,
+                _join(components),
+                None,
+                f"{NO_UNIT}: the instrument named before",
+            )
+        )
 
     for match in _EN_REL.finditer(text):
         if not free(match.start()):
