@@ -374,14 +374,14 @@ def _detect_en(text: str, here: str | None, unit_titles: Mapping[str, str]) -> l
     for match in _EN_SCHEDULE_ABBREVIATION.finditer(text):
         if not free(match.start()) or match.end() - match.start() <= len("Sch."):
             continue
-        before = text[max(0, match.start() - 200) : match.start()]
+        preceding = text[max(0, match.start() - 200) : match.start()]
         after_unknown = any(
             c.end <= match.start()
-            and re.fullmatch(r"\s*,\s*", text[c.end : match.start()])
+            and re.fullmatch(r"\s*,\s*", text[c.end : match.start()]) is not None
             and (c.unresolved or "").startswith(NO_UNIT)
             for c in found
         )
-        if not after_unknown and _EN_AFTER_TITLE.search(before) is None:
+        if not after_unknown and _EN_AFTER_TITLE.search(preceding) is None:
             continue
         components = [_component("sched", match.group("n")) if match.group("n") else "sched"]
         if match.group("part"):
