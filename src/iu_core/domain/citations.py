@@ -566,11 +566,13 @@ def _vi_chain(
 ) -> list[Citation]:
     levels: list[tuple[str, list[_Item] | None, int, int]] = []
     pos = start
-    for level in _VI_LEVELS:
-        cursor = pos if not levels else _VI_JOIN.match(text, pos)
-        at = pos if isinstance(cursor, int) else (cursor.end() if cursor else None)
-        if at is None:
-            continue
+    for level in _VI_LEVELS:  # innermost first: điểm, then khoản, then Điều
+        at = pos
+        if levels:
+            join = _VI_JOIN.match(text, pos)
+            if join is None:
+                break
+            at = join.end()
         parsed = _vi_level(text, at, level)
         if parsed is None:
             continue
@@ -605,6 +607,7 @@ def _vi_chain(
 
     # the fixed part: every level but the innermost, outermost first
     fixed: list[str] = []
+    fixed_kind = ""
     mode = "absolute"
     for level, items, _, _ in reversed(levels[1:]):
         if items is None:
