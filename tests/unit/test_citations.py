@@ -7,7 +7,7 @@ import json
 import pytest
 from bench.citations_bench import evaluate, main
 
-from iu_core.domain.citations import NO_POSITION, NO_UNIT, Citation, detect
+from iu_core.domain.citations import NO_POSITION, NO_UNIT, Citation, detect, locate
 
 UNITS = {
     "dpa": "Data Protection Act 2018",
@@ -265,3 +265,29 @@ def test_amendment_notes_cite_this_act_and_the_instrument_they_name() -> None:
 
 def test_an_abbreviation_with_no_instrument_before_it_is_not_a_citation() -> None:
     assert detect("the S.I. number; see art. 2 of the contract", language="en") == ()
+
+
+# eids as the tree stores them: the whole path, numbers as printed
+STORED = [
+    "chp_I__art_5",
+    "chp_I__art_5__para_1",
+    "chp_I__art_5__para_1__point_m",
+    "chp_III__art_16__para_1",
+    "chp_II",
+    "chp_II__art_10",
+    "art_2__para_1",
+    "hcontainer_1__art_5",
+]
+
+
+def test_a_cited_eid_is_located_among_the_stored_eids_by_its_path_end() -> None:
+    assert locate("art_16__para_1", STORED) == "chp_III__art_16__para_1"
+    assert locate("art_5__para_1__point_m", STORED) == "chp_I__art_5__para_1__point_m"
+    assert locate("chp_2", STORED) == "chp_II"
+    assert locate("art_2__para_1", STORED) == "art_2__para_1"
+
+
+def test_a_cited_eid_that_names_nothing_or_several_pieces_is_not_located() -> None:
+    assert locate("art_99", STORED) is None
+    assert locate("art_5", STORED) is None  # chp_I__art_5 and hcontainer_1__art_5
+    assert locate("rt_16__para_1", STORED) is None  # a whole component, not a text suffix

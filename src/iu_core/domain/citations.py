@@ -3,6 +3,7 @@
 API::
 
     detect(text, *, language, here=None, unit_titles={}) -> tuple[Citation, ...]
+    locate(eid, eids) -> str | None
 
 Pure Python, no database. ``language`` is ``"en"`` or ``"vi"``. ``here`` is the
 ``eid`` of the piece the text belongs to; relative references (``subsection
@@ -33,7 +34,7 @@ provision itself, not a reference to it, and is not reported.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 LANGUAGES = ("en", "vi")
@@ -647,6 +648,33 @@ def _vi_chain(
         else:
             out.append(Citation(span_start, span_end, span_text, unit, _join(tail), None, reason))
     return out
+
+
+def _canonical(eid: str) -> str:
+    parts = []
+    for part in eid.split("__"):
+        kind, _, number = part.rpartition("_")
+        if kind in ("part", "chp") and (value := _roman(number.upper())) is not None:
+            number = str(value)
+        parts.append(f"{kind}_{number}".casefold() if kind else part.casefold())
+    return "__".join(parts)
+
+
+def locate(eid: str, eids: Iterable[str]) -> str | None:
+    """The stored eid a detected ``eid`` names, or None when none or several do.
+
+    Stored eids keep the whole path and numbers as printed (``chp_III__art_16__para_1``);
+    a citation names what the text says (``art_16__para_1``). They match when
+    the stored eid ends with the cited one, Roman chapter and part numbers
+    read as arabic and case ignored.
+    """
+    target = _canonical(eid)
+    found = [
+        stored
+        for stored in eids
+        if (canonical := _canonical(stored)) == target or canonical.endswith("__" + target)
+    ]
+    return found[0] if len(found) == 1 else None
 
 
 def detect(
