@@ -23,6 +23,17 @@ _PROVISIONS: dict[str, dict[str, str]] = {
         "clause": r"\d{1,2}\.+\s*\D",
         "point": r"[a-zđ]\) ",
     },
+    "vn_luat_an_ninh_mang_2018_full.txt": {
+        "chapter": r"Chương [IVX]+\b",
+        "article": r"Điều \d+\b",
+        "clause": r"\d{1,2}\.+\s*\D",
+        "point": r"[a-zđ]\) ",
+    },
+    "vn_luat_cong_nghe_thong_tin_2006_dieu_16_30.txt": {
+        "article": r"Điều \d+\b",
+        "clause": r"\d{1,2}\.+\s*\D",
+        "point": r"[a-zđ]\) ",
+    },
     "vn_luat_cong_nghe_thong_tin_2006.txt": {
         "chapter": r"Chương [IVX]+\b",
         "section": r"Mục \d+\b",
@@ -67,6 +78,12 @@ _PROVISIONS: dict[str, dict[str, str]] = {
         "point": r"\([a-h]\) ",
         "subpoint": r"\((i|ii|iii|iv)\) ",
     },
+    "uk_fraud_act_2006_s11_16.txt": {
+        "section": r"1[1-6] [A-Z]",  # "11 Obtaining" … "16 Short title"
+        "clause": r"\(\d+\) ",
+        "point": r"\([a-h]\) ",
+        "subpoint": r"\((i|ii)\) ",
+    },
 }
 
 
@@ -94,7 +111,22 @@ def test_every_statute_has_a_source_row() -> None:
     assert sum(not n.startswith("vn_") for n in shipped) >= 3
 
 
-@pytest.mark.parametrize("name", sorted(_PROVISIONS))
+# Known gap: a section heading that ends with a full stop ("14 Minor and consequential
+# amendments etc.") is not taken as a section; the test turns green when autocut learns it.
+_KNOWN_GAPS = {
+    "uk_fraud_act_2006_s11_16.txt": "section heading ending in 'etc.' is not cut as a section",
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=_KNOWN_GAPS[name]))
+        if name in _KNOWN_GAPS
+        else name
+        for name in sorted(_PROVISIONS)
+    ],
+)
 def test_statute_is_cut_losslessly_with_one_piece_per_provision(name: str) -> None:
     text = _read(name)
     root = autocut(text)
