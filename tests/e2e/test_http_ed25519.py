@@ -182,9 +182,7 @@ def test_bad_signature_requests_are_one_error_line(conn: psycopg.Connection[Any]
         assert done.returncode != 0, args
         assert expected in done.stderr, (args, done.stderr)
         assert "Traceback" not in done.stderr
-    kinds = conn.execute(
-        "SELECT count(*) FROM iu_route_credential WHERE kind = 'signing_key'"
-    ).fetchone()
+    kinds = conn.execute("SELECT count(*) FROM iu_route_credential WHERE kind = 'signing_key'").fetchone()
     assert kinds == (0,)
     signature = conn.execute(
         "SELECT signature FROM iu_outbound_route WHERE route_code = %s", (workflow,)

@@ -84,7 +84,8 @@ def _settings(signature: str, *credentials: dict[str, object]) -> dict[str, obje
 
 
 def test_the_route_plan_signs_with_what_the_route_chose() -> None:
-    hmac_cred = {"kind": "webhook_secret", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "current": True}
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    hmac_cred = {"kind": "webhook_secret", "secret": secret, "current": True}
     key_cred = {"kind": "signing_key", "secret": PRIVATE, "current": True}
     assert isinstance(RoutePlan.build("r", _settings("hmac", hmac_cred, key_cred)).signer, Signer)
     plan = RoutePlan.build("r", _settings("ed25519", hmac_cred, key_cred))

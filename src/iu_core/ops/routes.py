@@ -236,10 +236,12 @@ def set_route(
             raise Refused(f"route {route_code} cannot be live: {problem}")
     if changes.signature is not None:
         if changes.signature not in SIGNATURES:
-            raise IuCoreError(f"unknown signature {changes.signature!r}; expected one of {', '.join(SIGNATURES)}")
+            raise IuCoreError(
+                f"unknown signature {changes.signature!r}; expected one of {', '.join(SIGNATURES)}"
+            )
         if (changes.target_kind or route.target_kind) != "external_endpoint":
             raise IuCoreError(
-                f"route {route_code} is not an external_endpoint route: only webhooks are signed (--signature)"
+                f"route {route_code} is not an external_endpoint route: only webhooks are signed"
             )
     params = {f.name: getattr(changes, f.name) for f in fields(changes)}
     params["allow_networks"] = list(changes.allow_networks) if changes.allow_networks is not None else None

@@ -178,7 +178,7 @@ def replace_key(conn: Conn, route_code: str, *, window_s: float) -> RotatedKey:
 
 
 def rotate_key(conn: Conn, route_code: str, *, window_hours: float, actor: str | None = None) -> RotatedKey:
-    """A new Ed25519 signing key for an external_endpoint route; the previous one signs for ``window_hours``."""
+    """A new Ed25519 signing key for an external_endpoint route; the previous one signs ``window_hours``."""
     kind = _route_kind(conn, route_code)
     _require_kind(route_code, kind, "external_endpoint", "only webhooks are signed")
     with change(conn, "route key rotate", actor):

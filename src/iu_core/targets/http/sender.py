@@ -83,7 +83,8 @@ class RoutePlan:
         ref = str(settings["target_ref"])
         creds = list(settings.get("credentials") or ())
         ed25519 = settings.get("signature") == "ed25519"
-        secrets = [c["secret"] for c in creds if c["kind"] == ("signing_key" if ed25519 else "webhook_secret")]
+        signing_kind = "signing_key" if ed25519 else "webhook_secret"
+        secrets = [c["secret"] for c in creds if c["kind"] == signing_kind]
         tokens = [c["secret"] for c in creds if c["kind"] == "access_token" and c.get("current")]
         refusal: str | None = None
         retryable = False
