@@ -1,7 +1,7 @@
 """Ed25519 (Standard Webhooks v1a) signatures through the real worker, verified by a receiver on 127.0.0.1.
 
 The receiver knows only the published ``whpk_`` public key and verifies as the
-Standard Webhooks specification writes it: Ed25519 over
+Standard Webhooks defines it: Ed25519 over
 ``"{webhook-id}.{webhook-timestamp}.{body}"``, each ``v1a,<base64>`` of the
 space-separated ``webhook-signature`` header tried in turn. (The reference
 library ``standardwebhooks`` 1.3 verifies only ``v1`` HMAC signatures, so the

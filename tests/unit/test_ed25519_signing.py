@@ -11,10 +11,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from iu_core.targets.http.sender import RoutePlan
 from iu_core.targets.webhook import Ed25519Signer, Signer, new_key_pair, public_key_of
 
-# RFC 8032, section 7.1, TEST 1: the private key's seed and its public key.
-RFC_SEED = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+# RFC 8032, section 7.1, TEST 1: the private key (its 32 raw bytes) and its public key.
+RFC_PRIVATE = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
 RFC_PUBLIC = bytes.fromhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
-PRIVATE = "whsk_" + base64.b64encode(RFC_SEED).decode()
+PRIVATE = "whsk_" + base64.b64encode(RFC_PRIVATE).decode()
 WEBHOOK_ID = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
 STAMP = 1674087231
 BODY = b'{"type":"example"}'
@@ -23,7 +23,7 @@ EXPECTED = "v1a,S26CuLjpVgKGG3K6Rg7jokHbcT6LhCUmZhu6b/Yqaiho+Jw0PlrxO85E2Mv+a9ct
 
 
 def _verify(public_key: str, header: str, webhook_id: str, stamp: int, body: bytes) -> int:
-    """How many ``v1a`` signatures of ``header`` verify with ``public_key`` (the spec's algorithm)."""
+    """How many ``v1a`` signatures of ``header`` verify with ``public_key`` (Standard Webhooks v1a)."""
     key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key.removeprefix("whpk_")))
     content = f"{webhook_id}.{stamp}.".encode() + body
     good = 0
