@@ -161,6 +161,7 @@ AUDITED: dict[str, Audited] = {
     ),
     "route backfill": Audited(("route", "backfill", "late"), "route", "late", "backfill", _seeded_route),
     "route secret rotate": Audited(("route", "secret", "rotate", HOOK), "credential", HOOK, "rotate", _hook),
+    "route key rotate": Audited(("route", "key", "rotate", HOOK), "credential", HOOK, "rotate", _hook),
     "route token set": Audited(
         ("route", "token", "set", FLOW),
         "credential",
@@ -247,6 +248,7 @@ READ_ONLY = {
     "relations",
     "report list",
     "report show",
+    "route key public",
     "route list",
     "route secret show-fingerprint",
     "route show",

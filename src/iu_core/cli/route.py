@@ -191,6 +191,12 @@ def route_remove_cmd(app: AppContext, route: str, force: bool, as_json: bool) ->
     type=Bounded(float, 0, 24 * 36500, "hours", low_open=True),
     help="Disable the route when every attempt failed for this long (default 72).",
 )
+@click.option(
+    "--signature",
+    type=click.Choice(route_ops.SIGNATURES),
+    help="How webhooks are signed: hmac (v1, shared secret) or ed25519 (v1a, the route's key pair; "
+    "the first switch makes the key pair).",
+)
 @json_option
 @pass_app
 def route_set_cmd(app: AppContext, /, route: str, as_json: bool, **options: Any) -> None:
@@ -216,6 +222,7 @@ def route_set_cmd(app: AppContext, /, route: str, as_json: bool, **options: Any)
         circuit_cooldown_s=options["circuit_cooldown"],
         max_payload_bytes=options["max_payload_bytes"],
         disable_after_failing_hours=options["disable_after_failing_hours"],
+        signature=options["signature"],
     )
     with operator_connection(app) as conn:
         updated = route_ops.set_route(conn, route, changes)
@@ -223,6 +230,8 @@ def route_set_cmd(app: AppContext, /, route: str, as_json: bool, **options: Any)
         print_json({"changed": True, **updated.as_dict()})
     else:
         console.print(f"route {updated.route_code} updated ({updated.mode})")
+        if options["signature"] == "ed25519" and updated.signing_public_key:
+            console.print(f"public key (give it to the receiver): {updated.signing_public_key}", markup=False)
 
 
 @route_group.command("enable")
@@ -332,6 +341,65 @@ def secret_show_fingerprint(app: AppContext, route_code: str, as_json: bool) -> 
         else:
             state = "retired"
         console.print(f"{r['fingerprint']}  {state}  (created {r['created_at'].isoformat()})")
+
+
+@route_group.group("key")
+def key_group() -> None:
+    """Ed25519 signing keys of external_endpoint routes that sign with --signature ed25519."""
+
+
+@key_group.command("rotate")
+@click.argument("route_code", metavar="ROUTE")
+@click.option(
+    "--window-hours",
+    type=Bounded(float, 0, 24 * 30, "hours"),
+    default=24.0,
+    show_default=True,
+    help="How long the previous key keeps signing beside the new one (0: stop at once).",
+)
+@json_option
+@pass_app
+def key_rotate(app: AppContext, route_code: str, window_hours: float, as_json: bool) -> None:
+    """Make a new Ed25519 signing key for ROUTE and print its public key.
+
+    The private key never leaves the database. Until the window ends,
+    deliveries carry two v1a signatures (new and previous key), so the
+    receiver can switch to the new public key at any moment.
+    """
+    with operator_connection(app) as conn:
+        rotated = secret_ops.rotate_key(conn, route_code, window_hours=window_hours)
+    if as_json:
+        print_json({"changed": True, **rotated.as_dict()})
+        return
+    console.print(f"new signing key for route {route_code}; public key:")
+    sys.stdout.write(rotated.public_key + "\n")
+    sys.stdout.flush()
+    console.print(f"fingerprint {rotated.fingerprint}")
+    if rotated.previous_valid_until is not None:
+        console.print(f"the previous key keeps signing until {rotated.previous_valid_until.isoformat()}")
+
+
+@key_group.command("public")
+@click.argument("route_code", metavar="ROUTE")
+@json_option
+@pass_app
+def key_public(app: AppContext, route_code: str, as_json: bool) -> None:
+    """Print ROUTE's current public key (whpk_…, base64 of the raw Ed25519 key).
+
+    With --json: every public key that verifies now (current first, then a
+    previous one inside its rotation window) with its fingerprint.
+    """
+    with operator_connection(app) as conn:
+        rows = secret_ops.public_keys(conn, route_code)
+    if as_json:
+        print_json({"route_code": route_code, "public_keys": rows})
+        return
+    if not rows:
+        raise IuCoreError(
+            f"route {route_code} has no signing key "
+            f"(iu-core route set {route_code} --signature ed25519, or iu-core route key rotate {route_code})"
+        )
+    sys.stdout.write(str(rows[0]["public_key"]) + "\n")
 
 
 @route_group.group("token")

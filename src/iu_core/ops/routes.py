@@ -21,6 +21,7 @@ from iu_core.domain.model import (
 from iu_core.errors import IuCoreError, NotFound, Refused
 from iu_core.ops import allowlist as allowlist_ops
 from iu_core.ops import audit_notes as audit_ops
+from iu_core.ops import secrets as secret_ops
 from iu_core.ops.change import Changed, Conn, change, q
 from iu_core.ops.refusal import Refusal, RefusalReason, route_refusal
 
@@ -29,6 +30,9 @@ from iu_core.ops.refusal import Refusal, RefusalReason, route_refusal
 KNOWN_EVENT_TYPES = frozenset(
     {STRUCTURE_OP_APPLIED, STRUCTURE_PIECE_DEPRECATED, IU_CREATED, IU_RELATION_ADDED, IU_RELATION_REMOVED}
 )
+
+# How an external_endpoint route signs its webhooks (Standard Webhooks v1 / v1a).
+SIGNATURES = ("hmac", "ed25519")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,8 @@ class Route:
     max_payload_bytes: int
     disable_after_failing_hours: Decimal
     allowlisted: bool
+    signature: str  # hmac (v1, shared secrets) or ed25519 (v1a, the route's key pair)
+    signing_public_key: str | None  # the current Ed25519 public key (whpk_…), if any
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Route:
@@ -97,6 +103,7 @@ class RouteChanges:
     circuit_cooldown_s: int | None = None
     max_payload_bytes: int | None = None
     disable_after_failing_hours: float | None = None
+    signature: str | None = None  # hmac or ed25519
 
     def is_empty(self) -> bool:
         return not self.set_rate_limit and all(
@@ -227,11 +234,23 @@ def set_route(
         problem = _going_live_problem(conn, route, changes)
         if problem is not None:
             raise Refused(f"route {route_code} cannot be live: {problem}")
+    if changes.signature is not None:
+        if changes.signature not in SIGNATURES:
+            raise IuCoreError(
+                f"unknown signature {changes.signature!r}; expected one of {', '.join(SIGNATURES)}"
+            )
+        if (changes.target_kind or route.target_kind) != "external_endpoint":
+            raise IuCoreError(
+                f"route {route_code} is not an external_endpoint route: only webhooks are signed"
+            )
     params = {f.name: getattr(changes, f.name) for f in fields(changes)}
     params["allow_networks"] = list(changes.allow_networks) if changes.allow_networks is not None else None
     params["route_code"] = route_code
     with change(conn, "route set", actor):
         conn.execute(q("set_route"), params)
+        if changes.signature == "ed25519" and route.signing_public_key is None:
+            # The first switch to ed25519 makes the route's key pair (audited as a rotation).
+            secret_ops.replace_key(conn, route_code, window_s=0)
     return get_route(conn, route_code)
 
 

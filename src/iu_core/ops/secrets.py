@@ -1,7 +1,9 @@
-"""Route credentials: signing secrets of external_endpoint routes, tokens of directus_flow routes.
+"""Route credentials: signing secrets and keys of external_endpoint routes, tokens of directus_flow routes.
 
 A secret is returned exactly once, by ``rotate_secret``, to the operator who
 must hand it to the receiver; otherwise it is only named by its fingerprint.
+An Ed25519 signing key's private half is never returned at all: only its
+public key (``whpk_…``) and that key's fingerprint are shown and audited.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from iu_core.errors import IuCoreError, NotFound, Refused
 from iu_core.ops import audit_notes as audit
 from iu_core.ops.change import Changed, Conn, change, q
 from iu_core.ops.records import Fingerprint
-from iu_core.targets.webhook import fingerprint, new_secret
+from iu_core.targets.webhook import fingerprint, new_key_pair, new_secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +28,24 @@ class RotatedSecret:
     secret: str
     fingerprint: str
     previous_valid_until: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class RotatedKey:
+    """A new Ed25519 signing key (its public key) and until when the previous key still signs."""
+
+    route_code: str
+    public_key: str
+    fingerprint: str
+    previous_valid_until: dt.datetime | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "route_code": self.route_code,
+            "public_key": self.public_key,
+            "fingerprint": self.fingerprint,
+            "previous_valid_until": self.previous_valid_until,
+        }
 
 
 def _route_kind(conn: Conn, route_code: str) -> str:
@@ -123,3 +143,50 @@ def set_token(conn: Conn, route_code: str, token: str, *, actor: str | None = No
         f"access token of route {route_code} set (fingerprint {fingerprint(token)})",
         {"route_code": route_code, "fingerprint": fingerprint(token)},
     )
+
+
+def replace_key(conn: Conn, route_code: str, *, window_s: float) -> RotatedKey:
+    """Make a new Ed25519 key pair the route's current signing key and audit it (in the caller's change)."""
+    private_key, public_key = new_key_pair()
+    previous = audit.current_fingerprint(conn, route_code, "signing_key")
+    row = conn.execute(
+        q("replace_credential"),
+        {
+            "route_code": route_code,
+            "kind": "signing_key",
+            "secret": private_key,
+            "fingerprint": fingerprint(public_key),
+            "window_s": window_s,
+        },
+    ).fetchone()
+    conn.execute(q("set_public_key"), {"route_code": route_code, "public_key": public_key})
+    valid_until = row[0] if row else None
+    audit.note(
+        conn,
+        "credential",
+        route_code,
+        "rotate",
+        before={"kind": "signing_key", "fingerprint": previous},
+        after={
+            "kind": "signing_key",
+            "fingerprint": fingerprint(public_key),
+            "public_key": public_key,
+            "previous_valid_until": valid_until.isoformat() if valid_until else None,
+        },
+    )
+    return RotatedKey(route_code, public_key, fingerprint(public_key), valid_until)
+
+
+def rotate_key(conn: Conn, route_code: str, *, window_hours: float, actor: str | None = None) -> RotatedKey:
+    """A new Ed25519 signing key for an external_endpoint route; the previous one signs ``window_hours``."""
+    kind = _route_kind(conn, route_code)
+    _require_kind(route_code, kind, "external_endpoint", "only webhooks are signed")
+    with change(conn, "route key rotate", actor):
+        return replace_key(conn, route_code, window_s=window_hours * 3600)
+
+
+def public_keys(conn: Conn, route_code: str) -> list[dict[str, object]]:
+    """The route's public keys that verify now (current first), with their fingerprints."""
+    _route_kind(conn, route_code)
+    with conn.cursor(row_factory=dict_row) as cur:
+        return list(cur.execute(q("public_keys"), {"route_code": route_code}).fetchall())

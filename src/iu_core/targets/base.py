@@ -33,6 +33,10 @@ def plan_settings(settings: RouteHttpSettings, target_ref: str) -> dict[str, Any
     credentials: list[dict[str, Any]] = [
         {"kind": "webhook_secret", "secret": secret, "current": i == 0} for i, secret in enumerate(signing)
     ]
+    credentials += [
+        {"kind": "signing_key", "secret": key, "current": i == 0}
+        for i, key in enumerate(settings.active_signing_keys())
+    ]
     if settings.access_token:
         credentials.append({"kind": "access_token", "secret": settings.access_token, "current": True})
     return {
@@ -42,6 +46,7 @@ def plan_settings(settings: RouteHttpSettings, target_ref: str) -> dict[str, Any
         "timeout_s": settings.timeout_s,
         "connect_timeout_s": settings.connect_timeout_s,
         "allow_networks": settings.allow_networks,
+        "signature": settings.signature,
         "credentials": credentials,
     }
 

@@ -46,6 +46,9 @@ class RouteHttpSettings:
     # (secret, valid_until) — current first; valid_until None for the current one.
     webhook_secrets: tuple[tuple[str, dt.datetime | None], ...]
     access_token: str | None
+    # hmac (webhook_secrets sign) or ed25519 (signing_keys sign); same shape.
+    signature: str = "hmac"
+    signing_keys: tuple[tuple[str, dt.datetime | None], ...] = ()
 
     def __repr__(self) -> str:  # keep credentials out of any accidental print or log
         return f"RouteHttpSettings(route_code={self.route_code!r}, target_kind={self.target_kind!r})"
@@ -54,6 +57,11 @@ class RouteHttpSettings:
         """The secrets that sign now: the current one, and a previous one inside its window."""
         now = now or dt.datetime.now(dt.UTC)
         return [s for s, until in self.webhook_secrets if until is None or until > now]
+
+    def active_signing_keys(self, now: dt.datetime | None = None) -> list[str]:
+        """The Ed25519 private keys that sign now, current first."""
+        now = now or dt.datetime.now(dt.UTC)
+        return [s for s, until in self.signing_keys if until is None or until > now]
 
 
 @dataclass
@@ -140,6 +148,7 @@ class RouteSettingsReader:
 
 def _build(row: dict[str, Any], creds: list[dict[str, Any]]) -> RouteHttpSettings:
     secrets = tuple((c["secret"], c["valid_until"]) for c in creds if c["kind"] == "webhook_secret")
+    keys = tuple((c["secret"], c["valid_until"]) for c in creds if c["kind"] == "signing_key")
     tokens = [c["secret"] for c in creds if c["kind"] == "access_token" and c["valid_until"] is None]
     return RouteHttpSettings(
         route_code=row["route_code"],
@@ -154,4 +163,6 @@ def _build(row: dict[str, Any], creds: list[dict[str, Any]]) -> RouteHttpSetting
         allow_networks=parse_networks(row["allow_networks"] or ()),
         webhook_secrets=secrets,
         access_token=tokens[0] if tokens else None,
+        signature=str(row.get("signature") or "hmac"),
+        signing_keys=keys,
     )

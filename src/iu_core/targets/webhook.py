@@ -11,7 +11,9 @@ Headers (https://www.standardwebhooks.com):
   reject stale timestamps, so a retry must be re-signed);
 - ``webhook-signature``: ``v1,<base64 HMAC-SHA256>`` per active secret,
   space-separated: during a rotation window the new and the previous secret
-  both sign, so a receiver holding either one verifies.
+  both sign, so a receiver holding either one verifies. A route set to
+  ``ed25519`` signs instead with its Ed25519 key pair(s): ``v1a,<base64
+  Ed25519 signature>``, verified with the route's public key (``whpk_…``).
 """
 
 from __future__ import annotations
@@ -25,15 +27,30 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
+
 __all__ = [
+    "PUBLIC_KEY_PREFIX",
     "SECRET_PREFIX",
+    "SIGNING_KEY_PREFIX",
+    "Ed25519Signer",
     "Signer",
     "event_body",
     "fingerprint",
+    "new_key_pair",
     "new_secret",
+    "public_key_of",
 ]
 
 SECRET_PREFIX = "whsec_"
+SIGNING_KEY_PREFIX = "whsk_"  # an Ed25519 private key (its raw 32 bytes, base64)
+PUBLIC_KEY_PREFIX = "whpk_"  # an Ed25519 public key (its raw 32 bytes, base64)
 _SECRET_BYTES = 32  # Standard Webhooks recommends 24 to 64 bytes
 
 
@@ -94,3 +111,54 @@ class Signer:
             "v1," + base64.b64encode(hmac.digest(key, content, "sha256")).decode("ascii")
             for key in self._keys
         )
+
+
+def _raw_key(text: str, prefix: str) -> bytes:
+    raw = base64.b64decode(text[len(prefix) :] if text.startswith(prefix) else text, validate=True)
+    if len(raw) != 32:
+        raise ValueError("an Ed25519 key is 32 bytes")
+    return raw
+
+
+def new_key_pair() -> tuple[str, str]:
+    """A fresh Ed25519 key pair: (``whsk_…`` private key, ``whpk_…`` public key)."""
+    key = Ed25519PrivateKey.generate()
+    raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    return SIGNING_KEY_PREFIX + base64.b64encode(raw).decode("ascii"), _public_text(key)
+
+
+def _public_text(key: Ed25519PrivateKey) -> str:
+    raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return PUBLIC_KEY_PREFIX + base64.b64encode(raw).decode("ascii")
+
+
+def public_key_of(private_key: str) -> str:
+    """The ``whpk_…`` public key of a ``whsk_…`` private key."""
+    return _public_text(Ed25519PrivateKey.from_private_bytes(_raw_key(private_key, SIGNING_KEY_PREFIX)))
+
+
+class Ed25519Signer:
+    """Signs per Standard Webhooks ``v1a``: Ed25519 over ``"{id}.{timestamp}.{body}"``, base64.
+
+    Each private key is decoded once; during a rotation window the current and
+    the previous key both sign, space-separated (current first), as the HMAC
+    rotation does.
+    """
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, private_keys: Sequence[str]) -> None:
+        self._keys = tuple(
+            Ed25519PrivateKey.from_private_bytes(_raw_key(k, SIGNING_KEY_PREFIX)) for k in private_keys
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self._keys)
+
+    def __repr__(self) -> str:  # never the keys
+        return f"Ed25519Signer({len(self._keys)} key(s))"
+
+    def header(self, webhook_id: str, timestamp: int, body: bytes) -> str:
+        """``webhook-signature``: ``v1a,<sig>`` per key, space-separated."""
+        content = f"{webhook_id}.{timestamp}.".encode() + body
+        return " ".join("v1a," + base64.b64encode(key.sign(content)).decode("ascii") for key in self._keys)

@@ -12,6 +12,7 @@ SELECT r.route_code,
        r.timeout_s::float8          AS timeout_s,
        r.connect_timeout_s::float8  AS connect_timeout_s,
        r.allow_networks,
+       r.signature,
        (SELECT f.message FROM public.fn_iu_route_refusal(r) f) AS refusal
   FROM iu_outbound_route r
  WHERE r.route_code = %(route_code)s

@@ -20,12 +20,18 @@ INSERT INTO dot_config (key, value, updated_at) VALUES (%(key)s, %(value)s, now(
 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
 
 -- list_routes --
-SELECT r.*, fn_iu_route_allowlisted(r.route_code) AS allowlisted
+SELECT r.*, fn_iu_route_allowlisted(r.route_code) AS allowlisted,
+       (SELECT k.public_key FROM iu_route_credential k
+         WHERE k.route_code = r.route_code AND k.kind = 'signing_key' AND k.superseded_at IS NULL)
+           AS signing_public_key
   FROM iu_outbound_route r
  ORDER BY r.route_code
 
 -- get_route --
-SELECT r.*, fn_iu_route_allowlisted(r.route_code) AS allowlisted
+SELECT r.*, fn_iu_route_allowlisted(r.route_code) AS allowlisted,
+       (SELECT k.public_key FROM iu_route_credential k
+         WHERE k.route_code = r.route_code AND k.kind = 'signing_key' AND k.superseded_at IS NULL)
+           AS signing_public_key
   FROM iu_outbound_route r
  WHERE r.route_code = %(route_code)s
 
@@ -60,6 +66,7 @@ UPDATE iu_outbound_route
        max_payload_bytes         = coalesce(%(max_payload_bytes)s, max_payload_bytes),
        disable_after_failing_hours = coalesce(%(disable_after_failing_hours)s::numeric,
                                               disable_after_failing_hours),
+       signature                 = coalesce(%(signature)s, signature),
        updated_at                = now()
  WHERE route_code = %(route_code)s
 RETURNING route_code
@@ -78,6 +85,25 @@ SELECT route_code, target_kind FROM iu_outbound_route WHERE route_code = %(route
 SELECT fn_iu_route_credential_replace(
            %(route_code)s, %(kind)s, %(secret)s, %(fingerprint)s,
            make_interval(secs => %(window_s)s)) AS previous_valid_until
+
+-- set_public_key --
+-- The public key of the signing key fn_iu_route_credential_replace has just made current.
+UPDATE iu_route_credential
+   SET public_key = %(public_key)s
+ WHERE route_code = %(route_code)s AND kind = 'signing_key' AND superseded_at IS NULL
+
+-- public_keys --
+-- What `route key public` shows: the public keys that verify now, current first.
+SELECT public_key,
+       fingerprint,
+       created_at,
+       superseded_at IS NULL AS current,
+       valid_until
+  FROM iu_route_credential
+ WHERE route_code = %(route_code)s
+   AND kind = 'signing_key'
+   AND (superseded_at IS NULL OR valid_until > now())
+ ORDER BY superseded_at NULLS FIRST, credential_id DESC
 
 -- credential_fingerprints --
 -- What `route secret show-fingerprint` shows: never the secret itself.

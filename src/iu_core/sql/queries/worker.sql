@@ -52,6 +52,7 @@ SELECT c.delivery_id, c.event_id, c.event_seq, c.aggregate_id, c.event_type, c.p
                       'timeout_s', r.timeout_s, 'connect_timeout_s', r.connect_timeout_s,
                       'allow_networks', to_jsonb(r.allow_networks::text[]),
                       'max_payload_bytes', r.max_payload_bytes,
+                      'signature', r.signature,
                       'credentials', coalesce((
                           SELECT jsonb_agg(jsonb_build_object('kind', k.kind, 'secret', k.secret,
                                                               'current', k.superseded_at IS NULL)

@@ -21,7 +21,7 @@ from iu_core.delivery import DeliveryOutcome, DeliveryPath, kinds_on
 from iu_core.targets.address_policy import AddressRefused, IPNetwork, parse_networks
 from iu_core.targets.classify import StatusRule, failed, outcome_from_http
 from iu_core.targets.http.client import AsyncHttpClient, Endpoint, parse_endpoint
-from iu_core.targets.webhook import Signer, event_body
+from iu_core.targets.webhook import Ed25519Signer, Signer, event_body
 
 __all__ = ["HTTP_KINDS", "RoutePlan", "directus_status", "parse_flow_ref", "prepare", "send"]
 
@@ -66,7 +66,7 @@ class RoutePlan:
     refusal: str | None  # why nothing can be sent as configured (permanent or not: see retryable)
     refusal_retryable: bool
     refusal_failure: str  # misconfigured (credentials, flow ref) or refused (the URL)
-    signer: Signer | None
+    signer: Signer | Ed25519Signer | None
     token: str | None
     status_rule: StatusRule | None
     timeout_s: float
@@ -82,13 +82,15 @@ class RoutePlan:
         kind = str(settings["target_kind"])
         ref = str(settings["target_ref"])
         creds = list(settings.get("credentials") or ())
-        secrets = [c["secret"] for c in creds if c["kind"] == "webhook_secret"]
+        ed25519 = settings.get("signature") == "ed25519"
+        signing_kind = "signing_key" if ed25519 else "webhook_secret"
+        secrets = [c["secret"] for c in creds if c["kind"] == signing_kind]
         tokens = [c["secret"] for c in creds if c["kind"] == "access_token" and c.get("current")]
         refusal: str | None = None
         retryable = False
         failure = "misconfigured"
         url = ref
-        signer: Signer | None = None
+        signer: Signer | Ed25519Signer | None = None
         token: str | None = None
         rule: StatusRule | None = None
         if kind == "directus_flow":
@@ -104,11 +106,14 @@ class RoutePlan:
             else:
                 url = f"{parsed[0]}/flows/trigger/{parsed[1]}"
                 token = tokens[0]
+        elif not secrets and ed25519:
+            refusal = f"route {route_code} has no signing key (iu-core route key rotate {route_code})"
+            retryable = True
         elif not secrets:
             refusal = f"route {route_code} has no signing secret (iu-core route secret rotate {route_code})"
             retryable = True
         else:
-            signer = Signer(secrets)
+            signer = Ed25519Signer(secrets) if ed25519 else Signer(secrets)
         endpoint: Endpoint | None = None
         if refusal is None:
             try:
