@@ -47,7 +47,9 @@ AS $$
 $$;
 
 -- The delivery gate opened or closed (any write of its key: `iu-core gate`,
--- a macro, plain SQL). A write that leaves it as it was writes nothing.
+-- a macro, plain SQL). A write that leaves it as it was writes nothing, nor
+-- does a transaction that sets iu_core.gate_events to 'off' (the delivery
+-- macros, which open the gate and restore it before they commit).
 CREATE OR REPLACE FUNCTION fn_iu_operational_gate_event() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -62,7 +64,8 @@ BEGIN
     IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.key = 'iu_core.delivery_enabled' THEN
         v_now := NEW.value = 'true'::jsonb;
     END IF;
-    IF v_was IS DISTINCT FROM v_now THEN
+    IF v_was IS DISTINCT FROM v_now
+       AND current_setting('iu_core.gate_events', true) IS DISTINCT FROM 'off' THEN
         INSERT INTO public.event_outbox (event_type, aggregate_type, aggregate_id, payload)
         VALUES (CASE WHEN v_now THEN 'iu_gate_opened' ELSE 'iu_gate_closed' END,
                 'dot_config', md5('dot_config:iu_core.delivery_enabled')::uuid,
