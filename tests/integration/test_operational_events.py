@@ -7,8 +7,11 @@ a route that carries them never writes one about itself (no loops).
 
 from __future__ import annotations
 
+import re
+import shlex
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -242,3 +245,18 @@ def test_route_add_knows_the_operational_event_types(cli: Any) -> None:
         "event_outbox",
     )
     assert bad.returncode != 0 and "unknown event type 'iu_gate_wobbled'" in bad.stderr
+
+
+def test_the_commands_of_the_worker_page_section_run(conn: Conn, cli: Any) -> None:
+    text = (Path(__file__).parents[2] / "docs" / "worker.md").read_text(encoding="utf-8")
+    block = re.search(r"```sh\n(.*?)```", text[text.index("## Operational events") :], flags=re.DOTALL)
+    assert block
+    commands = [shlex.split(line)[1:] for line in block.group(1).splitlines() if line.startswith("iu-core ")]
+    assert len(commands) == 2
+    for command in commands:
+        result = cli(*command)
+        assert result.returncode == 0, result.stderr
+    assert "iu_dead_lettered" in result.stdout
+    assert scalar(
+        conn, "SELECT event_type FROM iu_outbound_route WHERE route_code = 'dead-letter-alerts'"
+    ) == ("iu_dead_lettered")
