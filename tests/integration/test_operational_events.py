@@ -260,3 +260,15 @@ def test_the_commands_of_the_worker_page_section_run(conn: Conn, cli: Any) -> No
     assert scalar(
         conn, "SELECT event_type FROM iu_outbound_route WHERE route_code = 'dead-letter-alerts'"
     ) == ("iu_dead_lettered")
+
+
+def test_a_gate_closed_event_waits_for_the_gate_like_any_event(
+    conn: Conn, database_url: str, cli: Any
+) -> None:
+    add_route(conn, "gate-watch", kind="workflow", ref="event_outbox", event_type="iu_gate_closed", live=True)
+    assert cli("gate", "close").returncode == 0
+    once(database_url)
+    assert states(conn, "gate-watch") == {"pending": 1}  # the gate is closed: nothing goes out
+    assert cli("gate", "open").returncode == 0
+    once(database_url)
+    assert states(conn, "gate-watch") == {"skipped": 1}  # delivered (the workflow no-op reference)
