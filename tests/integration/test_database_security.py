@@ -96,6 +96,36 @@ def test_the_operator_role_opens_the_gate(conn: Conn, make_role: Any) -> None:
     with psycopg.connect(operator, autocommit=True) as c:
         c.execute("UPDATE dot_config SET value = 'true' WHERE key = 'iu_core.delivery_enabled'")
     assert conn.execute("SELECT fn_iu_delivery_gate_open()").fetchone() == (True,)
+    assert conn.execute(
+        "SELECT payload FROM event_outbox WHERE event_type = 'iu_gate_opened'"
+    ).fetchone() == ({"by": operator_name(operator)},)
+
+
+def operator_name(conninfo: str) -> str:
+    return str(psycopg.conninfo.conninfo_to_dict(conninfo)["user"])
+
+
+def test_the_worker_role_records_a_dead_letter_and_its_event(conn: Conn, make_role: Any) -> None:
+    add_route(conn, "rep", kind="report", ref="table", live=True)
+    conn.execute(
+        "INSERT INTO event_outbox (event_type, aggregate_type, aggregate_id) "
+        "VALUES ('structure_op_applied', 'information_unit', gen_random_uuid())"
+    )
+    (delivery_id,) = conn.execute(
+        "SELECT delivery_id FROM iu_delivery WHERE route_code = 'rep'"
+    ).fetchone() or (0,)
+    worker = make_role("iu_core_worker")
+    with psycopg.connect(worker, autocommit=True) as c:
+        c.execute(
+            "SELECT * FROM fn_iu_worker_record('rep', ARRAY[%s]::bigint[], ARRAY[1], ARRAY['failed'], "
+            'ARRAY[\'{"retryable": false, "reason": "refused"}\'::jsonb], ARRAY[now()], ARRAY[now()], '
+            "ARRAY[NULL::uuid])",
+            (delivery_id,),
+        )
+    assert conn.execute(
+        "SELECT payload ->> 'route_code', payload ->> 'reason' FROM event_outbox "
+        "WHERE event_type = 'iu_dead_lettered'"
+    ).fetchall() == [("rep", "refused")]
 
 
 def test_no_function_is_executable_by_public(conn: Conn) -> None:

@@ -25,10 +25,25 @@ from iu_core.ops import secrets as secret_ops
 from iu_core.ops.change import Changed, Conn, change, q
 from iu_core.ops.refusal import Refusal, RefusalReason, route_refusal
 
-# The event types IU Core's operations write; a route for another type needs
+# The operational events: the worker's and the operator's own happenings,
+# written in SQL (sql/functions/operational_events.sql).
+OPERATIONAL_EVENT_TYPES = frozenset(
+    {
+        "iu_route_disabled",
+        "iu_circuit_opened",
+        "iu_circuit_closed",
+        "iu_dead_lettered",
+        "iu_gate_opened",
+        "iu_gate_closed",
+    }
+)
+# The event types IU Core writes; a route for another type needs
 # --allow-unknown-event-type (or an event of that type already in the outbox).
-KNOWN_EVENT_TYPES = frozenset(
-    {STRUCTURE_OP_APPLIED, STRUCTURE_PIECE_DEPRECATED, IU_CREATED, IU_RELATION_ADDED, IU_RELATION_REMOVED}
+KNOWN_EVENT_TYPES = (
+    frozenset(
+        {STRUCTURE_OP_APPLIED, STRUCTURE_PIECE_DEPRECATED, IU_CREATED, IU_RELATION_ADDED, IU_RELATION_REMOVED}
+    )
+    | OPERATIONAL_EVENT_TYPES
 )
 
 # How an external_endpoint route signs its webhooks (Standard Webhooks v1 / v1a).

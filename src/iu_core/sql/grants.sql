@@ -49,7 +49,10 @@ GRANT INSERT, UPDATE, DELETE ON iu_delivery, iu_route_attempt, iu_route_dead_let
 GRANT UPDATE ON iu_outbound_route TO iu_core_worker;
 GRANT INSERT ON iu_operator_audit TO iu_core_worker;
 -- Retention: the worker prunes finished history (never what is unfinished).
-GRANT DELETE ON event_outbox TO iu_core_worker;
+-- Operational events (a dead letter, a circuit, a disabled route; the gate,
+-- for the operator) are written in the outbox by the transaction of the
+-- happening, under the role that makes it.
+GRANT INSERT, DELETE ON event_outbox TO iu_core_worker;
 
 GRANT INSERT, UPDATE, DELETE ON dot_config, iu_outbound_route, iu_route_credential, iu_internal_consumer
    TO iu_core_operator;

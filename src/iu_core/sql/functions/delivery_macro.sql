@@ -101,12 +101,15 @@ $$;
 
 -- arm — gate open; the allowlist is exactly the structure routes. P2 — repoint
 -- those routes to the internal consumer and flip them live: the guard trigger
--- permits dry_run = false only because of the arm step.
+-- permits dry_run = false only because of the arm step. The gate opened here
+-- is restored before the macro's transaction commits: that transient change
+-- writes no gate event (operational_events.sql).
 CREATE OR REPLACE FUNCTION fn_iu_macro_arm() RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM pg_catalog.set_config('iu_core.gate_events', 'off', true);
     INSERT INTO public.dot_config (key, value) VALUES ('iu_core.delivery_enabled', 'true'::jsonb)
     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;
     INSERT INTO public.dot_config (key, value)

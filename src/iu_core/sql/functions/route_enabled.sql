@@ -4,7 +4,8 @@
 -- The delivery guard refuses ANY update of a live route while the gate is
 -- closed or the route is off the allowlist; then the route is also put back
 -- into dry-run (always allowed): fail-closed, and the caller is told
--- (forced_dry_run). An unknown route raises IU004.
+-- (forced_dry_run). An unknown route raises IU004. Disabling a route that
+-- was enabled writes an iu_route_disabled event (operational_events.sql).
 CREATE OR REPLACE FUNCTION fn_iu_route_set_enabled(
     p_route_code text,
     p_enabled    boolean,
@@ -18,8 +19,12 @@ CREATE OR REPLACE FUNCTION fn_iu_route_set_enabled(
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_was_enabled boolean;
 BEGIN
     forced_dry_run := false;
+    SELECT r.enabled INTO v_was_enabled
+      FROM public.iu_outbound_route r WHERE r.route_code = p_route_code FOR UPDATE;
     LOOP
         BEGIN
             UPDATE public.iu_outbound_route r
@@ -40,6 +45,11 @@ BEGIN
     END LOOP;
     IF route_code IS NULL THEN
         RAISE EXCEPTION 'unknown route %', p_route_code USING ERRCODE = 'IU004';
+    END IF;
+    IF v_was_enabled AND NOT p_enabled THEN
+        PERFORM public.fn_iu_operational_route_event(
+            'iu_route_disabled', route_code,
+            jsonb_build_object('reason', disabled_reason, 'by', public.fn_iu_operator_actor()));
     END IF;
 END
 $$;

@@ -1,7 +1,9 @@
 -- The circuit of a route, after a batch of its outcomes: any success closes
 -- it; failures count up and open it at the route's threshold for its
 -- cool-down. Written only when something changes (a batch of successes on a
--- closed circuit writes nothing).
+-- closed circuit writes nothing). An opening (from closed, or again after its
+-- cool-down) writes iu_circuit_opened, a closing iu_circuit_closed, unless the
+-- route carries operational events itself (the loop rule, operational_events.sql).
 CREATE OR REPLACE FUNCTION fn_iu_worker_circuit_count(
     p_route     public.iu_outbound_route,
     p_successes integer,
@@ -11,12 +13,18 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_was_open  timestamptz;
+    v_open      timestamptz;
+    v_failures  integer;
 BEGIN
     IF p_failures = 0 AND (p_successes = 0 OR NOT EXISTS (
             SELECT 1 FROM public.iu_route_circuit c
              WHERE c.route_code = p_route.route_code AND c.consecutive_failures > 0)) THEN
         RETURN;
     END IF;
+    SELECT c.open_until INTO v_was_open
+      FROM public.iu_route_circuit c WHERE c.route_code = p_route.route_code;
     INSERT INTO public.iu_route_circuit AS c (route_code, consecutive_failures, open_until, last_failure_at, last_error)
     VALUES (p_route.route_code, CASE WHEN p_successes > 0 THEN 0 ELSE p_failures END,
             CASE WHEN p_successes = 0 AND p_failures >= p_route.circuit_failure_threshold
@@ -32,7 +40,16 @@ BEGIN
                              ELSE c.open_until END,
            last_failure_at = coalesce(EXCLUDED.last_failure_at, c.last_failure_at),
            last_error = coalesce(EXCLUDED.last_error, c.last_error),
-           updated_at = now();
+           updated_at = now()
+    RETURNING c.open_until, c.consecutive_failures INTO v_open, v_failures;
+    IF (v_open IS NOT NULL AND (v_was_open IS NULL OR v_was_open <= now()))
+       OR (v_open IS NULL AND v_was_open IS NOT NULL) THEN
+        IF public.fn_iu_operational_route_emits(p_route.route_code) THEN
+            PERFORM public.fn_iu_operational_route_event(
+                CASE WHEN v_open IS NULL THEN 'iu_circuit_closed' ELSE 'iu_circuit_opened' END,
+                p_route.route_code, jsonb_build_object('failures', v_failures, 'until', v_open));
+        END IF;
+    END IF;
 END
 $$;
 

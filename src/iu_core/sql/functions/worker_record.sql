@@ -14,6 +14,7 @@
 --        delay = max(Retry-After, jittered backoff), backoff = min(max_delay, base * 2^(n-1)),
 --        jittered uniformly in [backoff/2, backoff]
 --   failed, permanent (retryable=false) or the last attempt -> dead + open dead letter
+--        + its iu_dead_lettered event (operational_events.sql)
 CREATE OR REPLACE FUNCTION fn_iu_worker_write_outcomes(
     p_route_code   text,
     p_route        public.iu_outbound_route,  -- NULL fields when the route is gone
@@ -93,6 +94,17 @@ BEGIN
                u.attempt_no
           FROM upd u
          WHERE u.new_state = 'dead'
+        RETURNING dead_letter_id, event_ref, reason, attempts
+    ), dl_event AS (
+        -- One iu_dead_lettered per new dead letter, unless this route carries
+        -- operational events itself (the loop rule, operational_events.sql).
+        INSERT INTO public.event_outbox (event_type, aggregate_type, aggregate_id, payload)
+        SELECT 'iu_dead_lettered', 'iu_outbound_route', md5('iu_outbound_route:' || p_route_code)::uuid,
+               jsonb_build_object('route_code', p_route_code, 'dead_letter_id', l.dead_letter_id,
+                                  'event_id', l.event_ref, 'reason', l.reason, 'attempts', l.attempts)
+          FROM dl l
+         WHERE public.fn_iu_operational_route_emits(p_route_code)
+         ORDER BY l.dead_letter_id
     )
     SELECT count(*) FILTER (WHERE u.new_state = 'sent'),
            count(*) FILTER (WHERE u.new_state = 'skipped'),
