@@ -13,7 +13,7 @@ import re
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from iu_core import ops
-from iu_core.console import chart, views
+from iu_core.console import chart, exchange, views
 from iu_core.console.app import Console, Ctx
 from iu_core.delivery_seam import DELIVERY_TARGET_KINDS
 from iu_core.errors import IuCoreError
@@ -116,8 +116,18 @@ def delivery(console: Console, ctx: Ctx) -> Response:
     except ValueError:
         raise IuCoreError("a delivery id is a number") from None
     row, timeline = views.delivery(ctx.conn, delivery_id)
+    event = exchange.event(ctx.conn, delivery_id)
     return console.render(
-        ctx.request, "delivery.html", {"page": "deliveries", "d": row, "timeline": timeline}
+        ctx.request,
+        "delivery.html",
+        {
+            "page": "deliveries",
+            "d": row,
+            "timeline": timeline,
+            "event": event,
+            "sent": exchange.sent_request(row, event),
+            "answers": exchange.answers(ctx.conn, delivery_id),
+        },
     )
 
 

@@ -171,3 +171,21 @@ SELECT x.decision_id, x.event_ref, x.event_type, x.target_kind, x.target_ref, x.
  WHERE x.route_code = %(route_code)s
  ORDER BY x.decision_id DESC
  LIMIT %(limit)s
+
+-- delivery_event --
+-- The event a delivery carries: its payload as written to the outbox.
+SELECT o.event_id, o.event_type, o.occurred_at, o.payload
+  FROM public.iu_delivery d
+  JOIN public.event_outbox o ON o.event_id = d.event_id
+ WHERE d.delivery_id = %(delivery_id)s
+
+-- delivery_answers --
+-- Each attempt of a delivery with everything its detail recorded: the
+-- receiver's status, headers and the start of its body, or why it failed.
+SELECT a.attempt_id, a.attempt_no, a.status, a.started_at, a.finished_at,
+       extract(epoch FROM a.finished_at - a.started_at)::float8 * 1000 AS latency_ms,
+       a.detail
+  FROM public.iu_delivery d
+  JOIN public.iu_route_attempt a ON a.route_code = d.route_code AND a.event_ref = d.event_id
+ WHERE d.delivery_id = %(delivery_id)s
+ ORDER BY a.attempt_no, a.attempt_id
