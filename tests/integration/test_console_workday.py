@@ -112,3 +112,115 @@ def _get(c: httpx.Client, path: str) -> str:
     r = c.get(path)
     assert r.status_code == 200, (path, r.status_code, r.text[:300])
     return r.text
+
+
+_DELIVERY_LINK = re.compile(r'<tr><td><a href="/deliveries/(\d+)">')
+_OLDER = re.compile(r'<a href="([^"]+)" rel="next" class="older">')
+
+
+def _pages(c: httpx.Client, path: str, rows: re.Pattern[str]) -> list[list[int]]:
+    """Every page from ``path`` on, following the "older" links: the ids each page shows."""
+    pages = []
+    while True:
+        text = _get(c, path)
+        pages.append([int(x) for x in rows.findall(text)])
+        older = _OLDER.search(text)
+        if older is None:
+            return pages
+        path = older.group(1).replace("&amp;", "&")
+        assert "before=" in path and len(pages) < 10
+
+
+def test_deliveries_are_paged_by_keyset_and_found_by_any_id(
+    database_url: str, conn: psycopg.Connection[Any]
+) -> None:
+    from tests.support.routes import STRUCTURE_ROUTE
+
+    make_user(conn)
+    ids = insert_events(conn, 120)
+    once(database_url)
+    all_ids = [int(r[0]) for r in conn.execute("SELECT delivery_id FROM iu_delivery ORDER BY 1 DESC")]
+    assert len(all_ids) == 120
+    with client(database_url) as c:
+        login(c)
+        pages = _pages(c, "/deliveries?state=dry-run", _DELIVERY_LINK)
+        assert [len(p) for p in pages] == [50, 50, 20]
+        assert [i for p in pages for i in p] == all_ids  # newest first, none twice, none missed
+        # the filters are kept on the older pages
+        assert _pages(c, f"/deliveries?route={STRUCTURE_ROUTE}&state=sent", _DELIVERY_LINK) == [[]]
+        # exact ids: the event, its webhook-id, the delivery number
+        one = delivery_of(conn, STRUCTURE_ROUTE, ids[7])
+        for query in (f"event={ids[7]}", f"event={STRUCTURE_ROUTE}:{ids[7]}", f"id={one}", f"id=%23{one}"):
+            assert [int(x) for x in _DELIVERY_LINK.findall(_get(c, f"/deliveries?{query}"))] == [one], query
+        bad = _get(c, "/deliveries?event=not-a-uuid")
+        assert 'class="flash error"' in bad and "not an event id" in bad
+        assert "not a number" in _get(c, "/deliveries?before=x")
+        # the search box of every page: any id goes to its page
+        assert 'role="search"' in _get(c, "/gate") and 'for="find"' in _get(c, "/audit")
+        for q in (str(one), f"#{one}", str(ids[7]), f"{STRUCTURE_ROUTE}:{ids[7]}"):
+            r = c.get("/search", params={"q": q})
+            assert r.status_code == 303 and r.headers["location"] == f"/deliveries/{one}", q
+        r = c.get("/search", params={"q": STRUCTURE_ROUTE})
+        assert r.headers["location"] == f"/routes/{STRUCTURE_ROUTE}"
+        r = c.get("/search", params={"q": "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"})
+        assert r.status_code == 404 and "nothing found for" in r.text
+        assert c.get("/search", params={"q": str(uuid.uuid4())}).status_code == 404
+        assert c.get("/search", params={"q": "9" * 30}).status_code == 404
+
+
+def test_search_finds_a_unit_by_code_and_an_event_of_many_routes_lists_them(
+    database_url: str, conn: psycopg.Connection[Any]
+) -> None:
+    from tests.support.cli import invoke
+
+    make_user(conn)
+    assert invoke(database_url, "ingest", "sample:regulation_en.md", "--code", "REG-EN").returncode == 0
+    with Receiver() as rx:
+        add_route(conn, HOOK, rx.url, live=False)
+        (event_id,) = insert_events(conn, 1)
+    with client(database_url) as c:
+        login(c)
+        r = c.get("/search", params={"q": "REG-EN"})
+        assert r.status_code == 303 and r.headers["location"] == "/ius/REG-EN"
+        iu_id = scalar(conn, "SELECT iu_id FROM information_unit WHERE code = 'REG-EN'")
+        assert c.get("/search", params={"q": str(iu_id)}).headers["location"] == "/ius/REG-EN"
+        r = c.get("/search", params={"q": str(event_id)})
+        assert r.headers["location"] == f"/deliveries?event={event_id}"
+        assert len(_DELIVERY_LINK.findall(_get(c, r.headers["location"]))) == 2
+
+
+_DEAD_LETTER_ROW = re.compile(r'<td>(?:<a href="/deliveries/\d+"[^>]*>)?(\d+)(?:</a>)?</td><td>')
+
+
+def test_dead_letters_and_the_audit_are_paged_and_filtered(
+    database_url: str, conn: psycopg.Connection[Any]
+) -> None:
+    from tests.support.routes import STRUCTURE_ROUTE, set_gate
+
+    make_user(conn)
+    events = insert_events(conn, 60)
+    once(database_url)
+    conn.execute(
+        "INSERT INTO iu_route_dead_letter (route_code, event_ref, reason, attempts) "
+        "SELECT %s, e, 'consumer unavailable', 3 FROM unnest(%s::uuid[]) e",
+        (STRUCTURE_ROUTE, events),
+    )
+    for _ in range(3):
+        set_gate(conn, True)
+        set_gate(conn, False)
+    newest_dead = int(scalar(conn, "SELECT max(dead_letter_id) FROM iu_route_dead_letter"))
+    with client(database_url) as c:
+        login(c)
+        pages = _pages(c, "/dead-letters", _DEAD_LETTER_ROW)
+        assert [len(p) for p in pages] == [50, 10]
+        assert pages[0][0] == newest_dead
+        page = _get(c, "/dead-letters")
+        assert re.search(r'<a href="/deliveries/\d+" title="the delivery\'s timeline">', page)
+        one = _get(c, f"/dead-letters?event={events[3]}")
+        assert len(_DEAD_LETTER_ROW.findall(one)) == 1
+        assert _DEAD_LETTER_ROW.findall(_get(c, "/dead-letters?since=2999-01-01T00:00")) == []
+        # the audit: filtered by what changed and who, newest first
+        gate_rows = _get(c, "/audit?type=config")
+        assert gate_rows.count("<tr><td>") == 6
+        assert _get(c, "/audit?actor=nobody").count("<tr><td>") == 0
+        assert "not a time" in _get(c, "/audit?since=yesterday")

@@ -137,6 +137,7 @@ def table(console: Console) -> list[BaseRoute]:
         Route("/ius/{code}", p(pages.iu)),
         Route("/ius/{code}/report", p(pages.iu_report)),
         Route("/audit", p(pages.audit)),
+        Route("/search", p(pages.search)),
         Mount("/static", StaticFiles(packages=[("iu_core.console", "static")]), name="static"),
     ]
 
