@@ -224,3 +224,76 @@ def test_dead_letters_and_the_audit_are_paged_and_filtered(
         assert gate_rows.count("<tr><td>") == 6
         assert _get(c, "/audit?actor=nobody").count("<tr><td>") == 0
         assert "not a time" in _get(c, "/audit?since=yesterday")
+
+
+def _row(page: str, table_id: str, route: str) -> str:
+    table = page.split(f'id="{table_id}"', 1)[1].split("</table>", 1)[0]
+    return table.split(f'data-route="{route}"', 1)[1].split("</tr>", 1)[0]
+
+
+def test_health_shows_rate_throughput_and_latency_and_the_circuit_and_lag_in_words(
+    database_url: str, conn: psycopg.Connection[Any]
+) -> None:
+    from tests.support.routes import STRUCTURE_ROUTE
+
+    make_user(conn)
+    # the last hour: 100 attempts of 1..100 ms, 90 sent; earlier today: 50 more of 1 s, all sent
+    conn.execute(
+        "INSERT INTO iu_route_attempt (route_code, event_ref, attempt_no, status, started_at, finished_at) "
+        "SELECT %s, gen_random_uuid(), 1, CASE WHEN g <= 90 THEN 'sent' ELSE 'failed' END, "
+        "       now() - interval '10 minutes' - make_interval(secs => g / 1000.0), "
+        "       now() - interval '10 minutes' "
+        "  FROM generate_series(1, 100) g "
+        "UNION ALL "
+        "SELECT %s, gen_random_uuid(), 1, 'sent', now() - interval '5 hours' - interval '1 second', "
+        "       now() - interval '5 hours' FROM generate_series(1, 50) "
+        "UNION ALL "  # older than a day: counted nowhere
+        "SELECT %s, gen_random_uuid(), 1, 'failed', now() - interval '2 days', now() - interval '2 days' "
+        "  FROM generate_series(1, 500)",
+        (STRUCTURE_ROUTE, STRUCTURE_ROUTE, STRUCTURE_ROUTE),
+    )
+    conn.execute(
+        "INSERT INTO iu_route_circuit (route_code, consecutive_failures, open_until) "
+        "VALUES (%s, 5, now() + interval '5 minutes')",
+        (STRUCTURE_ROUTE,),
+    )
+    insert_events(conn, 1)
+    conn.execute("UPDATE event_outbox SET occurred_at = now() - interval '20 minutes'")
+    with client(database_url) as c:
+        login(c)
+        overview = _get(c, "/")
+        health = _row(overview, "route-health", STRUCTURE_ROUTE)
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", health, flags=re.DOTALL)
+        assert "90.0 % sent: some failing" in cells[1] and 'class="badge warn"' in cells[1]
+        assert cells[2] == "1.7"  # 100 attempts in 60 minutes
+        assert cells[3] == "50 ms" and cells[4] == "99 ms"  # p50 50.5 ms, p99 99.01 ms
+        assert "93.3 % sent" in cells[5] and cells[6] == "0.10"  # 150 in 1440 minutes
+        assert cells[8] == "1.0 s"
+        status = _row(overview, "route-status", STRUCTURE_ROUTE)
+        assert 'class="badge bad"' in status and "circuit open: paused until" in status
+        assert "oldest waiting 20 min: far behind" in status
+        assert "route-health" in _get(c, f"/routes/{STRUCTURE_ROUTE}")
+
+
+def test_every_page_warns_while_the_gate_is_closed_or_a_route_is_disabled(
+    database_url: str, conn: psycopg.Connection[Any]
+) -> None:
+    from tests.support.routes import STRUCTURE_ROUTE, set_gate, set_policy
+
+    make_user(conn)
+    pages = ["/", "/routes", "/deliveries", "/dead-letters", "/gate", "/allowlist", "/ius", "/audit"]
+    with client(database_url) as c:
+        login(c)
+        for path in pages:
+            page = _get(c, path)
+            assert 'id="alerts"' in page and "The delivery gate is closed" in page, path
+        set_gate(conn, True)
+        for path in pages:
+            assert 'id="alerts"' not in _get(c, path), path
+        set_policy(conn, STRUCTURE_ROUTE, enabled=False)
+        for path in pages:
+            page = _get(c, path)
+            assert f'Route <a href="/routes/{STRUCTURE_ROUTE}">{STRUCTURE_ROUTE}</a> is disabled' in page, (
+                path
+            )
+            assert "The delivery gate is closed" not in page

@@ -26,7 +26,11 @@ def _overview_context(ctx: Ctx) -> dict[str, object]:
 
 
 def overview(console: Console, ctx: Ctx) -> Response:
-    return console.render(ctx.request, "overview.html", {"page": "overview", **_overview_context(ctx)})
+    context = _overview_context(ctx)
+    status = context["status"]
+    codes = [r["route_code"] for r in status["routes"]] if isinstance(status, dict) else []
+    health = {"health": views.route_health(ctx.conn), "health_routes": codes}
+    return console.render(ctx.request, "overview.html", {"page": "overview", **context, **health})
 
 
 def overview_fragment(console: Console, ctx: Ctx) -> Response:
@@ -70,6 +74,8 @@ def route(console: Console, ctx: Ctx) -> Response:
             "page": "routes",
             "gate": ops.gate.gate_state(ctx.conn),
             "kinds": sorted(DELIVERY_TARGET_KINDS),
+            "health": views.route_health(ctx.conn, code),
+            "health_routes": [code],
             **data,
         },
     )

@@ -273,6 +273,11 @@ def route_page(conn: Conn, route_code: str) -> dict[str, Any]:
     }
 
 
+def route_health(conn: Conn, route_code: str | None = None) -> dict[str, dict[str, Any]]:
+    """Per route: attempts, sent, failed, p50 and p99 latency (ms) over the last hour and day."""
+    return {r["route_code"]: r for r in _rows(conn, "route_health", {"route_code": route_code})}
+
+
 def units(conn: Conn) -> list[dict[str, Any]]:
     return domain.list_units(conn)
 

@@ -253,3 +253,35 @@ UNION ALL
 SELECT 'unit', u.code FROM public.information_unit u WHERE u.code = %(text)s OR u.iu_id = %(uuid)s
 UNION ALL
 SELECT 'route', r.route_code FROM public.iu_outbound_route r WHERE r.route_code = %(text)s
+
+-- route_health --
+-- Per route, from the attempts that finished in the last hour and the last
+-- day: how many, how many were sent and failed, and the median and 99th
+-- percentile of their latency. One statement for the whole page (all routes,
+-- or the one named).
+SELECT a.route_code,
+       count(*) FILTER (WHERE a.finished_at >= now() - interval '1 hour') AS hour_attempts,
+       count(*) FILTER (WHERE a.finished_at >= now() - interval '1 hour' AND a.status = 'sent') AS hour_sent,
+       count(*) FILTER (WHERE a.finished_at >= now() - interval '1 hour' AND a.status = 'failed') AS hour_failed,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM a.finished_at - a.started_at) * 1000)
+           FILTER (WHERE a.finished_at >= now() - interval '1 hour') AS hour_p50_ms,
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM a.finished_at - a.started_at) * 1000)
+           FILTER (WHERE a.finished_at >= now() - interval '1 hour') AS hour_p99_ms,
+       count(*) AS day_attempts,
+       count(*) FILTER (WHERE a.status = 'sent') AS day_sent,
+       count(*) FILTER (WHERE a.status = 'failed') AS day_failed,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM a.finished_at - a.started_at) * 1000)
+           AS day_p50_ms,
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM a.finished_at - a.started_at) * 1000)
+           AS day_p99_ms
+  FROM public.iu_route_attempt a
+ WHERE a.finished_at >= now() - interval '1 day'
+   AND (%(route_code)s::text IS NULL OR a.route_code = %(route_code)s)
+ GROUP BY a.route_code
+ ORDER BY a.route_code
+
+-- alerts --
+-- What every page warns of: a closed gate, and routes disabled (by an HTTP 410).
+SELECT public.fn_iu_delivery_gate_open() AS gate_open,
+       coalesce(array_agg(r.route_code ORDER BY r.route_code) FILTER (WHERE NOT r.enabled), '{}') AS disabled
+  FROM public.iu_outbound_route r
