@@ -297,3 +297,48 @@ def test_every_page_warns_while_the_gate_is_closed_or_a_route_is_disabled(
                 path
             )
             assert "The delivery gate is closed" not in page
+
+
+_TAG = re.compile(r"<[^>]*>")
+_RAW = re.compile(r"\b(True|False|None|\w+_at|\w+_id|\w+_ms|dry_run|target_ref|target_kind)\b")
+
+
+def visible_text(page: str) -> str:
+    """What a person reads: the page's text without tags (attributes included) or hidden parts."""
+    body = page.split("<main>", 1)[1].split("</main>", 1)[0]
+    body = re.sub(r"<(script|style)\b.*?</\1>", "", body, flags=re.DOTALL)
+    return _TAG.sub(" ", body)
+
+
+def test_unit_audit_and_route_pages_show_human_labels_values_and_relative_times(
+    database_url: str, conn: psycopg.Connection[Any]
+) -> None:
+    from tests.support.cli import invoke
+    from tests.support.console import csrf_of
+    from tests.support.routes import STRUCTURE_ROUTE
+
+    make_user(conn)
+    assert invoke(database_url, "ingest", "sample:regulation_en.md", "--code", "REG-EN").returncode == 0
+    with client(database_url) as c:
+        login(c)
+        token = csrf_of(c)
+        c.post("/gate", data={"gate": "open", "csrf": token})
+        c.post("/allowlist/add", data={"route": STRUCTURE_ROUTE, "csrf": token})
+        c.post(
+            f"/routes/{STRUCTURE_ROUTE}/target",
+            data={"csrf": token, "target_kind": "sql_function", "target_ref": "fn_iu_structure_consumer"},
+        )
+        c.post("/gate", data={"gate": "close", "csrf": token})
+        for path in ("/ius", "/ius/REG-EN", "/audit", f"/routes/{STRUCTURE_ROUTE}", "/deliveries"):
+            page = _get(c, path)
+            raw = sorted(set(_RAW.findall(visible_text(page))))
+            assert raw == [], (path, raw)
+        audit = _get(c, "/audit")
+        assert "gate open" in audit and "no → yes" in visible_text(audit)  # the gate, in words
+        assert re.search(
+            r'<time datetime="[^"]+" title="\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC">just now</time>', audit
+        )
+        assert "→" in visible_text(audit)
+        units = _get(c, "/ius")
+        assert re.search(r'title="\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC">(just now|\d+\.\d s ago)</time>', units)
+        assert "<th>created</th>" in units and "created_at" not in units

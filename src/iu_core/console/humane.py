@@ -144,11 +144,10 @@ def label(name: str) -> str:
     """A column name as words: ``created_at`` -> ``created``."""
     if name in LABELS:
         return LABELS[name]
-    text = name.replace("_", " ").strip()
-    for suffix in (" at",):
-        if text.endswith(suffix):
-            text = text[: -len(suffix)]
-    return text
+    for suffix, unit in (("_at", ""), ("_ms", " (ms)"), ("_per_s", " (per s)"), ("_s", " (s)")):
+        if name.endswith(suffix):
+            return name[: -len(suffix)].replace("_", " ").strip() + unit
+    return name.replace("_", " ").strip()
 
 
 def plain(value: Any) -> str:

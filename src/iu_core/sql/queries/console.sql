@@ -167,7 +167,8 @@ ORDER BY 1
 -- route_attempts --
 SELECT a.attempt_id, a.event_ref, a.attempt_no, a.status, a.started_at,
        extract(epoch FROM a.finished_at - a.started_at)::float8 * 1000 AS latency_ms,
-       a.detail::text AS detail, d.delivery_id
+       a.detail ->> 'http_status' AS http_status, a.detail ->> 'reason' AS reason,
+       a.detail ->> 'consumer' AS consumer, d.delivery_id
   FROM public.iu_route_attempt a
   LEFT JOIN public.iu_delivery d ON d.route_code = a.route_code AND d.event_id = a.event_ref
  WHERE a.route_code = %(route_code)s
