@@ -29,6 +29,7 @@ PAGES = [
     "/allowlist",
     "/ius",
     "/audit",
+    "/audit?type=config",
     "/api/status",
 ]
 ACTIONS = [
@@ -37,6 +38,8 @@ ACTIONS = [
     "/allowlist/remove",
     f"/routes/{STRUCTURE_ROUTE}/mode",
     f"/routes/{STRUCTURE_ROUTE}/target",
+    f"/routes/{STRUCTURE_ROUTE}/enable",
+    f"/routes/{STRUCTURE_ROUTE}/secret",
     "/dead-letters/replay",
     "/dead-letters/discard",
     "/logout",

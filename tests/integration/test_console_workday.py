@@ -142,6 +142,10 @@ def test_deliveries_are_paged_by_keyset_and_found_by_any_id(
     all_ids = [int(r[0]) for r in conn.execute("SELECT delivery_id FROM iu_delivery ORDER BY 1 DESC")]
     assert len(all_ids) == 120
     with client(database_url) as c:
+        r = c.get("/search", params={"q": str(all_ids[0])})
+        assert r.status_code == 303 and r.headers["location"].startswith(
+            "/login?next="
+        )  # no session, no search
         login(c)
         pages = _pages(c, "/deliveries?state=dry-run", _DELIVERY_LINK)
         assert [len(p) for p in pages] == [50, 50, 20]
@@ -342,3 +346,49 @@ def test_unit_audit_and_route_pages_show_human_labels_values_and_relative_times(
         units = _get(c, "/ius")
         assert re.search(r'title="\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC">(just now|\d+\.\d s ago)</time>', units)
         assert "<th>created</th>" in units and "created_at" not in units
+
+
+def test_enable_a_disabled_route_and_rotate_a_secret_audited_with_csrf(
+    database_url: str, conn: psycopg.Connection[Any]
+) -> None:
+    from tests.support.console import USER, csrf_of
+    from tests.support.routes import set_policy
+
+    make_user(conn)
+    with Receiver() as rx:
+        add_route(conn, HOOK, rx.url)
+    set_secret(conn, HOOK, SECRET)
+    set_policy(conn, HOOK, enabled=False, disabled_reason="HTTP 410 Gone")
+    with client(database_url) as c:
+        login(c)
+        token = csrf_of(c)
+        page = _get(c, f"/routes/{HOOK}")
+        assert 'id="enable-route"' in page and "HTTP 410 Gone" in page
+        # no CSRF token, or no confirmation: nothing changes
+        assert c.post(f"/routes/{HOOK}/enable", data={"confirm": HOOK}).status_code == 403
+        r = c.post(f"/routes/{HOOK}/enable", data={"csrf": token, "confirm": "nope"})
+        assert "type its name" in _get(c, r.headers["location"])
+        assert scalar(conn, "SELECT enabled FROM iu_outbound_route WHERE route_code = %s", (HOOK,)) is False
+        r = c.post(f"/routes/{HOOK}/enable", data={"csrf": token, "confirm": HOOK})
+        assert f"route {HOOK} enabled" in _get(c, r.headers["location"])
+        assert scalar(conn, "SELECT enabled FROM iu_outbound_route WHERE route_code = %s", (HOOK,)) is True
+        assert "is disabled" not in _get(c, f"/routes/{HOOK}")
+        # rotate: the new secret once, then only its fingerprint
+        assert c.post(f"/routes/{HOOK}/secret", data={"window_hours": "1"}).status_code == 403
+        shown = c.post(f"/routes/{HOOK}/secret", data={"csrf": token, "window_hours": "1"})
+        assert shown.status_code == 200 and "no-store" in shown.headers["cache-control"]
+        secret = re.search(r'id="new-secret"[^>]*value="(whsec_[^"]+)"', shown.text)
+        assert secret, shown.text[:500]
+        assert "iu_core_flash" not in shown.headers.get("set-cookie", "")
+        for path in (f"/routes/{HOOK}", "/audit", f"/audit?object={HOOK}"):
+            assert secret.group(1) not in _get(c, path)
+        stored = scalar(
+            conn,
+            "SELECT secret FROM iu_route_credential WHERE route_code = %s AND superseded_at IS NULL",
+            (HOOK,),
+        )
+        assert stored == secret.group(1)
+    actors = conn.execute(
+        "SELECT actor, context FROM iu_operator_audit WHERE object_key = %s ORDER BY audit_id", (HOOK,)
+    ).fetchall()
+    assert (USER, "route enable") in actors and (USER, "route secret rotate") in actors

@@ -121,6 +121,8 @@ def table(console: Console) -> list[BaseRoute]:
         Route("/fragments/routes/{code}", p(pages.route_fragment)),
         Route("/routes/{code}/mode", a(actions.set_route_mode, _back_to_route), methods=["POST"]),
         Route("/routes/{code}/target", a(actions.set_route_target, _back_to_route), methods=["POST"]),
+        Route("/routes/{code}/enable", a(actions.enable_route, _back_to_route), methods=["POST"]),
+        Route("/routes/{code}/secret", a(actions.rotate_secret, _back_to_route), methods=["POST"]),
         Route("/deliveries", p(pages.deliveries)),
         Route("/fragments/deliveries", p(pages.deliveries_fragment)),
         Route("/deliveries/{delivery_id}", p(pages.delivery)),
