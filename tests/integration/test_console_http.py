@@ -42,6 +42,7 @@ ACTIONS = [
     f"/routes/{STRUCTURE_ROUTE}/secret",
     "/dead-letters/replay",
     "/dead-letters/discard",
+    "/deliveries/1/resend",
     "/logout",
 ]
 

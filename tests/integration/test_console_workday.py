@@ -392,3 +392,32 @@ def test_enable_a_disabled_route_and_rotate_a_secret_audited_with_csrf(
         "SELECT actor, context FROM iu_operator_audit WHERE object_key = %s ORDER BY audit_id", (HOOK,)
     ).fetchall()
     assert (USER, "route enable") in actors and (USER, "route secret rotate") in actors
+
+
+def test_resend_one_dead_delivery_with_a_reason(database_url: str, conn: psycopg.Connection[Any]) -> None:
+    from tests.support.console import USER, csrf_of
+    from tests.support.routes import STRUCTURE_ROUTE, make_live
+
+    make_user(conn)
+    make_live(conn)
+    iu = uuid.uuid4()
+    insert_events(conn, 1, [iu], payload={"event_type": "structure_op_applied", "iu_id": "nope"})
+    (good,) = insert_events(conn, 1, [iu])
+    assert once(database_url).dead == 1
+    dead = int(scalar(conn, "SELECT delivery_id FROM iu_delivery WHERE state = 'dead'"))
+    with client(database_url) as c:
+        login(c)
+        token = csrf_of(c)
+        assert 'id="resend"' in _get(c, f"/deliveries/{dead}")
+        assert 'id="resend"' not in _get(c, f"/deliveries/{delivery_of(conn, STRUCTURE_ROUTE, good)}")
+        assert c.post(f"/deliveries/{dead}/resend", data={"reason": "x"}).status_code == 403
+        r = c.post(f"/deliveries/{dead}/resend", data={"csrf": token})
+        assert "a reason is required" in _get(c, r.headers["location"])
+        r = c.post(f"/deliveries/{dead}/resend", data={"csrf": token, "reason": "payload fixed upstream"})
+        assert r.headers["location"] == f"/deliveries/{dead}"
+        assert "replayed 1 dead letter" in _get(c, r.headers["location"])
+        r = c.post(f"/deliveries/{dead}/resend", data={"csrf": token, "reason": "again"})
+        assert "nothing to resend" in _get(c, r.headers["location"])
+    assert scalar(conn, "SELECT state FROM iu_delivery WHERE delivery_id = %s", (dead,)) != "dead"
+    row = conn.execute("SELECT status, resolved_by, resolution_note FROM iu_route_dead_letter").fetchone()
+    assert row == ("replayed", USER, "payload fixed upstream")

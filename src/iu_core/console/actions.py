@@ -106,6 +106,20 @@ def rotate_secret(ctx: Ctx) -> Response:
     return response
 
 
+def resend(ctx: Ctx) -> Response:
+    """Send one dead delivery again: its open dead letter is replayed, with a reason."""
+    try:
+        delivery_id = int(ctx.request.path_params["delivery_id"])
+    except ValueError:
+        raise IuCoreError("a delivery id is a number") from None
+    reason = _require(ctx.field("reason"), "a reason")
+    letter = views.open_dead_letter(ctx.conn, delivery_id)
+    if letter is None:
+        raise IuCoreError(f"delivery {delivery_id} has no open dead letter: nothing to resend")
+    changed = ops.dead_letters.replay(ctx.conn, Selection(ids=(letter,)), reason=reason, actor=ctx.actor)
+    return redirect(f"/deliveries/{delivery_id}", changed.summary)
+
+
 def _selection(ctx: Ctx) -> Selection:
     """Which open dead letters: the ticked ones, a route's, every one, or those made since a time."""
     scope = ctx.field("scope")

@@ -143,6 +143,7 @@ def delivery(console: Console, ctx: Ctx) -> Response:
             "event": event,
             "sent": exchange.sent_request(row, event),
             "answers": exchange.answers(ctx.conn, delivery_id),
+            "dead_letter_id": views.open_dead_letter(ctx.conn, delivery_id),
         },
     )
 

@@ -126,6 +126,11 @@ def table(console: Console) -> list[BaseRoute]:
         Route("/deliveries", p(pages.deliveries)),
         Route("/fragments/deliveries", p(pages.deliveries_fragment)),
         Route("/deliveries/{delivery_id}", p(pages.delivery)),
+        Route(
+            "/deliveries/{delivery_id}/resend",
+            a(actions.resend, lambda r: f"/deliveries/{quote(r.path_params['delivery_id'], safe='')}"),
+            methods=["POST"],
+        ),
         Route("/dead-letters", p(pages.dead_letters)),
         Route("/fragments/dead-letters/count", p(pages.dead_letters_count)),
         Route("/dead-letters/replay", a(actions.replay, _back("/dead-letters")), methods=["POST"]),

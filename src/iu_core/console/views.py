@@ -264,6 +264,11 @@ def delivery(conn: Conn, delivery_id: int) -> tuple[dict[str, Any], list[dict[st
     return row, timeline
 
 
+def open_dead_letter(conn: Conn, delivery_id: int) -> int | None:
+    rows = _rows(conn, "delivery_open_dead_letter", {"delivery_id": delivery_id})
+    return int(rows[0]["dead_letter_id"]) if rows else None
+
+
 def route_page(conn: Conn, route_code: str) -> dict[str, Any]:
     route = ops.routes.get_route(conn, route_code)
     return {

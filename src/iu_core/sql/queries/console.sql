@@ -286,3 +286,12 @@ SELECT a.route_code,
 SELECT public.fn_iu_delivery_gate_open() AS gate_open,
        coalesce(array_agg(r.route_code ORDER BY r.route_code) FILTER (WHERE NOT r.enabled), '{}') AS disabled
   FROM public.iu_outbound_route r
+
+-- delivery_open_dead_letter --
+-- The open dead letter of a delivery, if it has one (what "resend" replays).
+SELECT l.dead_letter_id
+  FROM public.iu_delivery d
+  JOIN public.iu_route_dead_letter l ON l.route_code = d.route_code AND l.event_ref = d.event_id
+ WHERE d.delivery_id = %(delivery_id)s AND l.status = 'open'
+ ORDER BY l.dead_letter_id DESC
+ LIMIT 1
