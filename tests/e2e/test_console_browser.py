@@ -173,7 +173,13 @@ def test_going_live_story_in_the_browser(
             page.click("nav >> text=Audit")
             page.wait_for_selector(f"td.actor:text-is('{USER}')")
             shot(page, "audit")
-            actors = {r[0] for r in conn.execute("SELECT DISTINCT actor FROM iu_operator_audit")}
+            # (the console user itself was added from the command line, as the OS user)
+            actors = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT actor FROM iu_operator_audit WHERE object_type <> 'console_user'"
+                )
+            }
             assert actors == {USER}
 
             # -- log out: the console is closed again
@@ -203,3 +209,92 @@ def stop(worker: subprocess.Popen[str]) -> None:
         for stream in (worker.stdout, worker.stderr):
             if stream is not None:
                 stream.close()
+
+
+# Every page of the console, for the layout checks at each width.
+LAYOUT_PAGES = [
+    "/",
+    "/routes",
+    f"/routes/{STRUCTURE_ROUTE}",
+    "/deliveries",
+    "/deliveries/{delivery}",
+    "/dead-letters",
+    "/gate",
+    "/allowlist",
+    "/ius",
+    "/ius/REG-EN",
+    "/audit",
+    "/search?q=nothing-by-this-name",
+]
+
+# What a page must hold at any width: no horizontal scroll, and a label for every control.
+LAYOUT_PROBE = """() => {
+  const doc = document.documentElement;
+  const unlabelled = [...document.querySelectorAll('input, select, textarea, button')]
+    .filter(el => el.type !== 'hidden')
+    .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                  && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+    .map(el => el.outerHTML.slice(0, 120));
+  return {overflow: doc.scrollWidth - doc.clientWidth, unlabelled};
+}"""
+
+
+def test_every_page_fits_390_px_with_visible_focus_and_labelled_controls(
+    database_url: str, conn: psycopg.Connection[Any], browser_page: Any
+) -> None:
+    page = browser_page
+    added = run_iu_core(
+        ["console", "user", "add", USER, "--password-stdin"], database_url=database_url, input=PASSWORD + "\n"
+    )
+    assert added.returncode == 0, added.stderr
+    ingested = run_iu_core(
+        ["ingest", "sample:regulation_en.md", "--code", "REG-EN"], database_url=database_url
+    )
+    assert ingested.returncode == 0, ingested.stderr
+    (event_id,) = insert_events(conn, 1)
+    seed_dead_letter(conn, event_id)
+    conn.execute(
+        "UPDATE iu_route_dead_letter SET reason = %s",
+        ("the consumer refused the event: " + "a-very-long-unbroken-reason-" * 8,),
+    )
+    delivery = scalar(conn, "SELECT delivery_id FROM iu_delivery WHERE event_id = %s", (event_id,))
+    with console_process(database_url) as base:
+        page.goto(f"{base}/login")
+        page.fill("input[name=username]", USER)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_selector("h1:has-text('Overview')")
+        for width in (1440, 390):
+            page.set_viewport_size({"width": width, "height": 900})
+            for path in LAYOUT_PAGES:
+                page.goto(base + path.format(delivery=delivery))
+                page.wait_for_selector("main")
+                probe = page.evaluate(LAYOUT_PROBE)
+                name = path.strip("/").split("?")[0].replace("/", "-") or "overview"
+                shot(page, f"{width}-{name}")
+                assert probe["overflow"] <= 0, (width, path, probe["overflow"])
+                assert probe["unlabelled"] == [], (width, path, probe["unlabelled"])
+        # at 390 px the navigation wraps inside the header, every link on screen
+        nav_right = page.evaluate(
+            "() => Math.max(...[...document.querySelectorAll('header nav a')]"
+            ".map(a => a.getBoundingClientRect().right))"
+        )
+        assert nav_right <= 390
+        # the keyboard reaches the first link with a visible focus ring
+        page.goto(f"{base}/")
+        page.keyboard.press("Tab")
+        outline = page.evaluate(
+            "() => { const s = getComputedStyle(document.activeElement);"
+            " return [document.activeElement.tagName, s.outlineStyle, parseFloat(s.outlineWidth)]; }"
+        )
+        assert outline[1] != "none" and outline[2] >= 2, outline
+        # the search box takes a delivery's number to its page, where the payload opens and closes
+        page.fill("#find", str(delivery))
+        page.press("#find", "Enter")
+        page.wait_for_url(f"**/deliveries/{delivery}")
+        payload = page.locator("#event-payload")
+        assert payload.get_attribute("open") is not None
+        page.click("#event-payload > summary")
+        assert payload.get_attribute("open") is None
+        # a closed gate is said on every page
+        assert "The delivery gate is closed" in page.inner_text("#alerts")

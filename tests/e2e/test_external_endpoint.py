@@ -44,6 +44,7 @@ DETAIL_KEYS = {
     "http_status",
     "latency_ms",
     "response_body",
+    "response_headers",
     "response_truncated",
     "failure",
     "address",

@@ -29,6 +29,7 @@ PAGES = [
     "/allowlist",
     "/ius",
     "/audit",
+    "/audit?type=config",
     "/api/status",
 ]
 ACTIONS = [
@@ -37,8 +38,11 @@ ACTIONS = [
     "/allowlist/remove",
     f"/routes/{STRUCTURE_ROUTE}/mode",
     f"/routes/{STRUCTURE_ROUTE}/target",
+    f"/routes/{STRUCTURE_ROUTE}/enable",
+    f"/routes/{STRUCTURE_ROUTE}/secret",
     "/dead-letters/replay",
     "/dead-letters/discard",
+    "/deliveries/1/resend",
     "/logout",
 ]
 

@@ -78,6 +78,48 @@ def set_route_target(ctx: Ctx) -> Response:
     return _set_route(ctx, code, changes)
 
 
+def enable_route(ctx: Ctx) -> Response:
+    """Enable a route that was disabled (by an operator, or by a receiver's HTTP 410)."""
+    code = ctx.request.path_params["code"]
+    if ctx.field("confirm") != code:
+        raise IuCoreError(f"to enable the route, type its name ({code}) to confirm")
+    return redirect(
+        f"/routes/{quote(code, safe='')}",
+        ops.routes.set_enabled(ctx.conn, code, True, actor=ctx.actor).summary,
+    )
+
+
+def rotate_secret(ctx: Ctx) -> Response:
+    """A new signing secret, shown on this one answer only; afterwards only its fingerprint."""
+    code = ctx.request.path_params["code"]
+    try:
+        window_hours = float(ctx.field("window_hours") or "24")
+    except ValueError:
+        raise IuCoreError("the overlap is a number of hours") from None
+    if not 0 <= window_hours <= 24 * 30:
+        raise IuCoreError("the overlap is between 0 and 720 hours")
+    rotated = ops.secrets.rotate_secret(ctx.conn, code, window_hours=window_hours, actor=ctx.actor)
+    console = ctx.request.app.state.console
+    response: Response = console.render(
+        ctx.request, "secret.html", {"page": "routes", "rotated": rotated, "flash": None}
+    )
+    return response
+
+
+def resend(ctx: Ctx) -> Response:
+    """Send one dead delivery again: its open dead letter is replayed, with a reason."""
+    try:
+        delivery_id = int(ctx.request.path_params["delivery_id"])
+    except ValueError:
+        raise IuCoreError("a delivery id is a number") from None
+    reason = _require(ctx.field("reason"), "a reason")
+    letter = views.open_dead_letter(ctx.conn, delivery_id)
+    if letter is None:
+        raise IuCoreError(f"delivery {delivery_id} has no open dead letter: nothing to resend")
+    changed = ops.dead_letters.replay(ctx.conn, Selection(ids=(letter,)), reason=reason, actor=ctx.actor)
+    return redirect(f"/deliveries/{delivery_id}", changed.summary)
+
+
 def _selection(ctx: Ctx) -> Selection:
     """Which open dead letters: the ticked ones, a route's, every one, or those made since a time."""
     scope = ctx.field("scope")

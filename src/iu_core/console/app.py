@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from iu_core.console import users
+from iu_core.console import humane, users
 from iu_core.console.auth import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -35,6 +35,7 @@ from iu_core.console.auth import (
     wants_page,
 )
 from iu_core.errors import IuCoreError, describe_database_error, one_line
+from iu_core.sqlfiles import queries
 
 Conn = psycopg.Connection[Any]
 FLASH_COOKIE = "iu_core_flash"
@@ -107,6 +108,7 @@ class Console:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        humane.install(env)
         self.templates = Jinja2Templates(env=env)
 
     def render(
@@ -118,6 +120,7 @@ class Console:
             "session": getattr(request.state, "session", None),
             "flash": None,
             "flash_error": False,
+            "alerts": getattr(request.state, "alerts", None),
             **context,
         }
         if flash and "flash" not in context:
@@ -180,6 +183,24 @@ def _load_session(console: Console, request: Request, conn: Conn) -> Session | N
     return session
 
 
+@dataclass(frozen=True, slots=True)
+class Alerts:
+    """What every page warns of while it lasts: a closed gate, disabled routes."""
+
+    gate_open: bool
+    disabled: tuple[str, ...]
+
+    def __bool__(self) -> bool:
+        return not self.gate_open or bool(self.disabled)
+
+
+def alerts(conn: Conn) -> Alerts:
+    row = conn.execute(queries("console")["alerts"]).fetchone()
+    if row is None:
+        return Alerts(True, ())
+    return Alerts(bool(row[0]), tuple(row[1] or ()))
+
+
 Handler = Callable[[Ctx], Response]
 
 
@@ -196,6 +217,7 @@ def page(console: Console, handler: Handler) -> Callable[[Request], Awaitable[Re
                 if session is None:
                     return deny(request)
                 request.state.session = session
+                request.state.alerts = alerts(conn)
                 try:
                     return handler(Ctx(request, conn, session))
                 except IuCoreError as exc:

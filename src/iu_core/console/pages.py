@@ -9,11 +9,12 @@ import hashlib
 import html
 import json
 import re
+from urllib.parse import urlencode
 
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from iu_core import domain, ops
-from iu_core.console import chart, views
+from iu_core.console import chart, exchange, views
 from iu_core.console.app import Console, Ctx
 from iu_core.delivery_seam import DELIVERY_TARGET_KINDS
 from iu_core.domain import provisions as domain_provisions
@@ -26,7 +27,11 @@ def _overview_context(ctx: Ctx) -> dict[str, object]:
 
 
 def overview(console: Console, ctx: Ctx) -> Response:
-    return console.render(ctx.request, "overview.html", {"page": "overview", **_overview_context(ctx)})
+    context = _overview_context(ctx)
+    status = context["status"]
+    codes = [r["route_code"] for r in status["routes"]] if isinstance(status, dict) else []
+    health = {"health": views.route_health(ctx.conn), "health_routes": codes}
+    return console.render(ctx.request, "overview.html", {"page": "overview", **context, **health})
 
 
 def overview_fragment(console: Console, ctx: Ctx) -> Response:
@@ -70,6 +75,8 @@ def route(console: Console, ctx: Ctx) -> Response:
             "page": "routes",
             "gate": ops.gate.gate_state(ctx.conn),
             "kinds": sorted(DELIVERY_TARGET_KINDS),
+            "health": views.route_health(ctx.conn, code),
+            "health_routes": [code],
             **data,
         },
     )
@@ -80,19 +87,28 @@ def route_fragment(console: Console, ctx: Ctx) -> Response:
     return console.render(ctx.request, "_route_activity.html", data)
 
 
+def older_href(ctx: Ctx, older: int | None, path: str | None = None) -> str | None:
+    """The same page and filters, from below ``older`` on (None when there is no older page)."""
+    if older is None:
+        return None
+    params = {k: v for k, v in ctx.request.query_params.items() if k != "before" and v}
+    return f"{path or ctx.request.url.path}?{urlencode({**params, 'before': older})}"
+
+
 def _deliveries_context(ctx: Ctx) -> dict[str, object]:
     params = dict(ctx.request.query_params)
     try:
         f = views.delivery_filter(params)
-        rows = views.deliveries(ctx.conn, f)
+        found = views.deliveries(ctx.conn, f)
         error = None
     except IuCoreError as exc:
-        f, rows, error = views.DeliveryFilter(), [], str(exc)
+        f, found, error = views.DeliveryFilter(), views.Paged([], None), str(exc)
     return {
         "filter": f,
         "params": params,
         "query": ctx.request.url.query,
-        "rows": rows,
+        "rows": found.rows,
+        "older": older_href(ctx, found.older, "/deliveries"),  # the page's link, from its fragment too
         "states": list(views.DELIVERY_STATES),
         "flash": error,
         "flash_error": error is not None,
@@ -117,32 +133,47 @@ def delivery(console: Console, ctx: Ctx) -> Response:
     except ValueError:
         raise IuCoreError("a delivery id is a number") from None
     row, timeline = views.delivery(ctx.conn, delivery_id)
-    return console.render(
-        ctx.request, "delivery.html", {"page": "deliveries", "d": row, "timeline": timeline}
-    )
-
-
-def dead_letters(console: Console, ctx: Ctx) -> Response:
-    everything = ctx.request.query_params.get("all") == "1"
-    route_code = ctx.request.query_params.get("route") or None
+    event = exchange.event(ctx.conn, delivery_id)
     return console.render(
         ctx.request,
-        "dead_letters.html",
+        "delivery.html",
         {
-            "page": "dead-letters",
-            "letters": [
-                d.as_dict()
-                for d in ops.dead_letters.list_open(ctx.conn, route_code=route_code, everything=everything)
-            ],
-            "routes": ops.routes.list_routes(ctx.conn),
-            "everything": everything,
-            "route_code": route_code,
+            "page": "deliveries",
+            "d": row,
+            "timeline": timeline,
+            "event": event,
+            "sent": exchange.sent_request(row, event),
+            "answers": exchange.answers(ctx.conn, delivery_id),
+            "dead_letter_id": views.open_dead_letter(ctx.conn, delivery_id),
         },
     )
 
 
+def dead_letters(console: Console, ctx: Ctx) -> Response:
+    params = dict(ctx.request.query_params)
+    everything = params.get("all") == "1"
+    route_code = params.get("route") or None
+    try:
+        found, error = views.dead_letters(ctx.conn, params), None
+    except IuCoreError as exc:
+        found, error = views.Paged([], None), str(exc)
+    context: dict[str, object] = {
+        "page": "dead-letters",
+        "letters": found.rows,
+        "older": older_href(ctx, found.older),
+        "open_count": views.open_dead_letters(ctx.conn),
+        "routes": ops.routes.list_routes(ctx.conn),
+        "everything": everything,
+        "route_code": route_code,
+        "params": params,
+    }
+    if error:
+        context.update(flash=error, flash_error=True)
+    return console.render(ctx.request, "dead_letters.html", context)
+
+
 def dead_letters_count(console: Console, ctx: Ctx) -> Response:
-    n = len(ops.dead_letters.list_open(ctx.conn))
+    n = views.open_dead_letters(ctx.conn)
     return console.render(ctx.request, "_dead_count.html", {"open_count": n})
 
 
@@ -217,13 +248,31 @@ def provision(console: Console, ctx: Ctx) -> Response:
 
 
 def audit(console: Console, ctx: Ctx) -> Response:
-    key = ctx.request.query_params.get("object") or None
+    params = dict(ctx.request.query_params)
+    try:
+        found, error = views.audit(ctx.conn, params), None
+    except IuCoreError as exc:
+        found, error = views.Paged([], None), str(exc)
+    context: dict[str, object] = {
+        "page": "audit",
+        "rows": found.rows,
+        "older": older_href(ctx, found.older),
+        "object_key": params.get("object") or None,
+        "params": params,
+        "object_types": views.audit_object_types(ctx.conn),
+    }
+    if error:
+        context.update(flash=error, flash_error=True)
+    return console.render(ctx.request, "audit.html", context)
+
+
+def search(console: Console, ctx: Ctx) -> Response:
+    """Any id typed in the header's search box: straight to its page."""
+    text = (ctx.request.query_params.get("q") or "").strip()
+    target = views.find(ctx.conn, text) if text else None
+    if target is not None:
+        return RedirectResponse(target, status_code=303)
+    message = f"nothing found for {text!r}" if text else "type an id to find"
     return console.render(
-        ctx.request,
-        "audit.html",
-        {
-            "page": "audit",
-            "rows": [a.as_dict() for a in ops.audit.log(ctx.conn, object_key=key, limit=200)],
-            "object_key": key,
-        },
+        ctx.request, "error.html", {"error": message, "page": "search", "q": text}, status_code=404
     )

@@ -122,9 +122,16 @@ def table(console: Console) -> list[BaseRoute]:
         Route("/fragments/routes/{code}", p(pages.route_fragment)),
         Route("/routes/{code}/mode", a(actions.set_route_mode, _back_to_route), methods=["POST"]),
         Route("/routes/{code}/target", a(actions.set_route_target, _back_to_route), methods=["POST"]),
+        Route("/routes/{code}/enable", a(actions.enable_route, _back_to_route), methods=["POST"]),
+        Route("/routes/{code}/secret", a(actions.rotate_secret, _back_to_route), methods=["POST"]),
         Route("/deliveries", p(pages.deliveries)),
         Route("/fragments/deliveries", p(pages.deliveries_fragment)),
         Route("/deliveries/{delivery_id}", p(pages.delivery)),
+        Route(
+            "/deliveries/{delivery_id}/resend",
+            a(actions.resend, lambda r: f"/deliveries/{quote(r.path_params['delivery_id'], safe='')}"),
+            methods=["POST"],
+        ),
         Route("/dead-letters", p(pages.dead_letters)),
         Route("/fragments/dead-letters/count", p(pages.dead_letters_count)),
         Route("/dead-letters/replay", a(actions.replay, _back("/dead-letters")), methods=["POST"]),
@@ -139,6 +146,7 @@ def table(console: Console) -> list[BaseRoute]:
         Route("/ius/{code}/report", p(pages.iu_report)),
         Route("/ius/{code}/{eid}", p(pages.provision)),
         Route("/audit", p(pages.audit)),
+        Route("/search", p(pages.search)),
         Mount("/static", StaticFiles(packages=[("iu_core.console", "static")]), name="static"),
     ]
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 from psycopg.rows import dict_row
@@ -38,6 +40,9 @@ def _rows(conn: Conn, name: str, params: dict[str, Any] | None = None) -> list[d
         return cur.execute(queries("console")[name], params or {}).fetchall()
 
 
+PAGE_SIZE = 50
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryFilter:
     route_code: str | None = None
@@ -45,7 +50,55 @@ class DeliveryFilter:
     state: str | None = None
     since: dt.datetime | None = None
     until: dt.datetime | None = None
-    limit: int = 200
+    event_id: uuid.UUID | None = None
+    delivery_id: int | None = None
+    before: int | None = None  # keyset: only ids below this one (the next, older page)
+    limit: int = PAGE_SIZE
+
+
+@dataclass(frozen=True, slots=True)
+class Paged:
+    """One page of rows, newest first, and where the next (older) page starts (None: no more)."""
+
+    rows: list[dict[str, Any]]
+    older: int | None
+
+
+def _paged(conn: Conn, name: str, params: dict[str, Any], key: str, limit: int) -> Paged:
+    rows = _rows(conn, name, {**params, "limit": limit + 1})
+    older = rows[limit - 1][key] if len(rows) > limit else None
+    return Paged(rows[:limit], older)
+
+
+def parse_id(text: str | None, what: str) -> int | None:
+    """A positive number from a form (``#12`` and ``12`` alike); beyond bigint is nothing found."""
+    if not text or not text.strip():
+        return None
+    value = text.strip().lstrip("#")
+    if not value.isdigit():
+        raise IuCoreError(f"{what}: not a number")
+    number = int(value)
+    return number if number < 2**63 else 0
+
+
+def parse_uuid(text: str | None, what: str) -> uuid.UUID | None:
+    if not text or not text.strip():
+        return None
+    try:
+        return uuid.UUID(text.strip())
+    except ValueError:
+        raise IuCoreError(f"{what}: not an event id (a uuid)") from None
+
+
+def parse_webhook_id(text: str | None) -> tuple[str, uuid.UUID] | None:
+    """``ROUTE:EVENT_ID``, the webhook-id IU Core sends, as (route, event); None if it is not one."""
+    if not text or ":" not in text:
+        return None
+    route, _, event = text.strip().rpartition(":")
+    try:
+        return (route, uuid.UUID(event)) if route else None
+    except ValueError:
+        return None
 
 
 def parse_time(text: str | None, what: str) -> dt.datetime | None:
@@ -63,12 +116,23 @@ def delivery_filter(params: dict[str, str]) -> DeliveryFilter:
     state = params.get("state") or None
     if state is not None and state not in DELIVERY_STATES:
         raise IuCoreError(f"unknown state {state!r}; expected one of {', '.join(DELIVERY_STATES)}")
+    route_code = params.get("route") or None
+    event_text = (params.get("event") or "").strip()
+    hook = parse_webhook_id(event_text)
+    event_id: uuid.UUID | None
+    if hook is not None:  # a webhook-id names the route and the event
+        route_code, event_id = hook
+    else:
+        event_id = parse_uuid(event_text, "event")
     return DeliveryFilter(
-        route_code=params.get("route") or None,
+        route_code=route_code,
         iu_code=params.get("iu") or None,
         state=state,
         since=parse_time(params.get("since"), "since"),
         until=parse_time(params.get("until"), "until"),
+        event_id=event_id,
+        delivery_id=parse_id(params.get("id"), "delivery"),
+        before=parse_id(params.get("before"), "older than"),
     )
 
 
@@ -85,20 +149,94 @@ def chart_minutes(conn: Conn) -> list[Minute]:
     ]
 
 
-def deliveries(conn: Conn, f: DeliveryFilter) -> list[dict[str, Any]]:
+def deliveries(conn: Conn, f: DeliveryFilter) -> Paged:
     states = list(DELIVERY_STATES[f.state]) if f.state else None
-    return _rows(
+    params = {
+        "route_code": f.route_code,
+        "iu_code": f.iu_code,
+        "states": states,
+        "since": f.since,
+        "until": f.until,
+        "event_id": f.event_id,
+        "delivery_id": f.delivery_id,
+        "before": f.before,
+    }
+    return _paged(conn, "deliveries", params, "delivery_id", f.limit)
+
+
+def dead_letters(conn: Conn, params: dict[str, str]) -> Paged:
+    """Dead letters by route, status, event and time, a page at a time, newest first."""
+    query = {
+        "all_statuses": params.get("all") == "1",
+        "route_code": params.get("route") or None,
+        "event_id": parse_uuid(params.get("event"), "event"),
+        "since": parse_time(params.get("since"), "since"),
+        "until": parse_time(params.get("until"), "until"),
+        "before": parse_id(params.get("before"), "older than"),
+    }
+    return _paged(conn, "dead_letters_page", query, "dead_letter_id", PAGE_SIZE)
+
+
+def open_dead_letters(conn: Conn) -> int:
+    with conn.cursor() as cur:
+        row = cur.execute(queries("console")["dead_letters_open_count"]).fetchone()
+    return int(row[0]) if row else 0
+
+
+def audit(conn: Conn, params: dict[str, str]) -> Paged:
+    """The operator audit by object, type, actor and time, a page at a time, newest first."""
+    query = {
+        "object_key": params.get("object") or None,
+        "object_type": params.get("type") or None,
+        "actor": params.get("actor") or None,
+        "since": parse_time(params.get("since"), "since"),
+        "until": parse_time(params.get("until"), "until"),
+        "before": parse_id(params.get("before"), "older than"),
+    }
+    return _paged(conn, "audit_page", query, "audit_id", PAGE_SIZE)
+
+
+def audit_object_types(conn: Conn) -> list[str]:
+    return [r["object_type"] for r in _rows(conn, "audit_object_types")]
+
+
+def find(conn: Conn, text: str) -> str | None:
+    """The console page an id names (a delivery, an event's deliveries, an IU, a route), or None."""
+    text = text.strip()
+    if not text:
+        return None
+    number = parse_id(text, "id") if text.lstrip("#").isdigit() else None
+    hook = parse_webhook_id(text)
+    try:
+        as_uuid: uuid.UUID | None = uuid.UUID(text)
+    except ValueError:
+        as_uuid = None
+    found = _rows(
         conn,
-        "deliveries",
+        "find",
         {
-            "route_code": f.route_code,
-            "iu_code": f.iu_code,
-            "states": states,
-            "since": f.since,
-            "until": f.until,
-            "limit": f.limit,
+            "number": number,
+            "hook_route": hook[0] if hook else None,
+            "hook_event": hook[1] if hook else None,
+            "uuid": as_uuid,
+            "text": text,
         },
     )
+    for kind in ("delivery", "event", "unit", "route"):
+        hits = [r["target"] for r in found if r["kind"] == kind]
+        if not hits:
+            continue
+        if kind == "delivery":
+            return f"/deliveries/{hits[0]}"
+        if kind == "event":
+            ids = [h for h in hits if h is not None]
+            if len(ids) == 1:
+                return f"/deliveries/{ids[0]}"
+            return f"/deliveries?event={text}"
+        if kind == "unit":
+            return f"/ius/{quote(hits[0], safe='')}"
+        return f"/routes/{quote(hits[0], safe='')}"
+    return None
 
 
 def delivery(conn: Conn, delivery_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -126,6 +264,11 @@ def delivery(conn: Conn, delivery_id: int) -> tuple[dict[str, Any], list[dict[st
     return row, timeline
 
 
+def open_dead_letter(conn: Conn, delivery_id: int) -> int | None:
+    rows = _rows(conn, "delivery_open_dead_letter", {"delivery_id": delivery_id})
+    return int(rows[0]["dead_letter_id"]) if rows else None
+
+
 def route_page(conn: Conn, route_code: str) -> dict[str, Any]:
     route = ops.routes.get_route(conn, route_code)
     return {
@@ -133,6 +276,11 @@ def route_page(conn: Conn, route_code: str) -> dict[str, Any]:
         "attempts": _rows(conn, "route_attempts", {"route_code": route_code, "limit": 50}),
         "decisions": _rows(conn, "route_decisions", {"route_code": route_code, "limit": 50}),
     }
+
+
+def route_health(conn: Conn, route_code: str | None = None) -> dict[str, dict[str, Any]]:
+    """Per route: attempts, sent, failed, p50 and p99 latency (ms) over the last hour and day."""
+    return {r["route_code"]: r for r in _rows(conn, "route_health", {"route_code": route_code})}
 
 
 def units(conn: Conn) -> list[dict[str, Any]]:

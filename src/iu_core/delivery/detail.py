@@ -32,6 +32,7 @@ class AttemptDetail(TypedDict, total=False):
     http_status: int | None
     latency_ms: float
     response_body: str | None
+    response_headers: dict[str, str] | None
     response_truncated: bool
     address: str | None
     webhook_id: str | None

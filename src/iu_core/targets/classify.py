@@ -10,6 +10,8 @@ happened. Every outcome's ``detail`` has the same keys:
 - ``reason`` (str): one line, never a secret;
 - ``http_status`` (int | None), ``latency_ms`` (float), ``response_body``
   (str | None, at most 16 KiB, UTF-8 with replacement);
+- ``response_headers`` (dict | None: the receiver's headers, lower-case names,
+  without cookies or credentials, at most 50 of at most 500 characters);
 - ``response_truncated`` (bool), ``failure`` (str | None: ``refused``,
   ``not_live``, ``misconfigured``, ``settings_unavailable``, ``connect_error``
   (includes TLS failures), ``connect_timeout``, ``timeout``, ``network_error``,
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from iu_core.delivery_seam import DeliveryOutcome
@@ -35,6 +37,7 @@ __all__ = [
     "failed",
     "outcome_from_http",
     "parse_retry_after",
+    "shown_headers",
 ]
 
 RETRY_AFTER_MIN_S = 1.0
@@ -58,6 +61,25 @@ def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> floa
             when = when.replace(tzinfo=dt.UTC)
         seconds = (when - (now or dt.datetime.now(dt.UTC))).total_seconds()
     return min(max(seconds, RETRY_AFTER_MIN_S), RETRY_AFTER_MAX_S)
+
+
+# Response headers never recorded: what a receiver sets as a credential.
+_UNRECORDED_HEADERS = frozenset(
+    {"set-cookie", "set-cookie2", "cookie", "authorization", "proxy-authorization", "www-authenticate"}
+)
+_MAX_HEADERS = 50
+_MAX_HEADER_CHARS = 500
+
+
+def shown_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The receiver's headers as recorded: lower-case names, no credentials, bounded."""
+    kept: dict[str, str] = {}
+    for name, value in headers.items():
+        key = name.lower()
+        if key in _UNRECORDED_HEADERS or len(kept) >= _MAX_HEADERS:
+            continue
+        kept[key[:100]] = value[:_MAX_HEADER_CHARS]
+    return kept
 
 
 # (retryable, disable_route, reason) for a status code.
@@ -86,6 +108,7 @@ def _detail(**values: Any) -> dict[str, Any]:
         "http_status": None,
         "latency_ms": 0.0,
         "response_body": None,
+        "response_headers": None,
         "response_truncated": False,
         "failure": None,
         "address": None,
@@ -109,7 +132,11 @@ def outcome_from_http(
     status_rule: StatusRule | None = None,
 ) -> DeliveryOutcome:
     """Classify one exchange. ``status_rule`` may override the default for some statuses."""
-    common = {"latency_ms": result.latency_ms, "address": result.address, "webhook_id": webhook_id}
+    common: dict[str, Any] = {
+        "latency_ms": result.latency_ms,
+        "address": result.address,
+        "webhook_id": webhook_id,
+    }
     if result.refused is not None:
         return failed(
             target_kind,
@@ -128,7 +155,12 @@ def outcome_from_http(
             **common,
         )
     body = result.body.decode("utf-8", errors="replace")
-    common.update(http_status=result.status, response_body=body, response_truncated=result.truncated)
+    common.update(
+        http_status=result.status,
+        response_body=body,
+        response_headers=shown_headers(result.headers),
+        response_truncated=result.truncated,
+    )
     if 200 <= result.status < 300:
         detail = _detail(reason=f"HTTP {result.status}", **common)
         return DeliveryOutcome(status="sent", delivered=True, target_kind=target_kind, detail=detail)

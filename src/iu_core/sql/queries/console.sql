@@ -120,7 +120,10 @@ SELECT m.minute,
 SELECT state, count(*) AS n FROM public.iu_delivery GROUP BY state ORDER BY state
 
 -- deliveries --
--- Deliveries with filters; every state (sent and decided included), newest first.
+-- Deliveries with filters; every state (sent and decided included), newest
+-- first, a page at a time: the next page starts below the last id shown
+-- (keyset, never OFFSET). An event's deliveries are found through the
+-- (route_code, event_id) key of each route.
 SELECT d.delivery_id, d.route_code, r.target_kind, d.event_id, d.event_seq, o.event_type,
        iu.code AS iu_code,
        CASE d.state WHEN 'decided' THEN 'dry-run' WHEN 'inflight' THEN 'in-flight' ELSE d.state END AS state,
@@ -134,6 +137,12 @@ SELECT d.delivery_id, d.route_code, r.target_kind, d.event_id, d.event_seq, o.ev
    AND (%(states)s::text[] IS NULL OR d.state = ANY (%(states)s::text[]))
    AND (%(since)s::timestamptz IS NULL OR d.created_at >= %(since)s)
    AND (%(until)s::timestamptz IS NULL OR d.created_at < %(until)s)
+   AND (%(event_id)s::uuid IS NULL
+        OR (d.event_id = %(event_id)s
+            AND d.route_code IN (SELECT route_code FROM public.iu_outbound_route
+                                 UNION SELECT %(route_code)s::text WHERE %(route_code)s::text IS NOT NULL)))
+   AND (%(delivery_id)s::bigint IS NULL OR d.delivery_id = %(delivery_id)s)
+   AND (%(before)s::bigint IS NULL OR d.delivery_id < %(before)s)
  ORDER BY d.delivery_id DESC
  LIMIT %(limit)s
 
@@ -158,7 +167,8 @@ ORDER BY 1
 -- route_attempts --
 SELECT a.attempt_id, a.event_ref, a.attempt_no, a.status, a.started_at,
        extract(epoch FROM a.finished_at - a.started_at)::float8 * 1000 AS latency_ms,
-       a.detail::text AS detail, d.delivery_id
+       a.detail ->> 'http_status' AS http_status, a.detail ->> 'reason' AS reason,
+       a.detail ->> 'consumer' AS consumer, d.delivery_id
   FROM public.iu_route_attempt a
   LEFT JOIN public.iu_delivery d ON d.route_code = a.route_code AND d.event_id = a.event_ref
  WHERE a.route_code = %(route_code)s
@@ -171,3 +181,117 @@ SELECT x.decision_id, x.event_ref, x.event_type, x.target_kind, x.target_ref, x.
  WHERE x.route_code = %(route_code)s
  ORDER BY x.decision_id DESC
  LIMIT %(limit)s
+
+-- delivery_event --
+-- The event a delivery carries: its payload as written to the outbox.
+SELECT o.event_id, o.event_type, o.occurred_at, o.payload
+  FROM public.iu_delivery d
+  JOIN public.event_outbox o ON o.event_id = d.event_id
+ WHERE d.delivery_id = %(delivery_id)s
+
+-- delivery_answers --
+-- Each attempt of a delivery with everything its detail recorded: the
+-- receiver's status, headers and the start of its body, or why it failed.
+SELECT a.attempt_id, a.attempt_no, a.status, a.started_at, a.finished_at,
+       extract(epoch FROM a.finished_at - a.started_at)::float8 * 1000 AS latency_ms,
+       a.detail
+  FROM public.iu_delivery d
+  JOIN public.iu_route_attempt a ON a.route_code = d.route_code AND a.event_ref = d.event_id
+ WHERE d.delivery_id = %(delivery_id)s
+ ORDER BY a.attempt_no, a.attempt_id
+
+-- dead_letters_page --
+-- Dead letters with filters, newest first, a page at a time (keyset below
+-- the last id shown), each with the delivery whose timeline it belongs to.
+SELECT l.dead_letter_id, l.route_code, l.event_ref, o.event_type, l.reason, l.attempts, l.status,
+       l.created_at, l.resolved_at, l.resolved_by, l.resolution_note, d.delivery_id
+  FROM public.iu_route_dead_letter l
+  LEFT JOIN public.event_outbox o ON o.event_id = l.event_ref
+  LEFT JOIN public.iu_delivery d ON d.route_code = l.route_code AND d.event_id = l.event_ref
+ WHERE (%(all_statuses)s OR l.status = 'open')
+   AND (%(route_code)s::text IS NULL OR l.route_code = %(route_code)s)
+   AND (%(event_id)s::uuid IS NULL OR l.event_ref = %(event_id)s)
+   AND (%(since)s::timestamptz IS NULL OR l.created_at >= %(since)s)
+   AND (%(until)s::timestamptz IS NULL OR l.created_at < %(until)s)
+   AND (%(before)s::bigint IS NULL OR l.dead_letter_id < %(before)s)
+ ORDER BY l.dead_letter_id DESC
+ LIMIT %(limit)s
+
+-- dead_letters_open_count --
+SELECT count(*) FROM public.iu_route_dead_letter WHERE status = 'open'
+
+-- audit_page --
+-- The operator audit with filters, newest first, a page at a time.
+SELECT audit_id, changed_at, actor, context, object_type, object_key, action, before, after
+  FROM public.iu_operator_audit
+ WHERE (%(object_key)s::text IS NULL OR object_key = %(object_key)s)
+   AND (%(object_type)s::text IS NULL OR object_type = %(object_type)s)
+   AND (%(actor)s::text IS NULL OR actor = %(actor)s)
+   AND (%(since)s::timestamptz IS NULL OR changed_at >= %(since)s)
+   AND (%(until)s::timestamptz IS NULL OR changed_at < %(until)s)
+   AND (%(before)s::bigint IS NULL OR audit_id < %(before)s)
+ ORDER BY audit_id DESC
+ LIMIT %(limit)s
+
+-- audit_object_types --
+SELECT DISTINCT object_type FROM public.iu_operator_audit ORDER BY 1
+
+-- find --
+-- What an id a person typed names: a delivery (its number, or its webhook-id
+-- ROUTE:EVENT), an event's deliveries, an IU (code or id), a route.
+SELECT 'delivery' AS kind, d.delivery_id::text AS target
+  FROM public.iu_delivery d WHERE d.delivery_id = %(number)s
+UNION ALL
+SELECT 'delivery', d.delivery_id::text
+  FROM public.iu_delivery d WHERE d.route_code = %(hook_route)s AND d.event_id = %(hook_event)s
+UNION ALL
+SELECT 'event', d.delivery_id::text
+  FROM public.iu_outbound_route r
+  JOIN public.iu_delivery d ON d.route_code = r.route_code AND d.event_id = %(uuid)s
+UNION ALL
+SELECT 'event', NULL FROM public.event_outbox o WHERE o.event_id = %(uuid)s
+UNION ALL
+SELECT 'unit', u.code FROM public.information_unit u WHERE u.code = %(text)s OR u.iu_id = %(uuid)s
+UNION ALL
+SELECT 'route', r.route_code FROM public.iu_outbound_route r WHERE r.route_code = %(text)s
+
+-- route_health --
+-- Per route, from the attempts that finished in the last hour and the last
+-- day: how many, how many were sent and failed, and the median and 99th
+-- percentile of their latency. One statement for the whole page (all routes,
+-- or the one named).
+SELECT a.route_code,
+       count(*) FILTER (WHERE a.finished_at >= now() - interval '1 hour') AS hour_attempts,
+       count(*) FILTER (WHERE a.finished_at >= now() - interval '1 hour' AND a.status = 'sent') AS hour_sent,
+       count(*) FILTER (WHERE a.finished_at >= now() - interval '1 hour' AND a.status = 'failed') AS hour_failed,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM a.finished_at - a.started_at) * 1000)
+           FILTER (WHERE a.finished_at >= now() - interval '1 hour') AS hour_p50_ms,
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM a.finished_at - a.started_at) * 1000)
+           FILTER (WHERE a.finished_at >= now() - interval '1 hour') AS hour_p99_ms,
+       count(*) AS day_attempts,
+       count(*) FILTER (WHERE a.status = 'sent') AS day_sent,
+       count(*) FILTER (WHERE a.status = 'failed') AS day_failed,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM a.finished_at - a.started_at) * 1000)
+           AS day_p50_ms,
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM a.finished_at - a.started_at) * 1000)
+           AS day_p99_ms
+  FROM public.iu_route_attempt a
+ WHERE a.finished_at >= now() - interval '1 day'
+   AND (%(route_code)s::text IS NULL OR a.route_code = %(route_code)s)
+ GROUP BY a.route_code
+ ORDER BY a.route_code
+
+-- alerts --
+-- What every page warns of: a closed gate, and routes disabled (by an HTTP 410).
+SELECT public.fn_iu_delivery_gate_open() AS gate_open,
+       coalesce(array_agg(r.route_code ORDER BY r.route_code) FILTER (WHERE NOT r.enabled), '{}') AS disabled
+  FROM public.iu_outbound_route r
+
+-- delivery_open_dead_letter --
+-- The open dead letter of a delivery, if it has one (what "resend" replays).
+SELECT l.dead_letter_id
+  FROM public.iu_delivery d
+  JOIN public.iu_route_dead_letter l ON l.route_code = d.route_code AND l.event_ref = d.event_id
+ WHERE d.delivery_id = %(delivery_id)s AND l.status = 'open'
+ ORDER BY l.dead_letter_id DESC
+ LIMIT 1
