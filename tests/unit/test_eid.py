@@ -40,6 +40,17 @@ def test_section_subsection_paragraph() -> None:
     assert eid_by_labels(text, "Section 2", "(2)") == "sec_2__subsec_2"
 
 
+def test_a_uk_section_printed_without_its_keyword_is_a_sec() -> None:
+    text = (
+        "Fraud Act 2006\n1 Fraud\n(1) A person is guilty of fraud.\n(2) The sections are.\n"
+        "2 Fraud by false representation\n(1) A person is in breach\n(a) dishonestly;\n"
+        "6A Possession\nText.\n"
+    )
+    assert eid_by_labels(text, "1") == "sec_1"
+    assert eid_by_labels(text, "2", "(1)", "(a)") == "sec_2__subsec_1__para_a"
+    assert eid_by_labels(text, "6A") == "sec_6A"
+
+
 def test_article_and_its_paragraphs_and_points() -> None:
     text = "Chapter II Rights\nArticle 5 Scope\n1. Text\n(a) first;\n(b) second.\n"
     assert eid_by_labels(text, "Chapter II", "Article 5") == "chp_II__art_5"

@@ -85,6 +85,8 @@ def element_of(kind: str, label: str, parent: str, in_section: bool) -> tuple[st
         num = normalise_number(number)
         return (name, num) if name and num else None
     text = number
+    if kind == "section" and re.fullmatch(r"\d{1,3}[A-Z]{0,2}", text.strip()):
+        return "sec", text.strip()  # a UK printed Act's "1 Fraud": a section printed without its keyword
     if kind == "division" and re.fullmatch(r"[IVXLCDM]+\.", text):
         return "dvs", normalise_number(text)
     m = _ROMAN_FORM.match(text)
