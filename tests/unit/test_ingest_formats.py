@@ -19,6 +19,7 @@ from pypdf import PdfReader, PdfWriter
 
 from iu_core.domain import sources
 from iu_core.domain.autocut import CutNode, autocut, join_text
+from iu_core.domain.eid import assign
 from iu_core.errors import IuCoreError
 from tests.support import source_files as sf
 
@@ -29,12 +30,21 @@ needs_font = pytest.mark.skipif(
 WIDE_PAGE = (210.0, 120.0)  # mm: a statute's headings fit on one line, and there are many pages
 
 
-def _signature(root: CutNode) -> list[tuple[int, str, str, str, str]]:
-    out: list[tuple[int, str, str, str, str]] = []
+def _signature(root: CutNode) -> list[tuple[int, str, str, str, str, str]]:
+    """Each piece, in tree order: depth, kind, label, eid, heading and text (whitespace normalised)."""
+    nodes = {id(n): n for n in root.walk()}
+    eids = assign(
+        id(root),
+        lambda k: [id(c) for c in nodes[k].children],
+        lambda k: nodes[k].kind,
+        lambda k: nodes[k].label,
+    )
+    out: list[tuple[int, str, str, str, str, str]] = []
     stack = [(root, 0)]
     while stack:
         node, depth = stack.pop()
-        out.append((depth, node.kind, node.label, sf.normalised(node.heading), sf.normalised(node.text)))
+        heading, text = sf.normalised(node.heading), sf.normalised(node.text)
+        out.append((depth, node.kind, node.label, eids[id(node)], heading, text))
         stack.extend((kid, depth + 1) for kid in reversed(node.children))
     return out
 
