@@ -19,9 +19,11 @@ VERSION=12.4.0
 PG_VERSION=8.16.3  # the version @directus/api $VERSION names for its PostgreSQL driver
 CACHE="${IU_CORE_DIRECTUS_CACHE:-$HOME/.cache/iu-core/directus-$VERSION-node$(node --version | sed -E "s/^v([0-9]+).*/\1/")}"
 MARKER="$CACHE/.iu-core-installed"
+RECIPE="$VERSION pg, no native modules"  # an older cache (SQLite, compiled modules) is installed again
 
 installed() {
-    [[ -f "$MARKER" && -x "$CACHE/node_modules/.bin/directus" && -f "$CACHE/node_modules/pg/package.json" ]]
+    [[ -f "$MARKER" && "$(cat "$MARKER")" == "$RECIPE" && -x "$CACHE/node_modules/.bin/directus" \
+       && -f "$CACHE/node_modules/pg/package.json" ]]
 }
 
 case "${1:-install}" in
@@ -41,6 +43,7 @@ case "${1:-install}" in
         fi
         mkdir -p "$CACHE"
         cd "$CACHE"
+        rm -rf node_modules package-lock.json "$MARKER"  # what an older recipe left
         # The tests' Directus keeps its data in PostgreSQL (DB_CLIENT=pg; the pg driver, an
         # optional dependency of @directus/api, is named so that it is always there). Two
         # native modules would be compiled with a C++ compiler when no prebuilt binary can be
@@ -68,7 +71,7 @@ JS
         start=$(date +%s)
         npm install --no-audit --no-fund --loglevel=error "directus@$VERSION" "pg@$PG_VERSION"
         test -x node_modules/.bin/directus
-        echo "$VERSION" > "$MARKER"
+        echo "$RECIPE" > "$MARKER"
         echo "directus $VERSION installed in $CACHE in $(( $(date +%s) - start )) s"
         ;;
     *)

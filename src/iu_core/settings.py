@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,13 @@ def default_data_dir() -> Path:
 class Settings:
     database_url: str | None
     data_dir: Path
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """The database ``iu-core`` would use with no options: its environment, else the embedded default."""
+        url = os.environ.get(DATABASE_URL_ENV) or None
+        data_dir = os.environ.get(DATA_DIR_ENV)
+        return cls(url, Path(data_dir) if data_dir else default_data_dir())
 
     @property
     def embedded(self) -> bool:

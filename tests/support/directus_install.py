@@ -64,11 +64,13 @@ def node_env() -> dict[str, str]:
 
 
 def installed() -> bool:
-    """Directus, its PostgreSQL driver and the marker of a finished install are there."""
+    """Directus, its PostgreSQL driver and the marker of a finished install of this recipe are there."""
+    marker = cache_dir() / ".iu-core-installed"
     return (
         binary().exists()
         and (cache_dir() / "node_modules" / "pg" / "package.json").exists()
-        and (cache_dir() / ".iu-core-installed").exists()
+        and marker.exists()
+        and "no native modules" in marker.read_text(encoding="utf-8")
     )
 
 
