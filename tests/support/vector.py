@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +15,7 @@ from iu_core.delivery_seam import DeliveryRequest
 from iu_core.vector import store
 from iu_core.vector.embedder import Matrix, Vector
 from iu_core.vector.hashing import HashingEmbedder
+from iu_core.vector.passages import passages_of
 
 Conn = psycopg.Connection[Any]
 
@@ -66,16 +66,9 @@ def rows(conn: Conn, collection: str, iu_id: uuid.UUID | None = None) -> dict[uu
 
 
 def indexed_piece_ids(conn: Conn, iu_id: uuid.UUID) -> set[uuid.UUID]:
-    """The active pieces that have a passage: all but the headings (text = label and heading) over others."""
+    """The active pieces the index holds a passage for (the rule itself is tested in tests/unit)."""
     (code,) = conn.execute("SELECT code FROM information_unit WHERE iu_id = %s", (iu_id,)).fetchone() or ("",)
-    tree = domain.get_tree(conn, code)
-    out = set()
-    for _, piece in tree.walk():
-        words = piece.text.replace(piece.label or "", "").replace(piece.heading or "", "")
-        if tree.children(piece.piece_id) and not re.sub(r"[\W_]+", "", words):
-            continue
-        out.add(piece.piece_id)
-    return out
+    return {passage.piece_id for passage in passages_of(domain.get_tree(conn, code))}
 
 
 def deliveries_of(conn: Conn, iu_id: uuid.UUID, collection: str, route: str = "vec") -> list[EventDelivery]:
