@@ -30,6 +30,7 @@ import psycopg
 from iu_core import domain, vector
 from iu_core.vector.diacritics import strip_marks
 from iu_core.vector.passages import PATH_SEPARATOR
+from iu_core.vector.search import search as search_pieces
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = ROOT / "tests" / "data" / "questions" / "legal_questions.json"
@@ -91,7 +92,7 @@ def evaluate(
     misses: list[str] = []
     started = time.perf_counter()
     for question in questions:
-        result = vector.search(
+        result = search_pieces(
             conn,
             question.q,
             collection=COLLECTION,

@@ -44,6 +44,7 @@ from iu_core import domain, vector
 from iu_core.sqlfiles import queries
 from iu_core.vector.embedder import vector_literal
 from iu_core.vector.hashing import HashingEmbedder
+from iu_core.vector.search import search as search_pieces
 
 QUESTIONS = Path(__file__).with_name("vector_questions.json")
 SAMPLES = (("regulation_en.md", "REG-EN"), ("quy_che_vi.md", "QC-VI"))
@@ -247,7 +248,7 @@ def quality(url: str) -> dict[str, Any]:
         per_lang: dict[str, dict[str, int]] = {}
         misses = []
         for item in spec["questions"]:
-            result = vector.search(conn, item["q"], collection="quality", limit=5, embedder=embedder)
+            result = search_pieces(conn, item["q"], collection="quality", limit=5, embedder=embedder)
             found = [
                 h.code == item["code"] and item["article"] in h.heading_path.split(" > ") for h in result.hits
             ]

@@ -8,6 +8,7 @@ import psycopg
 import pytest
 
 from iu_core import vector
+from iu_core.vector.search import search as search_pieces
 from tests.support.vector import ingest_sample, require_pgvector
 
 Conn = psycopg.Connection[Any]
@@ -30,7 +31,7 @@ def _top(result: vector.SearchResult) -> tuple[str, str]:
 
 
 def test_a_vietnamese_question_typed_without_diacritics_finds_its_article(indexed: Conn) -> None:
-    result = vector.search(indexed, "toi co duoc cho nguoi khac dung chung tai khoan khong", collection="hub")
+    result = search_pieces(indexed, "toi co duoc cho nguoi khac dung chung tai khoan khong", collection="hub")
     assert result.language == vector.Language.VI
     assert result.searched_as.startswith("tôi có được cho người khác")  # restored before embedding
     code, path = _top(result)
@@ -40,9 +41,9 @@ def test_a_vietnamese_question_typed_without_diacritics_finds_its_article(indexe
 def test_a_vietnamese_question_about_an_english_law_finds_its_article(indexed: Conn) -> None:
     question = "Tôi phải đặt lịch dùng thiết bị trước bao nhiêu ngày?"
     # Asked of the English regulation, which holds no Vietnamese piece: every language is searched.
-    scoped = vector.search(indexed, question, collection="hub", iu_code="REG-EN", limit=3)
+    scoped = search_pieces(indexed, question, collection="hub", iu_code="REG-EN", limit=3)
     assert scoped.language == "any"
     assert any("Article 3 Booking" in h.heading_path for h in scoped.hits)
     # Asked of the whole collection with --lang any, the English article still comes first.
-    ranked = vector.search(indexed, question, collection="hub", language="any", limit=5)
+    ranked = search_pieces(indexed, question, collection="hub", language="any", limit=5)
     assert any(h.code == "REG-EN" and "Article 3 Booking" in h.heading_path for h in ranked.hits)

@@ -163,9 +163,13 @@ def search_cmd(
     as_json: bool,
 ) -> None:
     """Find the pieces that answer QUERY: score, IU code, piece and heading path, snippet."""
+    # The function itself, not ``vector.search``: once the submodule of that name is imported,
+    # the package attribute is the module.
+    from iu_core.vector.search import search as search_pieces
+
     embedder = vector.get_embedder(embedder_name) if embedder_name else None
     with app.connection() as conn:
-        result = vector.search(
+        result = search_pieces(
             conn,
             query,
             collection=collection,

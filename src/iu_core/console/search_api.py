@@ -86,10 +86,11 @@ async def search_endpoint(request: Request) -> Response:
 
     def run() -> dict[str, Any]:
         from iu_core import vector
+        from iu_core.vector.search import search as search_pieces  # not vector.search: see cli/vector.py
 
         language = args["lang"]
         with console.pool.connection() as conn:
-            result = vector.search(
+            result = search_pieces(
                 conn,
                 args["query"],
                 collection=args["collection"],
