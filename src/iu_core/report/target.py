@@ -35,6 +35,7 @@ from typing import Any
 
 import psycopg
 
+from iu_core.delivery.detail import failed_outcome
 from iu_core.delivery.seam import DeliveryOutcome
 from iu_core.delivery.transactional import Conn, EventDelivery
 from iu_core.errors import IuCoreError, describe_database_error, one_line
@@ -90,12 +91,7 @@ class _Group:
 
 
 def _failed(reason: str, *, retryable: bool, **detail: Any) -> DeliveryOutcome:
-    return DeliveryOutcome(
-        status="failed",
-        delivered=False,
-        target_kind=KIND,
-        detail={"reason": one_line(reason), "retryable": retryable, **detail},
-    )
+    return failed_outcome(KIND, one_line(reason), retryable=retryable, **detail)
 
 
 class ReportTarget:

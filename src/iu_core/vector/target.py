@@ -27,7 +27,7 @@ from typing import Any
 
 import psycopg
 
-from iu_core.delivery import DeliveryOutcome, EventDelivery
+from iu_core.delivery import DeliveryOutcome, EventDelivery, failed_outcome
 from iu_core.errors import IuCoreError
 from iu_core.vector import store
 from iu_core.vector.embedder import Embedder
@@ -53,12 +53,7 @@ def collection_problem(name: str) -> str | None:
 
 
 def _failed(reason: str, *, retryable: bool, **extra: Any) -> DeliveryOutcome:
-    return DeliveryOutcome(
-        status="failed",
-        delivered=False,
-        target_kind=KIND,
-        detail={"reason": reason, "retryable": retryable, **extra},
-    )
+    return failed_outcome(KIND, reason, retryable=retryable, **extra)
 
 
 def _iu_of(delivery: EventDelivery) -> uuid.UUID | None:
