@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from psycopg.rows import dict_row
 
@@ -78,30 +79,10 @@ def rotate_secret(
     _require_kind(route_code, kind, "external_endpoint", "directus_flow routes use route token set")
     secret = new_secret()
     with change(conn, "route secret rotate", actor):
-        previous = audit.current_fingerprint(conn, route_code, "webhook_secret")
-        row = conn.execute(
-            q("replace_credential"),
-            {
-                "route_code": route_code,
-                "kind": "webhook_secret",
-                "secret": secret,
-                "fingerprint": fingerprint(secret),
-                "window_s": window_hours * 3600,
-            },
-        ).fetchone()
-        valid_until = row[0] if row else None
-        audit.note(
-            conn,
-            "credential",
-            route_code,
-            "rotate",
-            before={"kind": "webhook_secret", "fingerprint": previous},
-            after={
-                "kind": "webhook_secret",
-                "fingerprint": fingerprint(secret),
-                "previous_valid_until": valid_until.isoformat() if valid_until else None,
-            },
-        )
+        valid_until = _replace_credential(
+            conn, route_code, "webhook_secret", secret, fingerprint(secret),
+            window_s=window_hours * 3600, action="rotate",
+        )  # fmt: skip
     return RotatedSecret(route_code, secret, fingerprint(secret), valid_until)
 
 
@@ -119,24 +100,8 @@ def set_token(conn: Conn, route_code: str, token: str, *, actor: str | None = No
     kind = _route_kind(conn, route_code)
     _require_kind(route_code, kind, "directus_flow", "external_endpoint routes use route secret rotate")
     with change(conn, "route token set", actor):
-        previous = audit.current_fingerprint(conn, route_code, "access_token")
-        conn.execute(
-            q("replace_credential"),
-            {
-                "route_code": route_code,
-                "kind": "access_token",
-                "secret": token,
-                "fingerprint": fingerprint(token),
-                "window_s": 0,
-            },
-        )
-        audit.note(
-            conn,
-            "credential",
-            route_code,
-            "set",
-            before={"kind": "access_token", "fingerprint": previous},
-            after={"kind": "access_token", "fingerprint": fingerprint(token)},
+        _replace_credential(
+            conn, route_code, "access_token", token, fingerprint(token), window_s=0, action="set"
         )
     return Changed(
         True,
@@ -145,35 +110,48 @@ def set_token(conn: Conn, route_code: str, token: str, *, actor: str | None = No
     )
 
 
-def replace_key(conn: Conn, route_code: str, *, window_s: float) -> RotatedKey:
-    """Make a new Ed25519 key pair the route's current signing key and audit it (in the caller's change)."""
-    private_key, public_key = new_key_pair()
-    previous = audit.current_fingerprint(conn, route_code, "signing_key")
+def _replace_credential(
+    conn: Conn,
+    route_code: str,
+    kind: str,
+    secret: str,
+    fp: str,
+    *,
+    window_s: float,
+    action: str,
+    **after: Any,
+) -> dt.datetime | None:
+    """Make ``secret`` the route's current credential of ``kind`` and audit the change by fingerprint.
+
+    The previous one stays valid for ``window_s`` seconds; returns until when (None: none was kept).
+    """
+    previous = audit.current_fingerprint(conn, route_code, kind)
     row = conn.execute(
         q("replace_credential"),
-        {
-            "route_code": route_code,
-            "kind": "signing_key",
-            "secret": private_key,
-            "fingerprint": fingerprint(public_key),
-            "window_s": window_s,
-        },
+        {"route_code": route_code, "kind": kind, "secret": secret, "fingerprint": fp, "window_s": window_s},
     ).fetchone()
-    conn.execute(q("set_public_key"), {"route_code": route_code, "public_key": public_key})
-    valid_until = row[0] if row else None
+    valid_until: dt.datetime | None = row[0] if row else None
+    if action == "rotate":
+        after["previous_valid_until"] = valid_until.isoformat() if valid_until else None
     audit.note(
         conn,
         "credential",
         route_code,
-        "rotate",
-        before={"kind": "signing_key", "fingerprint": previous},
-        after={
-            "kind": "signing_key",
-            "fingerprint": fingerprint(public_key),
-            "public_key": public_key,
-            "previous_valid_until": valid_until.isoformat() if valid_until else None,
-        },
+        action,
+        before={"kind": kind, "fingerprint": previous},
+        after={"kind": kind, "fingerprint": fp, **after},
     )
+    return valid_until
+
+
+def replace_key(conn: Conn, route_code: str, *, window_s: float) -> RotatedKey:
+    """Make a new Ed25519 key pair the route's current signing key and audit it (in the caller's change)."""
+    private_key, public_key = new_key_pair()
+    valid_until = _replace_credential(
+        conn, route_code, "signing_key", private_key, fingerprint(public_key),
+        window_s=window_s, action="rotate", public_key=public_key,
+    )  # fmt: skip
+    conn.execute(q("set_public_key"), {"route_code": route_code, "public_key": public_key})
     return RotatedKey(route_code, public_key, fingerprint(public_key), valid_until)
 
 
