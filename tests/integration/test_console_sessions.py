@@ -1,4 +1,5 @@
-"""Console sessions that end for good, console users in the audit, the secret off the command line."""
+"""Console sessions that end for good, console users in the audit, the secret and the metrics token off
+the command line."""
 
 from __future__ import annotations
 
@@ -129,6 +130,24 @@ def test_the_secret_is_refused_on_the_command_line(cli: Any, tmp_path: Path) -> 
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
     env_short = cli("console", env={"IU_CORE_CONSOLE_SECRET": "tooshort"}, timeout=30)
     assert "too short" in error_line(env_short)
+
+
+def test_the_metrics_token_comes_from_a_file_never_the_command_line(
+    cli: Any, database_url: str, tmp_path: Path
+) -> None:
+    token = "prometheus-scrape-token-0123"
+    refused = error_line(cli("console", "--metrics-token", token, "--port", "0", timeout=30))
+    assert "--metrics-token-file" in refused and "IU_CORE_CONSOLE_METRICS_TOKEN" in refused
+    assert token not in refused
+    short = tmp_path / "short"
+    short.write_text("tooshort\n")
+    assert "too short" in error_line(cli("console", "--metrics-token-file", str(short), timeout=30))
+    token_file = tmp_path / "metrics.token"
+    token_file.write_text(token + "\n")
+    with console_process(database_url, args=["--metrics-token-file", str(token_file)]) as base:
+        assert httpx.get(f"{base}/metrics").status_code == 401
+        shown = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert shown.status_code == 200 and "iu_delivery_gate_open" in shown.text
 
 
 def test_a_secret_file_signs_sessions_that_outlive_a_restart(

@@ -28,13 +28,18 @@ SECRET_FILE_ENV = "IU_CORE_CONSOLE_SECRET_FILE"
 MIN_SECRET = 32
 
 
+def read_text_file(path: Path, what: str) -> str:
+    """A credential file's text, or one error line naming ``what`` (never its content)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IuCoreError(f"cannot read {what} {path}: {exc}") from None
+
+
 def read_secret(path: Path | None) -> str | None:
     """The session key: from ``path``, else from ``$IU_CORE_CONSOLE_SECRET``, else None (a random one)."""
     if path is not None:
-        try:
-            secret = path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise IuCoreError(f"cannot read the console secret file {path}: {exc}") from None
+        secret = read_text_file(path, "the console secret file").strip()
         where = str(path)
     else:
         secret = os.environ.get(SECRET_ENV, "").strip()
@@ -57,10 +62,7 @@ def read_search_tokens(path: Path | None) -> tuple[str, ...]:
     """The bearer tokens of /api/search: each line of ``path`` (# comments) and ``$IU_CORE_SEARCH_TOKEN``."""
     tokens: list[str] = []
     if path is not None:
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise IuCoreError(f"cannot read the search token file {path}: {exc}") from None
+        lines = read_text_file(path, "the search token file").splitlines()
         tokens += [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
     if os.environ.get(SEARCH_TOKEN_ENV, "").strip():
         tokens.append(os.environ[SEARCH_TOKEN_ENV].strip())
@@ -68,6 +70,23 @@ def read_search_tokens(path: Path | None) -> tuple[str, ...]:
     if short:
         raise IuCoreError(f"a search token is too short: at least {MIN_SEARCH_TOKEN} characters")
     return tuple(tokens)
+
+
+METRICS_TOKEN_ENV = "IU_CORE_CONSOLE_METRICS_TOKEN"
+METRICS_TOKEN_FILE_ENV = "IU_CORE_CONSOLE_METRICS_TOKEN_FILE"
+
+
+def read_metrics_token(path: Path | None) -> str | None:
+    """The bearer token of /metrics: from ``path``, else ``$IU_CORE_CONSOLE_METRICS_TOKEN``, else None."""
+    if path is not None:
+        token = read_text_file(path, "the metrics token file").strip()
+        if not token:
+            raise IuCoreError(f"the metrics token file {path} is empty")
+    else:
+        token = os.environ.get(METRICS_TOKEN_ENV, "").strip()
+    if token and len(token) < MIN_SEARCH_TOKEN:
+        raise IuCoreError(f"the metrics token is too short: at least {MIN_SEARCH_TOKEN} characters")
+    return token or None
 
 
 def check_address(text: str) -> str:
@@ -143,12 +162,15 @@ def is_loopback(host: str) -> bool:
     help="Mark the session cookie Secure (when served over HTTPS, e.g. behind a proxy).",
 )
 @click.option(
-    "--metrics-token",
-    envvar="IU_CORE_CONSOLE_METRICS_TOKEN",
+    "--metrics-token-file",
+    envvar=METRICS_TOKEN_FILE_ENV,
     show_envvar=True,
+    type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="When set, /metrics needs 'Authorization: Bearer TOKEN'. Default: /metrics is open.",
+    help=f"File holding the token /metrics then needs as 'Authorization: Bearer TOKEN' (at least "
+    f"{MIN_SEARCH_TOKEN} characters), or set {METRICS_TOKEN_ENV}. Default: /metrics is open.",
 )
+@click.option("--metrics-token", "metrics_token_on_command_line", default=None, hidden=True)
 @click.option(
     "--search-token-file",
     envvar=SEARCH_TOKEN_FILE_ENV,
@@ -168,7 +190,8 @@ def console_group(
     trusted_proxies: tuple[str, ...],
     session_hours: float,
     secure_cookie: bool,
-    metrics_token: str | None,
+    metrics_token_file: Path | None,
+    metrics_token_on_command_line: str | None,
     search_token_file: Path | None,
 ) -> None:
     """The operator console in the browser (login required), and /metrics for Prometheus.
@@ -180,6 +203,11 @@ def console_group(
             f"--secret would show the key in the process list; put it in a file and use --secret-file FILE "
             f"({SECRET_FILE_ENV}), or set {SECRET_ENV}"
         )
+    if metrics_token_on_command_line is not None:
+        raise IuCoreError(
+            f"--metrics-token would show the token in the process list; put it in a file and use "
+            f"--metrics-token-file FILE ({METRICS_TOKEN_FILE_ENV}), or set {METRICS_TOKEN_ENV}"
+        )
     if ctx.invoked_subcommand is not None:
         return
     app = ctx.find_object(AppContext)
@@ -190,6 +218,7 @@ def console_group(
 
     secret = read_secret(secret_file)
     search_tokens = read_search_tokens(search_token_file)
+    metrics_token = read_metrics_token(metrics_token_file)
     proxies = tuple(check_address(a) for a in trusted_proxies)
     with operator_connection(app) as conn:
         if not users.list_users(conn):
@@ -205,7 +234,7 @@ def console_group(
         database_url=app.url,
         session_max_age_s=int(session_hours * 3600),
         secure_cookie=secure_cookie,
-        metrics_token=metrics_token or None,
+        metrics_token=metrics_token,
         trusted_proxies=proxies,
         search_tokens=search_tokens,
     )
