@@ -122,3 +122,16 @@ def test_the_bundled_model_answers_plain_questions_in_both_languages(
         found = _json(cli("search", question, "--collection", "hub", "--limit", "1", "--json", timeout=120))
         (hit,) = found["hits"]
         assert article in hit["heading_path"].split(" > "), (question, hit)
+
+
+def test_the_documented_identifier_search_puts_the_named_clause_first(samples: CliRunner) -> None:
+    cli = samples
+    _ok(cli("vector", "reindex", "docs", "--json", env=HASHING))
+    (line,) = [
+        line.strip()
+        for line in VECTOR_DOCS.read_text(encoding="utf-8").splitlines()
+        if line.strip().startswith('iu-core search "khoản 2 Điều 3"')
+    ]
+    found = _json(cli(*shlex.split(line)[1:], env=HASHING))
+    top = found["hits"][0]
+    assert top["identified"] and top["eid"].endswith("art_3__para_2") and top["code"] == "QC-VI"

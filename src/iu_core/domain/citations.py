@@ -4,6 +4,7 @@ API::
 
     detect(text, *, language, here=None, unit_titles={}) -> tuple[Citation, ...]
     locate(eid, eids) -> str | None
+    names(eid, stored) -> bool
 
 Pure Python, no database. ``language`` is ``"en"`` or ``"vi"``. ``here`` is the
 ``eid`` of the piece the text belongs to; relative references (``subsection
@@ -668,13 +669,35 @@ def locate(eid: str, eids: Iterable[str]) -> str | None:
     the stored eid ends with the cited one, Roman chapter and part numbers
     read as arabic and case ignored.
     """
-    target = _canonical(eid)
-    found = [
-        stored
-        for stored in eids
-        if (canonical := _canonical(stored)) == target or canonical.endswith("__" + target)
-    ]
+    found = [stored for stored in eids if names(eid, stored)]
     return found[0] if len(found) == 1 else None
+
+
+def names(eid: str, stored: str) -> bool:
+    """Whether the cited ``eid`` names the ``stored`` one (the rule of ``locate``)."""
+    target, canonical = _canonical(eid), _canonical(stored)
+    return canonical == target or canonical.endswith("__" + target)
+
+
+def last_components(eid: str) -> tuple[str, ...]:
+    """The forms the last component of ``eid`` may take in a stored eid, lower case.
+
+    ``chp_2`` may be stored as printed, ``chp_ii``; a search narrows its
+    candidates with these before ``names`` checks the whole path.
+    """
+    kind, _, number = eid.rsplit("__", 1)[-1].rpartition("_")
+    forms = {f"{kind}_{number}".casefold()}
+    if kind in ("part", "chp") and number.isdigit() and 0 < int(number) < 40:
+        forms.add(f"{kind}_{_to_roman(int(number))}".casefold())
+    return tuple(sorted(forms))
+
+
+def _to_roman(value: int) -> str:
+    out = ""
+    for amount, letters in ((10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")):
+        count, value = divmod(value, amount)
+        out += letters * count
+    return out
 
 
 def detect(

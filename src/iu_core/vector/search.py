@@ -16,6 +16,12 @@ language finds the answer in a law written in the other.
 A Vietnamese question typed without diacritics is restored first
 (``diacritics.Restorer``, from the Vietnamese texts in the search's scope), and
 the restored text is what is embedded (``searched_as`` in the result).
+
+A provision the question names by its identifier (``Điều 21``, ``khoản 2 Điều
+10``, ``section 4(2)``, ``Article 5``; read by the citation detector) ranks
+first, before the nearest pieces: an identifier is an exact answer, which an
+embedding only approximates. Several provisions it names (one per unit in
+scope) come in order of similarity; such hits carry ``identified``.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from typing import Any
 
 import psycopg
 
+from iu_core.domain import citations
 from iu_core.domain import store as domain_store
 from iu_core.domain.eid import piece_eids
 from iu_core.errors import IuCoreError
@@ -65,6 +72,7 @@ class SearchHit:
     language: str
     snippet: str
     calibrated: float | None = None  # language="any": the score above its language's pool mean
+    identified: bool = False  # the question names this provision by its identifier
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -182,6 +190,56 @@ def _calibrated(rows_by_language: dict[str, list[Any]], limit: int) -> list[tupl
     return scored[:limit]
 
 
+def _identified(
+    conn: Conn,
+    query: str,
+    vector: Any,
+    model: str,
+    collection: str | None,
+    iu_id: uuid.UUID | None,
+) -> list[Any]:
+    """The indexed provisions ``query`` names by identifier (empty: it names none).
+
+    A provision that is only a heading is not indexed; the pieces under it stand
+    for it. The provisions themselves come first, then the pieces under them,
+    each group most similar first.
+    """
+    # A question is not a document: the detector reads a bare identifier opening
+    # a line ("Điều 3") as that provision's heading, so the question goes in after
+    # a mark that keeps it a reference.
+    cited = {
+        c.eid
+        for language in citations.LANGUAGES
+        for c in citations.detect("→ " + query, language=language)
+        if c.eid and c.unit is None and not c.unresolved
+    }
+    if not cited:
+        return []
+    components = sorted({form for eid in cited for form in citations.last_components(eid)})
+    rows = conn.execute(
+        queries("vector")["identified"],
+        {
+            "query": vector_literal(vector),
+            "model_name": model,
+            "collection": collection,
+            "iu_id": iu_id,
+            "components": components,
+        },
+    ).fetchall()
+    # How far below a named provision each row stands (0: the provision itself).
+    below: dict[Any, int] = {}
+    for r in rows:
+        parts = r[10].split("__")
+        for depth in range(len(parts)):
+            prefix = "__".join(parts[: len(parts) - depth])
+            if any(citations.names(eid, prefix) for eid in cited):
+                below[r[1]] = depth
+                break
+    named = [r for r in rows if r[1] in below]
+    named.sort(key=lambda r: (below[r[1]], -float(r[9])))
+    return named
+
+
 def _eids(conn: Conn, rows: list[Any]) -> dict[uuid.UUID, str | None]:
     """The eid of each hit: as stored, or computed from its tree where none is stored yet."""
     out: dict[uuid.UUID, str | None] = {r[1]: r[10] for r in rows}
@@ -233,6 +291,11 @@ def search(
         rows = [r for r, _ in ranked]
         calibrated = {r[1]: z for r, z in ranked}
 
+    named = _identified(conn, query, vector, chosen.name, collection, iu_id)
+    named_ids = {r[1] for r in named}
+    if named:
+        rows = (named + [r for r in rows if r[1] not in named_ids])[:limit]
+
     eids = _eids(conn, rows)
     hits = tuple(
         SearchHit(
@@ -248,6 +311,7 @@ def search(
             language=r[7],
             snippet=snippet(r[8]),
             calibrated=round(calibrated[r[1]], 3) if r[1] in calibrated else None,
+            identified=r[1] in named_ids,
         )
         for r in rows
     )

@@ -119,6 +119,25 @@ SELECT h.collection, h.piece_id, u.code, p.kind, p.label, p.heading, h.heading_p
   JOIN public.information_unit u ON u.iu_id = h.iu_id
  ORDER BY h.distance, h.piece_id
 
+-- identified --
+-- The indexed pieces in scope whose eid holds one of the given components
+-- (lower case: art_21, chp_ii): the candidates for a provision a query names by
+-- its identifier, or for the pieces under it where the provision itself is a
+-- heading (not indexed on its own). The caller keeps those the citation names.
+SELECT v.collection, v.piece_id, u.code, p.kind, p.label, p.heading, v.heading_path,
+       v.language, p.text, 1 - (v.embedding OPERATOR(public.<=>) %(query)s::public.vector) AS score,
+       p.eid, p.iu_id
+  FROM public.iu_vector_piece v
+  JOIN public.iu_piece p ON p.piece_id = v.piece_id
+  JOIN public.information_unit u ON u.iu_id = v.iu_id
+ WHERE v.model_name = %(model_name)s
+   AND (%(collection)s::text IS NULL OR v.collection = %(collection)s)
+   AND (%(iu_id)s::uuid IS NULL OR v.iu_id = %(iu_id)s)
+   AND p.eid IS NOT NULL
+   AND string_to_array(lower(p.eid), '__') OPERATOR(pg_catalog.&&) %(components)s::text[]
+ ORDER BY score DESC, v.piece_id
+ LIMIT 200
+
 -- due_units --
 -- The units of the next due deliveries of a route, read without locking
 -- anything: their passages are embedded before the delivery's transaction
