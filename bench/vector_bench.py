@@ -21,7 +21,12 @@ One dedicated durable embedded server (bench.server). Prints a JSON report.
 - quality: bench/vector_questions.json against the samples with e5, hit@1 and
   hit@5 (a hit is the expected article or a piece under it);
 - memory: peak RSS of a process that reindexed the samples with e5 loaded,
-  next to the same process with the hashing embedder.
+  next to the same process with the hashing embedder;
+- freshness: commit -> searchable with ``iu-core worker`` running as its own
+  process on a live vector route: a whole Vietnamese law indexed, then one
+  clause edited and the law re-ingested, N times; the time from the re-ingest's
+  commit until the clause's row in the collection holds the new text's hash
+  (what ``iu-core search`` reads), polled every 5 ms.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from iu_core.vector.hashing import HashingEmbedder
 from iu_core.vector.search import search as search_pieces
 
 QUESTIONS = Path(__file__).with_name("vector_questions.json")
+FRESHNESS_LAW = Path(__file__).resolve().parents[1] / "tests/data/statutes/vn_luat_an_ninh_mang_2018_full.txt"
 SAMPLES = (("regulation_en.md", "REG-EN"), ("quy_che_vi.md", "QC-VI"))
 
 
@@ -293,14 +299,92 @@ def memory(url: str) -> dict[str, Any]:
     return out
 
 
+def freshness(url: str, edits: int) -> dict[str, Any]:
+    """Commit -> searchable for an edit to one clause, the worker running as its own process."""
+    from bench import procs
+    from iu_core.ops import allowlist, gate, routes
+    from iu_core.vector.store import current_passages
+
+    collection = "fresh"
+    route_code = "structure_op_applied.bench-fresh"
+    original = FRESHNESS_LAW.read_text(encoding="utf-8")
+    clauses = [line for line in original.splitlines() if line[:2] in {f"{d}." for d in range(1, 10)}]
+
+    def marker(i: int) -> str:
+        return f" (sửa đổi lần {i + 1})"
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        routes.add_route(
+            conn, route_code, event_type="structure_op_applied", target_kind="vector", target_ref=collection
+        )
+        gate.set_gate(conn, True)
+        allowlist.add(conn, [route_code])
+        routes.set_route(conn, route_code, routes.RouteChanges(dry_run=False))
+        iu_id = domain.ingest_document(conn, original, code="LAW-FRESH").unit.iu_id
+        worker = procs.spawn(procs.module_cmd("iu_core", "--database-url", url, "worker"))
+        try:
+            started = time.perf_counter()
+            wanted = {p.piece_id: p.content_hash for p in current_passages(conn, iu_id)}
+            _wait_indexed(conn, collection, wanted, timeout=1800)
+            initial_s = time.perf_counter() - started
+            seconds: list[float] = []
+            text = original
+            for i in range(edits):
+                clause = clauses[(i * 7) % len(clauses)]
+                edited = clause + marker(i)
+                text = text.replace(clause, edited, 1)
+                domain.ingest_document(conn, text, code="LAW-FRESH", replace=True)
+                committed = time.perf_counter()  # autocommit: the re-ingest has committed
+                # the clause's passage, and any whose text holds it (an article's lead-in)
+                changed = {
+                    p.piece_id: p.content_hash for p in current_passages(conn, iu_id) if marker(i) in p.text
+                }
+                _wait_indexed(conn, collection, changed, timeout=120)
+                seconds.append(time.perf_counter() - committed)
+        finally:
+            procs.stop_group(worker)
+            worker.communicate()
+
+    def pct(p: float) -> float:
+        return round(float(np.percentile(seconds, p)), 3)
+
+    return {
+        "pieces": len(wanted),
+        "initial_index_s": round(initial_s, 1),
+        "edits": edits,
+        "commit_to_searchable_p50_s": pct(50),
+        "commit_to_searchable_p95_s": pct(95),
+        "commit_to_searchable_max_s": round(max(seconds), 3),
+    }
+
+
+def _wait_indexed(
+    conn: psycopg.Connection[Any], collection: str, wanted: dict[Any, str], *, timeout: float
+) -> None:
+    """Poll until every piece of ``wanted`` has its row with that content hash in ``collection``."""
+    deadline = time.monotonic() + timeout
+    ids = list(wanted)
+    while True:
+        rows = conn.execute(
+            "SELECT piece_id, content_hash FROM iu_vector_piece WHERE collection = %s AND piece_id = ANY(%s)",
+            (collection, ids),
+        ).fetchall()
+        if len(rows) == len(ids) and all(wanted[r[0]] == r[1] for r in rows):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(ids) - len(rows)} of {len(ids)} pieces not indexed in {timeout:.0f} s")
+        time.sleep(0.005)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pieces", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--e5-copies", type=int, default=3, help="sample copies indexed with e5")
     parser.add_argument("--hashing-copies", type=int, default=20, help="sample copies indexed with hashing")
+    parser.add_argument("--edits", type=int, default=20, help="clause edits timed by the freshness part")
     parser.add_argument(
-        "--parts", default="indexing,worker,quality,memory,search", help="comma-separated subset"
+        "--parts", default="indexing,worker,quality,memory,search,freshness", help="comma-separated subset"
     )
     args = parser.parse_args()
     srv = bench_server.start()
@@ -326,6 +410,9 @@ def main() -> None:
         if "search" in parts:
             with srv.database() as url:
                 report["search"] = scale(url, args.pieces, args.queries)
+        if "freshness" in parts:
+            with srv.database() as url:
+                report["freshness"] = freshness(url, args.edits)
     finally:
         bench_server.stop(srv)
     json.dump(report, sys.stdout, indent=2, ensure_ascii=False)
