@@ -58,7 +58,7 @@ INSTALL_HINT = "pip install 'iu-core[otel]'"
 SERVICE_NAME = "iu-core"
 # W3C Trace Context, version 00: trace id and parent id never all zeros (the
 # same rule as the CHECK on event_outbox.traceparent).
-TRACEPARENT = re.compile(r"^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$")
+TRACEPARENT = re.compile(r"^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}\Z")
 ERROR_REASON_CHARS = 200
 
 _tracer: Tracer | None = None
