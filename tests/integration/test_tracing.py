@@ -224,3 +224,31 @@ def test_otel_without_the_sdk_is_one_error_line(cli: Any, monkeypatch: pytest.Mo
     assert done.returncode == 1
     assert done.stderr.strip() == "error: --otel needs the OpenTelemetry SDK: pip install 'iu-core[otel]'"
     assert not tracing.enabled()
+
+
+def test_a_workflow_job_carries_the_attempts_traceparent(
+    conn: psycopg.Connection[Any], cli: Any, database_url: str, tmp_path: Path, exporter: InMemorySpanExporter
+) -> None:
+    from tests.support import routes, workflow
+
+    workflow.install(database_url)
+    article = _article(cli, tmp_path)
+    routes.add_route(conn, ROUTE, kind="workflow", ref=workflow.REF, live=True)
+    split = cli("op", "split", article, "--offset", "4", "--otel", "--json")
+    [event_id] = json.loads(split.stdout)["event_ids"]
+    _deliver(cli, conn, event_id, "--otel")
+    assert _statuses(conn, event_id) == ["sent"]
+
+    spans = list(exporter.get_finished_spans())
+    operation = _one(spans, "iu_core.operation split")
+    [attempt] = _of_event(spans, "iu_core.delivery.attempt", event_id)
+    [record] = [s for s in spans if s.name == "iu_core.delivery.record" and _child_of(s, attempt)]
+    assert attempt.context.trace_id == operation.context.trace_id == record.context.trace_id
+    assert (attempt.attributes or {}).get("iu_core.target_kind") == "workflow"
+    row = conn.execute(
+        "SELECT payload FROM pgqueuer WHERE dedupe_key = %s", (f"{ROUTE}:{event_id}",)
+    ).fetchone()
+    assert row is not None
+    body = json.loads(bytes(row[0]))
+    assert body["traceparent"] == _tp(operation.context.trace_id, attempt)
+    assert body["id"] == event_id
