@@ -149,9 +149,12 @@ def _parent(value: str | None) -> Context | None:
     from opentelemetry import trace
     from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-    _, trace_id, span_id, flags = value.split("-")
+    trace_id, span_id, flags = (bytes.fromhex(part) for part in value.split("-")[1:])
     remote = SpanContext(
-        int(trace_id, 16), int(span_id, 16), is_remote=True, trace_flags=TraceFlags(int(flags, 16))
+        int.from_bytes(trace_id, "big"),
+        int.from_bytes(span_id, "big"),
+        is_remote=True,
+        trace_flags=TraceFlags(flags[0]),
     )
     return trace.set_span_in_context(NonRecordingSpan(remote))
 

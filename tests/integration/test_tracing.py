@@ -19,7 +19,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from iu_core import tracing
+from iu_core.delivery_seam import DeliveryOutcome, DeliveryRequest
 from iu_core.targets.http import sync as http_sync
+from iu_core.worker import WorkerConfig, run_worker
 from tests.support.receivers import Receiver, Reply, add_route, set_secret
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -252,3 +254,34 @@ def test_a_workflow_job_carries_the_attempts_traceparent(
     body = json.loads(bytes(row[0]))
     assert body["traceparent"] == _tp(operation.context.trace_id, attempt)
     assert body["id"] == event_id
+
+
+class _Accepting:
+    """A seam target of the caller's own: it accepts every delivery and keeps the current span."""
+
+    def __init__(self) -> None:
+        self.requests: list[DeliveryRequest] = []
+
+    def deliver(self, request: DeliveryRequest) -> DeliveryOutcome:
+        self.requests.append(request)
+        return DeliveryOutcome(status="sent", delivered=True, target_kind=request.target_kind, detail={})
+
+
+def test_a_callers_own_target_is_traced_the_same(
+    conn: psycopg.Connection[Any], cli: Any, database_url: str, tmp_path: Path, exporter: InMemorySpanExporter
+) -> None:
+    article = _article(cli, tmp_path)
+    add_route(
+        conn, ROUTE, "http://127.0.0.1:9/hook"
+    )  # never reached: the caller's target replaces the kind's
+    split = cli("op", "split", article, "--offset", "4", "--otel", "--json")
+    [event_id] = json.loads(split.stdout)["event_ids"]
+    target = _Accepting()
+    run_worker(database_url, WorkerConfig(routes=(ROUTE,)), once=True, targets={"external_endpoint": target})
+    assert _statuses(conn, event_id) == ["sent"] and len(target.requests) == 1
+
+    spans = list(exporter.get_finished_spans())
+    fan_out = _one(spans, "iu_core.fan_out", **{"iu_core.event_id": event_id})
+    [attempt] = _of_event(spans, "iu_core.delivery.attempt", event_id)
+    assert _child_of(attempt, fan_out) and (attempt.attributes or {}).get("iu_core.outcome") == "sent"
+    assert [s for s in spans if s.name == "iu_core.delivery.record" and _child_of(s, attempt)]

@@ -53,12 +53,12 @@ def deliver_one(route: Route, claimed: Claimed, registry: DeliveryRegistry) -> R
     """Dispatch one claimed delivery; never raises (a failure is an outcome)."""
     started = dt.datetime.now(dt.UTC)
     detail: Mapping[str, Any]
-    request = records.request(route, claimed)
+    webhook_id = records.idempotency_key(route.route_code, claimed.event_id)
     span = tracing.start_attempt(
-        route.route_code, route.target_kind, claimed.attempt_no, request.idempotency_key, claimed.traceparent
+        route.route_code, route.target_kind, claimed.attempt_no, webhook_id, claimed.traceparent
     )
     try:
-        outcome = dispatch_delivery(request, registry)
+        outcome = dispatch_delivery(records.request(route, claimed), registry)
         status, detail = outcome.status, outcome.detail
     except DeliveryNotImplemented as exc:
         status = "failed"
