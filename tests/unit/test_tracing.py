@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -96,3 +98,17 @@ def test_a_workflow_job_names_the_attempt_only_when_traced() -> None:
     assert "traceparent" not in json.loads(job_payload(untraced))
     traced = dataclasses.replace(untraced, traceparent=HEADER)
     assert json.loads(job_payload(traced))["traceparent"] == HEADER
+
+
+def test_off_nothing_of_opentelemetry_is_imported() -> None:
+    """The package runs without the extra: with tracing off no module of it is loaded."""
+    code = (
+        "import sys\n"
+        "import iu_core.cli, iu_core.domain.operations\n"
+        "import iu_core.worker.completer, iu_core.worker.http_dispatcher, iu_core.worker.in_transaction\n"
+        "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"
