@@ -48,6 +48,7 @@ LAYERS: dict[str, int] = {
     "actor": 0,
     "psql_script": 0,
     "lazy_exports": 0,
+    "tracing": 0,
 }
 # The console is restructured on its own; its internal cycle is known.
 CYCLE_EXEMPT_UNITS = {"console"}

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 import psycopg
+from rich.markup import escape
 
 from iu_core import __version__
 from iu_core.actor import ACTOR_ENV, name_actor
@@ -54,7 +55,7 @@ class IuCoreGroup(click.Group):
         try:
             return super().invoke(ctx)
         except IuCoreError as exc:
-            err_console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+            err_console.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False)
             sys.exit(exc.exit_code)
         except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedFunction) as exc:
             # A command that needs IU Core's schema on a database without it.

@@ -92,6 +92,27 @@ actor_option = click.option(
 )
 
 
+def _start_tracing(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        from iu_core import tracing
+
+        tracing.start()
+        ctx.call_on_close(tracing.flush)
+
+
+def otel_option(func: F) -> F:
+    """``--otel``: trace this command with OpenTelemetry (docs/tracing.md)."""
+    return click.option(
+        "--otel",
+        is_flag=True,
+        envvar="IU_CORE_OTEL",
+        show_envvar=True,
+        expose_value=False,
+        callback=_start_tracing,
+        help="Trace with OpenTelemetry, exported as the OTEL_* variables say (needs iu-core[otel]).",
+    )(func)
+
+
 def json_option(func: F) -> F:
     """``--json``: print machine-readable output instead of tables."""
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(func)

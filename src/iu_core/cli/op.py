@@ -7,7 +7,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from iu_core import domain
-from iu_core.cli._common import AppContext, actor_option, console, json_option, pass_app, print_json
+from iu_core.cli._common import (
+    AppContext,
+    actor_option,
+    console,
+    json_option,
+    otel_option,
+    pass_app,
+    print_json,
+)
 
 
 @click.group("op")
@@ -32,6 +40,7 @@ def _report(result: domain.OperationResult, as_json: bool) -> None:
 @click.option("--offset", type=int, default=None, help="Split at this character offset of the text.")
 @click.option("--paragraph", type=int, default=None, help="Split before this paragraph (2 = the second).")
 @actor_option
+@otel_option
 @json_option
 @pass_app
 def split_cmd(
@@ -49,6 +58,7 @@ def split_cmd(
 @click.argument("first")
 @click.argument("second")
 @actor_option
+@otel_option
 @json_option
 @pass_app
 def merge_cmd(app: AppContext, first: str, second: str, actor: str | None, as_json: bool) -> None:
@@ -68,6 +78,7 @@ def merge_cmd(app: AppContext, first: str, second: str, actor: str | None, as_js
     "--position", type=int, default=None, help="Position among its new siblings (0 = first). Default: last."
 )
 @actor_option
+@otel_option
 @json_option
 @pass_app
 def move_cmd(
@@ -83,6 +94,7 @@ def move_cmd(
 @click.option("--label", default=None, help='New label, e.g. "Article 4".')
 @click.option("--heading", default=None, help="New heading.")
 @actor_option
+@otel_option
 @json_option
 @pass_app
 def rename_cmd(
@@ -96,6 +108,7 @@ def rename_cmd(
 @op_group.command("deprecate")
 @click.argument("piece")
 @actor_option
+@otel_option
 @json_option
 @pass_app
 def deprecate_cmd(app: AppContext, piece: str, actor: str | None, as_json: bool) -> None:
@@ -107,6 +120,7 @@ def deprecate_cmd(app: AppContext, piece: str, actor: str | None, as_json: bool)
 @op_group.command("restore")
 @click.argument("piece")
 @actor_option
+@otel_option
 @json_option
 @pass_app
 def restore_cmd(app: AppContext, piece: str, actor: str | None, as_json: bool) -> None:

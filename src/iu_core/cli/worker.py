@@ -8,7 +8,7 @@ import sys
 import click
 
 from iu_core import metrics
-from iu_core.cli._common import AppContext, Bounded, console, json_option, pass_app, print_json
+from iu_core.cli._common import AppContext, Bounded, console, json_option, otel_option, pass_app, print_json
 from iu_core.errors import IuCoreError
 
 
@@ -125,6 +125,7 @@ def _routes_option(value: str | None) -> tuple[str, ...] | None:
     show_envvar=True,
     help="Address the metrics server binds to.",
 )
+@otel_option
 @json_option
 @pass_app
 def worker_cmd(

@@ -47,6 +47,7 @@ class EventDelivery:
     event_type: str
     aggregate_id: uuid.UUID | None
     occurred_at: dt.datetime
+    traceparent: str | None = None  # W3C context of the attempt, with tracing on; else None
 
 
 @runtime_checkable

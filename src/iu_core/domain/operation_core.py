@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from iu_core import tracing
 from iu_core.domain import store
 from iu_core.domain.model import OperationResult, Piece, Tree
 from iu_core.errors import Refused
@@ -54,7 +55,10 @@ def operate(
     actor: str | None,
     apply: Apply,
 ) -> OperationResult:
-    with conn.transaction():
+    # With tracing on, the span holds the whole transaction, its commit included:
+    # the events' fan-out spans are its children (``store.emit``).
+    attributes = {"iu_core.operation.type": operation_type}
+    with tracing.span(f"iu_core.operation {operation_type}", attributes) as span, conn.transaction():
         piece_id, iu_id = store.resolve_piece(conn, ref)
         unit = store.lock_unit(conn, iu_id)
         store.refuse_if_archived(unit)
@@ -63,6 +67,9 @@ def operate(
         operation_id = store.insert_operation(
             conn, iu_id, operation_type, {"piece_id": str(piece_id), **parameters}, actor
         )
+        if span is not None:
+            span.set_attribute("iu_core.operation.id", str(operation_id))
+            span.set_attribute("iu_core.iu_id", str(iu_id))
         change = Change()
         apply(conn, tree, piece_id, operation_id, change)
         return finish(conn, iu_id, operation_id, operation_type, change)

@@ -15,6 +15,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from iu_core import tracing
 from iu_core.actor import default_actor
 from iu_core.domain.eid import tree_eids
 from iu_core.domain.model import STRUCTURE_OP_APPLIED, STRUCTURE_PIECE_DEPRECATED, Piece, Tree, Unit
@@ -220,14 +221,27 @@ def check_positions(conn: Conn) -> None:
 
 
 def emit(conn: Conn, event_type: str, iu_id: uuid.UUID, payload: Mapping[str, Any]) -> uuid.UUID:
-    """Write one event to the outbox, in the caller's transaction."""
-    row = fetch_one(
-        conn,
-        "insert_event",
-        {"event_type": event_type, "iu_id": iu_id, "payload": Jsonb(_jsonable(payload))},
-    )
-    assert row is not None
-    event_id: uuid.UUID = row["event_id"]
+    """Write one event to the outbox, in the caller's transaction.
+
+    Its statement trigger fans the event out to its routes within this INSERT,
+    so the ``iu_core.fan_out`` span around it times both; with tracing on, the
+    row stores that span's ``traceparent`` for the worker to continue.
+    """
+    with tracing.span("iu_core.fan_out", {"iu_core.event_type": event_type}) as fan_out:
+        row = fetch_one(
+            conn,
+            "insert_event",
+            {
+                "event_type": event_type,
+                "iu_id": iu_id,
+                "payload": Jsonb(_jsonable(payload)),
+                "traceparent": tracing.traceparent(fan_out),
+            },
+        )
+        assert row is not None
+        event_id: uuid.UUID = row["event_id"]
+        if fan_out is not None:
+            fan_out.set_attribute("iu_core.event_id", str(event_id))
     return event_id
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import psycopg
 
-from iu_core import db
+from iu_core import db, tracing
 from iu_core.errors import one_line
 from iu_core.metrics import record_results
 from iu_core.worker import service_loop, store
@@ -182,10 +182,12 @@ class Completer:
 
     def _record(self, conn: psycopg.Connection[Any], route_code: str, results: list[store.Result]) -> bool:
         t0 = time.perf_counter()
+        spans = tracing.start_records(results)  # [] when tracing is off
         try:
             recorded = store.record(conn, route_code, results)
             self._stats.add(round_trips=1)
-        except (psycopg.OperationalError, psycopg.InterfaceError):
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            tracing.end_records(spans, exc)
             raise
         except psycopg.Error as exc:
             log.warning(
@@ -195,6 +197,7 @@ class Completer:
                 one_line(str(exc), 200),
             )
             recorded = self._record_alone(conn, route_code, results)
+        tracing.end_records(spans)
         record_results(route_code, results, recorded.dead)
         self._stats.add(
             sent=recorded.sent,

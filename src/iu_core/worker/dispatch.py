@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from iu_core import tracing
 from iu_core.delivery import (
     DeliveryNotImplemented,
     DeliveryRegistry,
@@ -52,6 +53,10 @@ def deliver_one(route: Route, claimed: Claimed, registry: DeliveryRegistry) -> R
     """Dispatch one claimed delivery; never raises (a failure is an outcome)."""
     started = dt.datetime.now(dt.UTC)
     detail: Mapping[str, Any]
+    webhook_id = records.idempotency_key(route.route_code, claimed.event_id)
+    span = tracing.start_attempt(
+        route.route_code, route.target_kind, claimed.attempt_no, webhook_id, claimed.traceparent
+    )
     try:
         outcome = dispatch_delivery(records.request(route, claimed), registry)
         status, detail = outcome.status, outcome.detail
@@ -64,7 +69,11 @@ def deliver_one(route: Route, claimed: Claimed, registry: DeliveryRegistry) -> R
         log.warning(
             "target raised route=%s kind=%s error=%s", route.route_code, route.target_kind, type(exc).__name__
         )
-    return records.result(route, claimed, status, detail, started)
+    header = None
+    if span is not None:
+        header = tracing.traceparent(span)
+        tracing.end_attempt(span, status, detail)
+    return records.result(route, claimed, status, detail, started, traceparent=header)
 
 
 class PoolDispatcher:

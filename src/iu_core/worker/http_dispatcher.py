@@ -28,6 +28,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from iu_core import tracing
 from iu_core.delivery import DeliveryOutcome
 from iu_core.targets.classify import failed
 from iu_core.targets.http.client import AsyncHttpClient, new_event_loop
@@ -111,13 +112,22 @@ class HttpDispatcher:
         if self._policy.is_gone(route.route_code):
             self._completer.give_back(item.delivery_id, item.lease_token)
             return
+        # Tracing off: no span, no header, nothing else below differs.
+        span = tracing.start_attempt(
+            route.route_code, route.target_kind, item.attempt_no, webhook_id, item.traceparent
+        )
+        header = tracing.traceparent(span) if span is not None else None
         try:
             prepared = prepare(plan, webhook_id, item.event_type, item.occurred_at, item.payload)
             if isinstance(prepared, DeliveryOutcome):
                 outcome = prepared
             else:
+                if header is not None:  # the receiver continues the attempt's trace
+                    prepared[1]["traceparent"] = header
                 outcome = await send(plan, self._client, prepared, webhook_id)
         except asyncio.CancelledError:
+            if span is not None:
+                span.end()
             raise
         except Exception as exc:  # a bug must not stop the loop: report it as a retryable failure
             log.warning("http delivery raised route=%s error=%s", route.route_code, type(exc).__name__)
@@ -129,7 +139,11 @@ class HttpDispatcher:
             )
         if outcome.detail.get("disable_route"):
             self._policy.mark_gone(route.route_code)
-        self._completer.put(records.result(route, item, outcome.status, outcome.detail, started))
+        if span is not None:
+            tracing.end_attempt(span, outcome.status, outcome.detail)
+        self._completer.put(
+            records.result(route, item, outcome.status, outcome.detail, started, traceparent=header)
+        )
 
     def stop(self, timeout: float) -> None:
         """Let running deliveries finish for ``timeout`` seconds, then cancel the rest (their

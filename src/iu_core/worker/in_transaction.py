@@ -22,14 +22,18 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from iu_core import tracing
 from iu_core.delivery import DeliveryOutcome, EventDelivery, TransactionalTarget, failed_outcome
 from iu_core.errors import one_line
 from iu_core.worker import records, store
 from iu_core.worker.store import SqlBatch
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 log = logging.getLogger("iu_core.worker")
 
@@ -53,6 +57,13 @@ def _outcomes(
         return [failed_outcome(route.target_kind, reason, retryable=True) for _ in deliveries]
 
 
+def _attempt_span(route: store.Route, claimed: store.Claimed) -> Span | None:
+    webhook_id = records.idempotency_key(route.route_code, claimed.event_id)
+    return tracing.start_attempt(
+        route.route_code, route.target_kind, claimed.attempt_no, webhook_id, claimed.traceparent
+    )
+
+
 def deliver_in_transaction(
     conn: Conn, route: store.Route, limit: int, worker_id: str, target: TransactionalTarget
 ) -> SqlBatch:
@@ -70,14 +81,23 @@ def deliver_in_transaction(
         if not claimed:
             return SqlBatch(0, 0, 0, 0, 0, None)
         started = dt.datetime.now(dt.UTC)
-        deliveries = [records.event_delivery(route, c) for c in claimed]
+        spans = [_attempt_span(route, c) for c in claimed] if tracing.enabled() else [None] * len(claimed)
+        headers = [tracing.traceparent(s) for s in spans]
+        deliveries = [records.event_delivery(route, c, h) for c, h in zip(claimed, headers, strict=True)]
         outcomes = _outcomes(conn, route, target, deliveries)
         finished = dt.datetime.now(dt.UTC)
-        results = [
-            records.result(route, c, outcome.status, outcome.detail, started, finished)
-            for c, outcome in zip(claimed, outcomes, strict=True)
-        ]
+        results = []
+        for c, outcome, span, header in zip(claimed, outcomes, spans, headers, strict=True):
+            if span is not None:
+                tracing.end_attempt(span, outcome.status, outcome.detail)
+            results.append(
+                records.result(
+                    route, c, outcome.status, outcome.detail, started, finished, traceparent=header
+                )
+            )
+        record_spans = tracing.start_records(results)
         recorded = store.record(conn, route.route_code, results)
+        tracing.end_records(record_spans)
     return SqlBatch(
         claimed=len(claimed),
         sent=recorded.sent,

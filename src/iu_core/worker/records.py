@@ -34,8 +34,9 @@ def request(route: Route, claimed: Claimed) -> DeliveryRequest:
     )
 
 
-def event_delivery(route: Route, claimed: Claimed) -> EventDelivery:
-    """The request plus the event's facts, as a target delivered in transaction sees it."""
+def event_delivery(route: Route, claimed: Claimed, traceparent: str | None = None) -> EventDelivery:
+    """The request plus the event's facts, as a target delivered in transaction sees it
+    (``traceparent``: the attempt's span, with tracing on)."""
     return EventDelivery(
         request=request(route, claimed),
         event_id=claimed.event_id,
@@ -43,6 +44,7 @@ def event_delivery(route: Route, claimed: Claimed) -> EventDelivery:
         event_type=claimed.event_type,
         aggregate_id=claimed.aggregate_id,
         occurred_at=claimed.occurred_at,
+        traceparent=traceparent,
     )
 
 
@@ -53,6 +55,7 @@ def result(
     detail: Mapping[str, Any],
     started_at: dt.datetime,
     finished_at: dt.datetime | None = None,
+    traceparent: str | None = None,
 ) -> Result:
     """The outcome of one claimed delivery, ready to record (a failure says retryable and why)."""
     return Result(
@@ -65,4 +68,5 @@ def result(
         started_at=started_at,
         finished_at=finished_at or dt.datetime.now(dt.UTC),
         target_kind=route.target_kind,
+        traceparent=traceparent,
     )

@@ -86,6 +86,7 @@ class Claimed:
     occurred_at: dt.datetime
     attempt_no: int
     lease_token: uuid.UUID
+    traceparent: str | None = None  # the event's stored trace context (tracing on when it was written)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Claimed:
@@ -100,6 +101,7 @@ class Claimed:
             occurred_at=row["occurred_at"],
             attempt_no=row["attempt_no"],
             lease_token=row["lease_token"],
+            traceparent=row.get("traceparent"),
         )
 
 
@@ -142,6 +144,7 @@ class Result:
     started_at: dt.datetime
     finished_at: dt.datetime
     target_kind: str = ""  # for the metrics; not recorded in the database
+    traceparent: str | None = None  # the attempt's span, parent of the record span; not recorded
 
 
 def _dict_cursor(conn: Conn) -> psycopg.Cursor[dict[str, Any]]:

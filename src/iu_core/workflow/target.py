@@ -6,7 +6,8 @@
   in the outbox.
 - ``ENGINE:ENTRYPOINT`` (``pgqueuer:reindex``): one job for ``ENTRYPOINT`` per
   delivery, payload the JSON bytes ``{"id", "type", "occurred_at",
-  "aggregate_id", "idempotency_key", "data"}``, dedupe key the delivery's
+  "aggregate_id", "idempotency_key", "data"}`` (and ``traceparent``, the W3C
+  context of the attempt, when the worker traces), dedupe key the delivery's
   idempotency key.
 
 Exactly once in effect: the job is written on the worker's connection, in the
@@ -55,7 +56,8 @@ def _q(name: str) -> str:
 
 
 def job_payload(delivery: EventDelivery) -> bytes:
-    """The job's payload: compact JSON, UTF-8, the same bytes on every attempt."""
+    """The job's payload: compact JSON, UTF-8, the same bytes on every attempt (but for
+    ``traceparent``, which names the attempt that wrote the job)."""
     body = {
         "id": str(delivery.event_id),
         "type": delivery.event_type,
@@ -64,6 +66,8 @@ def job_payload(delivery: EventDelivery) -> bytes:
         "idempotency_key": delivery.request.idempotency_key,
         "data": dict(delivery.request.safe_payload),
     }
+    if delivery.traceparent is not None:  # tracing on: the job continues the attempt's trace
+        body["traceparent"] = delivery.traceparent
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
 
 

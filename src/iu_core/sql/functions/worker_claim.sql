@@ -3,9 +3,12 @@
 -- fresh token. A delivery whose previous lease expired (its worker died) gets
 -- a failed attempt row for the lost attempt first; if that was its last
 -- attempt it goes to the dead-letter queue instead of being claimed again.
+-- Each row carries the event's stored trace context (NULL when it was written
+-- without tracing): the attempt's span continues that trace.
 CREATE OR REPLACE FUNCTION fn_iu_worker_claim(p_route_code text, p_limit integer, p_worker text, p_lease_s numeric)
 RETURNS TABLE (delivery_id bigint, event_id uuid, event_seq bigint, aggregate_id uuid, event_type text,
-               payload jsonb, occurred_at timestamptz, attempt_no integer, lease_token uuid)
+               payload jsonb, occurred_at timestamptz, attempt_no integer, lease_token uuid,
+               traceparent text)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -70,6 +73,6 @@ BEGIN
      WHERE d.delivery_id = ANY (v_ready)
        AND o.event_id = d.event_id
     RETURNING d.delivery_id, d.event_id, d.event_seq, d.aggregate_id, o.event_type, o.payload,
-              o.occurred_at, d.attempts, d.lease_token;
+              o.occurred_at, d.attempts, d.lease_token, o.traceparent;
 END
 $$;

@@ -193,8 +193,9 @@ UPDATE iu_structure_operation
 SELECT operation_type FROM iu_structure_operation WHERE operation_id = %(operation_id)s
 
 -- insert_event --
-INSERT INTO event_outbox (event_type, aggregate_type, aggregate_id, payload)
-VALUES (%(event_type)s, 'information_unit', %(iu_id)s, %(payload)s)
+-- traceparent: the W3C context of the span writing the event (NULL when tracing is off).
+INSERT INTO event_outbox (event_type, aggregate_type, aggregate_id, payload, traceparent)
+VALUES (%(event_type)s, 'information_unit', %(iu_id)s, %(payload)s, %(traceparent)s)
 RETURNING event_id
 
 -- list_operations --

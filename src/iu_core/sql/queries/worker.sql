@@ -33,7 +33,7 @@ SELECT b.claimed, b.sent, b.retrying, b.dead, b.blocked, b.paused
 
 -- claim --
 SELECT delivery_id, event_id, event_seq, aggregate_id, event_type, payload, occurred_at,
-       attempt_no, lease_token
+       attempt_no, lease_token, traceparent
   FROM fn_iu_worker_claim(%(route_code)s, %(limit)s::integer, %(worker)s, %(lease_s)s::numeric)
 
 -- claim_http --
@@ -45,7 +45,7 @@ WITH c AS MATERIALIZED (
     SELECT * FROM public.fn_iu_worker_claim(%(route_code)s, %(limit)s::integer, %(worker)s, %(lease_s)s::numeric)
 )
 SELECT c.delivery_id, c.event_id, c.event_seq, c.aggregate_id, c.event_type, c.payload, c.occurred_at,
-       c.attempt_no, c.lease_token,
+       c.attempt_no, c.lease_token, c.traceparent,
        CASE WHEN row_number() OVER () = 1 THEN (
            SELECT jsonb_build_object(
                       'target_kind', r.target_kind, 'target_ref', r.target_ref, 'event_type', r.event_type,
