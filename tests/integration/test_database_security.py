@@ -98,7 +98,7 @@ def test_the_operator_role_opens_the_gate(conn: Conn, make_role: Any) -> None:
     assert conn.execute("SELECT fn_iu_delivery_gate_open()").fetchone() == (True,)
     assert conn.execute(
         "SELECT payload FROM event_outbox WHERE event_type = 'iu_gate_opened'"
-    ).fetchone() == ({"by": operator_name(operator)},)
+    ).fetchone() == ({"schema_version": "1.0", "by": operator_name(operator)},)
 
 
 def operator_name(conninfo: str) -> str:
