@@ -150,7 +150,8 @@ def check_events(request: pytest.FixtureRequest, url: str) -> None:
     with psycopg.connect(url, autocommit=True, options="-c statement_timeout=10000") as conn:
         problems = outbox_problems(conn)
     if problems:
-        shown = "\n".join(problems[:20]) + (f"\n... and {len(problems) - 20} more" if len(problems) > 20 else "")
+        more = f"\n... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        shown = "\n".join(problems[:20]) + more
         pytest.fail(f"events that do not match the event catalogue (docs/events.md):\n{shown}", pytrace=False)
 
 

@@ -1,4 +1,4 @@
-"""Events IU Core writes match their schemas, and the outbox check that holds every test to it finds a bad one."""
+"""Events IU Core writes match their schemas; the outbox check holding every test to that finds a bad one."""
 
 from __future__ import annotations
 

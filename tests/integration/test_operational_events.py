@@ -171,7 +171,9 @@ def test_a_circuit_writes_one_opened_and_one_closed_event(conn: Conn, database_u
     for _ in range(4):
         run_worker(database_url, WorkerConfig(), once=True, targets={"vector": target})
     assert states(conn, route) == {"sent": 6}
-    assert events(conn, "iu_circuit_closed") == [{"schema_version": "1.0", "route_code": route, "failures": 0, "until": None}]
+    assert events(conn, "iu_circuit_closed") == [
+        {"schema_version": "1.0", "route_code": route, "failures": 0, "until": None}
+    ]
     assert len(events(conn, "iu_circuit_opened")) == 1
 
 

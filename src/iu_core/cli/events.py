@@ -60,8 +60,8 @@ def events_schema_cmd(event_type: str | None, as_json: bool) -> None:
         print_json(events.schema(event_type))  # always JSON: it is the schema
         return
     rows = [
-        {"event_type": name, "schema_version": events.schema_version(name), "title": events.schema(name)["title"]}
-        for name in events.event_types()
+        {"event_type": name, "schema_version": doc["x-version"], "title": doc["title"]}
+        for name, doc in ((name, events.schema(name)) for name in events.event_types())
     ]
     if as_json:
         print_json(rows)

@@ -254,7 +254,8 @@ def emit_structure_events(
     """One ``structure_op_applied`` for the operation, one ``structure_piece_deprecated`` per piece.
 
     Payload keys are the structure-event contract (``events/schemas``, docs/events.md):
-    ``schema_version`` (added by ``emit``), ``iu_id``, ``operation_id``, ``operation_type``, ``event_type``, ``pieces``,
+    ``schema_version`` (added by ``emit``), ``iu_id``, ``operation_id``,
+    ``operation_type``, ``event_type``, ``pieces``,
     ``eids`` (the legal identifier of each of ``pieces``, same order) and
     ``previous_eids`` (piece id -> its eid before the operation, for every
     piece whose eid changed); on the deprecated events also ``piece_id`` and

@@ -172,8 +172,10 @@ def _narrowed(path: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> list
     for key in ("const", "enum"):
         if key in new and key not in old:
             problems.append(f"field {path} now restricted by {key}")
-    if "enum" in old and "enum" in new and not set(map(json.dumps, old["enum"])) <= set(
-        map(json.dumps, new["enum"])
+    if (
+        "enum" in old
+        and "enum" in new
+        and not set(map(json.dumps, old["enum"])) <= set(map(json.dumps, new["enum"]))
     ):
         problems.append(f"field {path} lost enum values")
     if "const" in old and "const" in new and old["const"] != new["const"]:

@@ -87,8 +87,9 @@ def render() -> str:
         parts.append(f"Aggregate: `{doc.get('x-aggregate-type', '')}`.\n\n")
         parts.append("| field | type | required | meaning |\n|---|---|---|---|\n")
         for field_name, field in doc.get("properties", {}).items():
+            needed = "yes" if field_name in required else "no"
             parts.append(
-                f"| `{field_name}` | {_cell(_type_text(field))} | {'yes' if field_name in required else 'no'} "
+                f"| `{field_name}` | {_cell(_type_text(field))} | {needed} "
                 f"| {_cell(field.get('description', ''))} |\n"
             )
     return "".join(parts)
