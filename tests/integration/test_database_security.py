@@ -105,6 +105,7 @@ def operator_name(conninfo: str) -> str:
     return str(psycopg.conninfo.conninfo_to_dict(conninfo)["user"])
 
 
+@pytest.mark.foreign_events  # an event with an empty payload: only its dead letter matters
 def test_the_worker_role_records_a_dead_letter_and_its_event(conn: Conn, make_role: Any) -> None:
     add_route(conn, "rep", kind="report", ref="table", live=True)
     conn.execute(
