@@ -191,8 +191,8 @@ def test_a_route_carrying_operational_events_writes_no_circuit_event(conn: Conn,
         circuit_failure_threshold=1,
     )
     conn.execute(
-        "INSERT INTO event_outbox (event_type, aggregate_type, aggregate_id) "
-        "VALUES ('iu_gate_closed', 'dot_config', %s)",
+        "INSERT INTO event_outbox (event_type, aggregate_type, aggregate_id, payload) "
+        "VALUES ('iu_gate_closed', 'dot_config', %s, '{\"schema_version\": \"1.0\", \"by\": \"olga\"}')",
         (uuid.uuid4(),),
     )
     target = ScriptedTarget()
