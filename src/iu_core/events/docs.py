@@ -39,8 +39,20 @@ type's schema it was written against.
   a type the major stays, and each schema's `schema_version` pattern accepts
   any minor of it.
 
-The test suite holds the released schemas and refuses a change that breaks
-them, and validates every event its tests write against its type's schema.
+The test suite holds the released schemas (`tests/data/event-schemas/1.0/`)
+and refuses a change that breaks them, and validates every event its tests
+write against its type's schema.
+
+## Adding an event type
+
+1. Write `src/iu_core/events/schemas/<event_type>.json`: `$schema` draft
+   2020-12, `$id` `urn:iu-core:events:<event_type>`, `title`, `description`,
+   `x-version` `"1.0"`, `x-aggregate-type`, `type` `object`,
+   `additionalProperties` `true`, a `description` on every field, and a
+   required `schema_version` field with the pattern `^1\\.[0-9]+$`.
+2. Write `schema_version` into the payload: `domain.store.emit` adds it; SQL
+   that inserts into `event_outbox` writes `'schema_version', '1.0'` itself.
+3. Regenerate this page: `python -m iu_core.events.docs > docs/events.md`.
 
 ## Event types
 
