@@ -32,6 +32,7 @@ from bench.procs import die_with_parent, guard_server, release_guard
 from psycopg import sql
 
 from iu_core import migrations
+from tests.support.event_schemas import outbox_problems
 from tests.support.leftovers import pytest_configure, pytest_sessionfinish  # noqa: F401  (a server left running fails the run)
 
 # No shared example database: parallel test processes (pytest-xdist) writing one
@@ -138,27 +139,45 @@ def create_database(admin_url: str, template: str | None) -> tuple[str, str]:
     return name, _with_db(admin_url, name)
 
 
+def check_events(request: pytest.FixtureRequest, url: str) -> None:
+    """Fail the test when an event it left in the outbox does not match its type's schema.
+
+    Skipped for a test marked ``foreign_events`` (it writes events IU Core
+    never writes, on purpose).
+    """
+    if request.node.get_closest_marker("foreign_events") is not None:
+        return
+    with psycopg.connect(url, autocommit=True, options="-c statement_timeout=10000") as conn:
+        problems = outbox_problems(conn)
+    if problems:
+        more = f"\n... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        shown = "\n".join(problems[:20]) + more
+        pytest.fail(f"events that do not match the event catalogue (docs/events.md):\n{shown}", pytrace=False)
+
+
 def drop_database(admin_url: str, name: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture
-def database_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
-    """A fresh, fully migrated database for this test."""
+def database_url(request: pytest.FixtureRequest, pg_admin_url: str, template_db: str) -> Iterator[str]:
+    """A fresh, fully migrated database for this test; its events are checked against their schemas."""
     name, url = create_database(pg_admin_url, template_db)
     try:
         yield url
+        check_events(request, url)
     finally:
         drop_database(pg_admin_url, name)
 
 
 @pytest.fixture
-def other_database_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
+def other_database_url(request: pytest.FixtureRequest, pg_admin_url: str, template_db: str) -> Iterator[str]:
     """A second fresh, fully migrated database for this test (another installation)."""
     name, url = create_database(pg_admin_url, template_db)
     try:
         yield url
+        check_events(request, url)
     finally:
         drop_database(pg_admin_url, name)
 

@@ -26,14 +26,19 @@ def add_structure_events(conn: psycopg.Connection[Any], count: int) -> None:
         iu_id = str(uuid.uuid4())
         event_type = "structure_piece_deprecated" if i % 8 == 7 else "structure_op_applied"
         payload: dict[str, Any] = {
+            "schema_version": "1.0",
             "iu_id": iu_id,
             "operation_id": str(uuid.uuid4()),
             "operation_type": "split",
             "event_type": event_type,
             "pieces": [],
+            "eids": [],
         }
         if event_type == "structure_piece_deprecated":
             payload["piece_id"] = str(uuid.uuid4())
+            payload["eid"] = None
+        else:
+            payload["previous_eids"] = {}
         conn.execute(
             "INSERT INTO event_outbox (event_type, aggregate_type, aggregate_id, payload) "
             "VALUES (%s, 'information_unit', %s, %s)",

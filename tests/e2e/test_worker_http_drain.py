@@ -11,9 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+import pytest
 
 from iu_core.worker import WorkerConfig, run_worker
 from tests.support.receivers import Receiver, add_route, set_secret
+
+# Hand-made placeholder payloads: what these tests measure is delivery, not the payload.
+pytestmark = pytest.mark.foreign_events
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 ROUTES = {"ops-hook": "structure_op_applied", "deprecated-hook": "structure_piece_deprecated"}

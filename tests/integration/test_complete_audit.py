@@ -244,6 +244,7 @@ READ_ONLY = {
     "deliveries list",
     "deliveries show",
     "events list",
+    "events schema",
     "gate show",
     "op list",
     "probe",

@@ -202,6 +202,7 @@ def test_actions_are_audited_as_the_console_user_and_refusals_are_one_line(
         assert "console user add" in audit_page  # the user itself was added by an audited change
 
 
+@pytest.mark.foreign_events  # a malformed event, on purpose
 def test_bulk_replay_needs_a_reason_and_names_the_console_user(
     database_url: str, conn: psycopg.Connection[Any]
 ) -> None:

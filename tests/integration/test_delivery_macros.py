@@ -52,14 +52,19 @@ def write_structure_backlog(conn: psycopg.Connection[Any], events: int = 56) -> 
         iu_id = units[i % 3]
         event_type = "structure_piece_deprecated" if i % 7 == 6 else "structure_op_applied"
         payload: dict[str, Any] = {
+            "schema_version": "1.0",
             "iu_id": str(iu_id),
             "operation_id": str(uuid.uuid4()),
             "operation_type": "deprecate" if event_type == "structure_piece_deprecated" else "split",
             "event_type": event_type,
             "pieces": [str(uuid.uuid4())],
+            "eids": [None],
         }
         if event_type == "structure_piece_deprecated":
             payload["piece_id"] = payload["pieces"][0]
+            payload["eid"] = None
+        else:
+            payload["previous_eids"] = {}
         row = conn.execute(
             "INSERT INTO event_outbox (event_type, aggregate_type, aggregate_id, payload) "
             "VALUES (%s, 'information_unit', %s, %s) RETURNING event_id",
@@ -70,8 +75,19 @@ def write_structure_backlog(conn: psycopg.Connection[Any], events: int = 56) -> 
     # A non-structure event the macros must leave alone.
     conn.execute(
         "INSERT INTO event_outbox (event_type, aggregate_type, aggregate_id, payload) "
-        "VALUES ('iu_created', 'information_unit', %s, '{}')",
-        (units[0],),
+        "VALUES ('iu_created', 'information_unit', %s, %s)",
+        (
+            units[0],
+            Jsonb(
+                {
+                    "schema_version": "1.0",
+                    "event_type": "iu_created",
+                    "iu_id": str(units[0]),
+                    "code": "story-0",
+                    "title": "Story unit 0",
+                }
+            ),
+        ),
     )
     return ids
 
@@ -163,6 +179,7 @@ def test_table_output(database_url: str, conn: psycopg.Connection[Any]) -> None:
     assert "runtime/300: committed" in result.stdout
 
 
+@pytest.mark.foreign_events  # a malformed structure event, on purpose
 def test_success_gate_failure_rolls_back_everything(
     cli: CliRunner, database_url: str, conn: psycopg.Connection[Any]
 ) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from iu_core import metrics
@@ -54,6 +55,7 @@ def check_gauges(
         assert (age > 0) == (pending.get(route, 0) > 0), route
 
 
+@pytest.mark.foreign_events  # a malformed event, on purpose
 def test_metrics_after_a_worker_round_match_the_database(
     database_url: str, conn: psycopg.Connection[Any]
 ) -> None:

@@ -7,9 +7,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from iu_core import migrations
 from iu_core.delivery_seam import DELIVERY_TARGET_KINDS
+from tests.support.seam import structure_payload
 
 
 def test_migrate_empty_database_then_again_applies_nothing(empty_database_url: str) -> None:
@@ -184,9 +186,11 @@ def test_a_410_outcome_on_a_route_the_guard_refuses_disables_it_into_dry_run(
         "target_ref = 'http://127.0.0.1:9/hook' WHERE route_code = %s",
         (ROUTE,),
     )
+    payload = structure_payload()
     conn.execute(
         "INSERT INTO event_outbox (event_type, aggregate_type, aggregate_id, payload) "
-        "VALUES ('structure_op_applied', 'information_unit', gen_random_uuid(), '{}')"
+        "VALUES ('structure_op_applied', 'information_unit', %s, %s)",
+        (payload["iu_id"], Jsonb(payload)),
     )
     _set_gate(conn, False, [ROUTE])
     row = conn.execute(

@@ -55,6 +55,7 @@ def test_a_route_subscribed_to_dead_letters_gets_one_event_per_new_dead_letter(
     for payload in written:
         event_id, reason, attempts = letters[payload["dead_letter_id"]]
         assert payload == {
+            "schema_version": "1.0",
             "route_code": "rep",
             "dead_letter_id": payload["dead_letter_id"],
             "event_id": str(event_id),
@@ -111,7 +112,7 @@ def test_a_route_disabled_by_410_or_by_the_operator_writes_one_event(
     run_worker(database_url, WorkerConfig(), once=True, targets={"vector": target})
     run_worker(database_url, WorkerConfig(), once=True, targets={"vector": target})
     assert events(conn, "iu_route_disabled") == [
-        {"route_code": route, "reason": "HTTP 410 Gone", "by": "iu-core worker"}
+        {"schema_version": "1.0", "route_code": route, "reason": "HTTP 410 Gone", "by": "iu-core worker"}
     ]
     # Disabling a disabled route writes nothing; enabling then disabling writes one.
     assert cli("--actor", "olga", "route", "disable", route, "--reason", "again").returncode == 0
@@ -119,7 +120,7 @@ def test_a_route_disabled_by_410_or_by_the_operator_writes_one_event(
     assert cli("route", "enable", route).returncode == 0
     assert cli("--actor", "olga", "route", "disable", route, "--reason", "maintenance").returncode == 0
     assert events(conn, "iu_route_disabled")[1:] == [
-        {"route_code": route, "reason": "maintenance", "by": "olga"}
+        {"schema_version": "1.0", "route_code": route, "reason": "maintenance", "by": "olga"}
     ]
     row = conn.execute(
         "SELECT aggregate_type, aggregate_id = md5('iu_outbound_route:' || %s)::uuid FROM event_outbox "
@@ -142,7 +143,7 @@ def test_a_route_failing_too_long_writes_one_disabled_event(conn: Conn) -> None:
     reason = scalar(conn, "SELECT fn_iu_worker_disable_failing(%s)", (route,))
     assert reason and reason.startswith("disabled automatically")
     assert events(conn, "iu_route_disabled") == [
-        {"route_code": route, "reason": reason, "by": "iu-core worker"}
+        {"schema_version": "1.0", "route_code": route, "reason": reason, "by": "iu-core worker"}
     ]
 
 
@@ -170,7 +171,9 @@ def test_a_circuit_writes_one_opened_and_one_closed_event(conn: Conn, database_u
     for _ in range(4):
         run_worker(database_url, WorkerConfig(), once=True, targets={"vector": target})
     assert states(conn, route) == {"sent": 6}
-    assert events(conn, "iu_circuit_closed") == [{"route_code": route, "failures": 0, "until": None}]
+    assert events(conn, "iu_circuit_closed") == [
+        {"schema_version": "1.0", "route_code": route, "failures": 0, "until": None}
+    ]
     assert len(events(conn, "iu_circuit_opened")) == 1
 
 
@@ -188,8 +191,8 @@ def test_a_route_carrying_operational_events_writes_no_circuit_event(conn: Conn,
         circuit_failure_threshold=1,
     )
     conn.execute(
-        "INSERT INTO event_outbox (event_type, aggregate_type, aggregate_id) "
-        "VALUES ('iu_gate_closed', 'dot_config', %s)",
+        "INSERT INTO event_outbox (event_type, aggregate_type, aggregate_id, payload) "
+        "VALUES ('iu_gate_closed', 'dot_config', %s, '{\"schema_version\": \"1.0\", \"by\": \"olga\"}')",
         (uuid.uuid4(),),
     )
     target = ScriptedTarget()
@@ -205,8 +208,8 @@ def test_the_gate_writes_one_event_per_change(conn: Conn, cli: Any) -> None:
     assert cli("--actor", "olga", "gate", "open").returncode == 0  # already open: nothing changes
     set_gate(conn, True)  # plain SQL, same value: nothing
     assert cli("--actor", "ivan", "gate", "close").returncode == 0
-    assert events(conn, "iu_gate_opened") == [{"by": "olga"}]
-    assert events(conn, "iu_gate_closed") == [{"by": "ivan"}]
+    assert events(conn, "iu_gate_opened") == [{"schema_version": "1.0", "by": "olga"}]
+    assert events(conn, "iu_gate_closed") == [{"schema_version": "1.0", "by": "ivan"}]
     assert scalar(conn, "SELECT count(*) FROM event_outbox") == before + 2
     set_gate(conn, True)  # by plain SQL too
     assert len(events(conn, "iu_gate_opened")) == 2

@@ -15,6 +15,9 @@ from iu_core import retention
 from iu_core.errors import IuCoreError
 from tests.support.routes import add_route
 
+# Its events are of made-up types ("t.retention"): what matters here is their age.
+pytestmark = pytest.mark.foreign_events
+
 DAYS_40 = dt.timedelta(days=40)
 
 

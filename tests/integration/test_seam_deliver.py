@@ -157,6 +157,7 @@ def test_consumer_is_idempotent_and_fills_every_column(conn: psycopg.Connection[
         ]
 
 
+@pytest.mark.foreign_events  # a payload without event_type, on purpose
 def test_consumer_takes_event_type_from_the_outbox_when_payload_has_none(
     conn: psycopg.Connection[Any],
 ) -> None:

@@ -61,6 +61,7 @@ def test_an_already_projected_event_is_sent_with_rows_added_zero(conn: psycopg.C
     assert scalar(conn, "SELECT count(*) FROM iu_tree_change_log") == 2
 
 
+@pytest.mark.foreign_events  # a malformed event, on purpose
 def test_a_malformed_event_fails_alone_and_holds_its_iu(conn: psycopg.Connection[Any]) -> None:
     make_live(conn)
     bad_iu, good_iu = uuid.uuid4(), uuid.uuid4()

@@ -131,6 +131,7 @@ def test_late_committing_transaction_is_not_skipped(conn: psycopg.Connection[Any
     assert {r[0] for r in conn.execute("SELECT event_ref FROM iu_tree_change_log")} == {early_id, late_id}
 
 
+@pytest.mark.foreign_events  # a malformed event, on purpose
 def test_malformed_event_dead_letters_at_once_and_holds_only_its_iu(
     conn: psycopg.Connection[Any], database_url: str, cli: Any
 ) -> None:

@@ -215,15 +215,9 @@ def set_token(conn: psycopg.Connection[Any], route: str, token: str) -> None:
     )
 
 
-def outbox_event(conn: psycopg.Connection[Any], event_type: str = "structure_op_applied") -> str:
-    """An event row in the outbox (its occurred_at becomes the body's timestamp)."""
-    row = conn.execute(
-        "INSERT INTO event_outbox (event_type, aggregate_type, aggregate_id, payload)"
-        " VALUES (%s, 'information_unit', gen_random_uuid(), '{}') RETURNING event_id",
-        (event_type,),
-    ).fetchone()
-    assert row is not None
-    return str(row[0])
+def outbox_event(conn: psycopg.Connection[Any]) -> str:
+    """A structure event in the outbox (its occurred_at becomes the body's timestamp)."""
+    return outbox_structure_event(conn)
 
 
 def request_for(
@@ -285,11 +279,14 @@ def targets(database_url: str) -> Iterator[dict[str, Any]]:
 def outbox_structure_event(conn: psycopg.Connection[Any]) -> str:
     iu, op = str(uuid.uuid4()), str(uuid.uuid4())
     payload = {
+        "schema_version": "1.0",
         "iu_id": iu,
         "operation_id": op,
         "operation_type": "split",
         "event_type": "structure_op_applied",
         "pieces": [],
+        "eids": [],
+        "previous_eids": {},
     }
     row = conn.execute(
         "INSERT INTO event_outbox (event_type, aggregate_type, aggregate_id, payload)"

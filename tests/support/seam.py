@@ -35,14 +35,19 @@ def fingerprint(conn: psycopg.Connection[Any], exclude: tuple[str, ...] = ()) ->
 
 def structure_payload(event_type: str = "structure_op_applied", **overrides: Any) -> dict[str, Any]:
     payload: dict[str, Any] = {
+        "schema_version": "1.0",
         "iu_id": str(uuid.uuid4()),
         "operation_id": str(uuid.uuid4()),
         "operation_type": "split",
         "event_type": event_type,
         "pieces": [],
+        "eids": [],
     }
     if event_type == "structure_piece_deprecated":
         payload["piece_id"] = str(uuid.uuid4())
+        payload["eid"] = None
+    else:
+        payload["previous_eids"] = {}
     payload.update(overrides)
     return payload
 

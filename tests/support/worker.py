@@ -34,12 +34,13 @@ def insert_events(
         INSERT INTO event_outbox (event_type, aggregate_type, aggregate_id, payload)
         SELECT %(event_type)s::text, 'information_unit', iu,
                coalesce(%(payload)s::jsonb,
-                        jsonb_build_object('iu_id', iu::text, 'operation_id', gen_random_uuid()::text,
+                        jsonb_build_object('schema_version', '1.0', 'iu_id', iu::text,
+                                           'operation_id', gen_random_uuid()::text,
                                            'operation_type', 'split', 'event_type', %(event_type)s::text,
-                                           'pieces', '[]'::jsonb)
+                                           'pieces', '[]'::jsonb, 'eids', '[]'::jsonb)
                         || CASE WHEN %(event_type)s::text = 'structure_piece_deprecated'
-                                THEN jsonb_build_object('piece_id', gen_random_uuid()::text)
-                                ELSE '{}'::jsonb END)
+                                THEN jsonb_build_object('piece_id', gen_random_uuid()::text, 'eid', NULL)
+                                ELSE jsonb_build_object('previous_eids', '{}'::jsonb) END)
           FROM (SELECT (%(ius)s::uuid[])[1 + (g - 1) %% cardinality(%(ius)s::uuid[])] AS iu, g
                   FROM generate_series(1, %(n)s) g) x
          ORDER BY g

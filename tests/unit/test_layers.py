@@ -45,6 +45,7 @@ LAYERS: dict[str, int] = {
     "settings": 0,
     "embedded": 0,
     "codes": 0,
+    "events": 0,
     "actor": 0,
     "psql_script": 0,
     "lazy_exports": 0,

@@ -8,7 +8,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from iu_core import domain
+from iu_core import domain, events
 from iu_core.cli._common import AppContext, console, json_option, pass_app, print_json
 
 
@@ -45,6 +45,31 @@ def events_list_cmd(
             str(r["event_id"])[:8],
             r["occurred_at"].isoformat(sep=" ", timespec="seconds"),
         )
+    console.print(table)
+
+
+@events_group.command("schema")
+@click.argument("event_type", required=False)
+@json_option
+def events_schema_cmd(event_type: str | None, as_json: bool) -> None:
+    """The JSON Schema of EVENT_TYPE's payload; without one, every event type and its schema version.
+
+    The catalogue is docs/events.md. An unknown type is one error line.
+    """
+    if event_type is not None:
+        print_json(events.schema(event_type))  # always JSON: it is the schema
+        return
+    rows = [
+        {"event_type": name, "schema_version": doc["x-version"], "title": doc["title"]}
+        for name, doc in ((name, events.schema(name)) for name in events.event_types())
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("type", "version", "what happened")
+    table.columns[0].no_wrap = True
+    for row in rows:
+        table.add_row(row["event_type"], row["schema_version"], row["title"])
     console.print(table)
 
 

@@ -7,8 +7,8 @@ API::
 
 Both return an empty list when everything agrees. ``unit_event_problems``
 checks, for every operation of the IU: exactly one ``structure_op_applied``
-whose payload has exactly the contract keys and the operation's id, type and
-pieces; exactly one ``structure_piece_deprecated`` per piece the operation
+whose payload has exactly the contract keys (and ``schema_version``) and
+the operation's id, type and pieces; exactly one ``structure_piece_deprecated`` per piece the operation
 deprecated (and none for others); and no structure event without an
 operation. ``operation_problems`` also checks the piece rows against the
 newest operation: created pieces carry ``created_by`` = the operation, the
@@ -30,6 +30,8 @@ Conn = store.Conn
 APPLIED_KEYS = frozenset({"iu_id", "operation_id", "operation_type", "event_type", "pieces"})
 DEPRECATED_KEYS = APPLIED_KEYS | {"piece_id"}
 # Keys carried since pieces have legal identifiers (events written before lack them).
+# Every payload written since the event catalogue also carries schema_version.
+SCHEMA_VERSION_KEY = "schema_version"
 EID_KEYS = {
     STRUCTURE_OP_APPLIED: frozenset({"eids", "previous_eids"}),
     STRUCTURE_PIECE_DEPRECATED: frozenset({"eids", "eid"}),
@@ -76,7 +78,7 @@ def _payload_problems(event: dict[str, Any]) -> list[str]:
     keys = DEPRECATED_KEYS if event["event_type"] == STRUCTURE_PIECE_DEPRECATED else APPLIED_KEYS
     found = []
     keys_with_eids = keys | EID_KEYS[event["event_type"]]
-    if set(payload) not in (keys, keys_with_eids):
+    if set(payload) - {SCHEMA_VERSION_KEY} not in (keys, keys_with_eids):
         found.append(f"event {event['event_id']}: payload keys {sorted(payload)} != {sorted(keys_with_eids)}")
     if payload.get("event_type") != event["event_type"]:
         found.append(f"event {event['event_id']}: payload event_type differs from the outbox column")

@@ -20,6 +20,7 @@ from iu_core.actor import default_actor
 from iu_core.domain.eid import tree_eids
 from iu_core.domain.model import STRUCTURE_OP_APPLIED, STRUCTURE_PIECE_DEPRECATED, Piece, Tree, Unit
 from iu_core.errors import NotFound, Refused
+from iu_core.events import with_schema_version
 from iu_core.sqlfiles import queries
 
 Conn = psycopg.Connection[Any]
@@ -223,9 +224,11 @@ def check_positions(conn: Conn) -> None:
 def emit(conn: Conn, event_type: str, iu_id: uuid.UUID, payload: Mapping[str, Any]) -> uuid.UUID:
     """Write one event to the outbox, in the caller's transaction.
 
-    Its statement trigger fans the event out to its routes within this INSERT,
-    so the ``iu_core.fan_out`` span around it times both; with tracing on, the
-    row stores that span's ``traceparent`` for the worker to continue.
+    The payload gets ``schema_version``: the current version of its type's
+    schema (``iu_core.events``). Its statement trigger fans the event out to
+    its routes within this INSERT, so the ``iu_core.fan_out`` span around it
+    times both; with tracing on, the row stores that span's ``traceparent``
+    for the worker to continue.
     """
     with tracing.span("iu_core.fan_out", {"iu_core.event_type": event_type}) as fan_out:
         row = fetch_one(
@@ -234,7 +237,7 @@ def emit(conn: Conn, event_type: str, iu_id: uuid.UUID, payload: Mapping[str, An
             {
                 "event_type": event_type,
                 "iu_id": iu_id,
-                "payload": Jsonb(_jsonable(payload)),
+                "payload": Jsonb(_jsonable(with_schema_version(event_type, payload))),
                 "traceparent": tracing.traceparent(fan_out),
             },
         )
@@ -258,8 +261,9 @@ def emit_structure_events(
 ) -> tuple[uuid.UUID, ...]:
     """One ``structure_op_applied`` for the operation, one ``structure_piece_deprecated`` per piece.
 
-    Payload keys are the structure-event contract (README, structure operations):
-    ``iu_id``, ``operation_id``, ``operation_type``, ``event_type``, ``pieces``,
+    Payload keys are the structure-event contract (``events/schemas``, docs/events.md):
+    ``schema_version`` (added by ``emit``), ``iu_id``, ``operation_id``,
+    ``operation_type``, ``event_type``, ``pieces``,
     ``eids`` (the legal identifier of each of ``pieces``, same order) and
     ``previous_eids`` (piece id -> its eid before the operation, for every
     piece whose eid changed); on the deprecated events also ``piece_id`` and

@@ -39,11 +39,14 @@ WITH unit AS (
 ), events AS (
     INSERT INTO event_outbox (event_type, aggregate_type, aggregate_id, payload)
     SELECT 'structure_op_applied', 'information_unit', unit.iu_id,
-           jsonb_build_object('iu_id', unit.iu_id::text,
+           jsonb_build_object('schema_version', '1.0',
+                              'iu_id', unit.iu_id::text,
                               'operation_id', gen_random_uuid()::text,
                               'operation_type', 'probe_' || g,
                               'event_type', 'structure_op_applied',
                               'pieces', '[]'::jsonb,
+                              'eids', '[]'::jsonb,
+                              'previous_eids', '{}'::jsonb,
                               'probe_n', g)
       FROM unit, generate_series(1, 11) AS g
     RETURNING event_id, payload

@@ -1,7 +1,8 @@
 -- Operational events: the worker's and the operator's own happenings, written
 -- to event_outbox in the same transaction as the happening itself, so the
 -- fan-out trigger routes them like any other event (same gate, allowlist and
--- dry-run rules):
+-- dry-run rules). Each payload also carries schema_version, the version of its
+-- type's schema (src/iu_core/events/schemas/<type>.json, docs/events.md):
 --   iu_route_disabled  {route_code, reason, by}        a 410, failing too long, the operator
 --   iu_circuit_opened  {route_code, failures, until}   a route's circuit opens
 --   iu_circuit_closed  {route_code, failures, until}   a success closes it (until: null)
@@ -43,7 +44,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     INSERT INTO public.event_outbox (event_type, aggregate_type, aggregate_id, payload)
     VALUES (p_event_type, 'iu_outbound_route', md5('iu_outbound_route:' || p_route_code)::uuid,
-            jsonb_build_object('route_code', p_route_code) || p_payload)
+            jsonb_build_object('route_code', p_route_code, 'schema_version', '1.0') || p_payload)
 $$;
 
 -- The delivery gate opened or closed (any write of its key: `iu-core gate`,
@@ -69,7 +70,7 @@ BEGIN
         INSERT INTO public.event_outbox (event_type, aggregate_type, aggregate_id, payload)
         VALUES (CASE WHEN v_now THEN 'iu_gate_opened' ELSE 'iu_gate_closed' END,
                 'dot_config', md5('dot_config:iu_core.delivery_enabled')::uuid,
-                jsonb_build_object('by', public.fn_iu_operator_actor()));
+                jsonb_build_object('schema_version', '1.0', 'by', public.fn_iu_operator_actor()));
     END IF;
     RETURN NULL;
 END

@@ -100,7 +100,8 @@ BEGIN
         -- operational events itself (the loop rule, operational_events.sql).
         INSERT INTO public.event_outbox (event_type, aggregate_type, aggregate_id, payload)
         SELECT 'iu_dead_lettered', 'iu_outbound_route', md5('iu_outbound_route:' || p_route_code)::uuid,
-               jsonb_build_object('route_code', p_route_code, 'dead_letter_id', l.dead_letter_id,
+               jsonb_build_object('schema_version', '1.0', 'route_code', p_route_code,
+                                  'dead_letter_id', l.dead_letter_id,
                                   'event_id', l.event_ref, 'reason', l.reason, 'attempts', l.attempts)
           FROM dl l
          WHERE public.fn_iu_operational_route_emits(p_route_code)
