@@ -204,7 +204,8 @@ def test_tracing_off_sends_no_header_and_stores_nothing(
 def test_the_outbox_refuses_a_traceparent_that_is_not_w3c(conn: psycopg.Connection[Any]) -> None:
     insert = (
         "INSERT INTO event_outbox (event_type, aggregate_type, aggregate_id, payload, traceparent)"
-        " VALUES ('x', 'information_unit', gen_random_uuid(), '{}', %s)"
+        " VALUES ('iu_gate_opened', 'dot_config', gen_random_uuid(),"
+        " '{\"schema_version\": \"1.0\", \"by\": \"tracing-test\"}', %s)"
     )
     good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     with conn.transaction():
