@@ -261,9 +261,16 @@ def provision(console: Console, ctx: Ctx) -> Response:
     code, eid = ctx.request.path_params["code"], ctx.request.path_params["eid"]
     tree = domain_provisions.tree_at(ctx.conn, code)
     data = domain_provisions.provision_as_dict(tree, domain_provisions.find_provision(tree, eid))
-    return console.render(
-        ctx.request, "provision.html", {"page": "ius", "unit": domain.get_unit(ctx.conn, code), "p": data}
-    )
+    unit = domain.get_unit(ctx.conn, code)
+    context = {
+        "page": "ius",
+        "unit": unit,
+        "p": data,
+        "history": views.provision_history(ctx.conn, data["piece_id"]),
+        "deliveries": views.provision_deliveries(ctx.conn, str(unit.iu_id), data["piece_id"]),
+        "report": views.stored_report(ctx.conn, code),
+    }
+    return console.render(ctx.request, "provision.html", context)
 
 
 def audit(console: Console, ctx: Ctx) -> Response:
