@@ -40,15 +40,19 @@ def chromium_executable() -> str:
 
 
 @contextmanager
-def chromium_page(width: int = 1440, height: int = 900) -> Iterator[Any]:
-    """A page of the system chromium (confirmations accepted), closed with its browser afterwards."""
+def chromium_page(width: int = 1440, height: int = 900, *, bypass_csp: bool = False) -> Iterator[Any]:
+    """A page of the system chromium (confirmations accepted), closed with its browser afterwards.
+
+    ``bypass_csp`` lets a test inject its own script (axe-core) into pages whose
+    policy allows only the console's scripts.
+    """
     executable = chromium_executable()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=executable, args=list(CHROMIUM_ARGS))
         try:
-            page = browser.new_page(viewport={"width": width, "height": height})
+            page = browser.new_page(viewport={"width": width, "height": height}, bypass_csp=bypass_csp)
             page.on("dialog", lambda dialog: dialog.accept())  # the console's confirmations
             page.set_default_timeout(20_000)
             yield page
@@ -84,3 +88,24 @@ def horizontal_overflow(page: Any) -> int:
     return int(
         page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
     )
+
+
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
+
+# axe-core on the page: the serious and critical violations, one line each with where they are.
+AXE_RUN = """async () => {
+  const result = await axe.run(document, {resultTypes: ['violations']});
+  return result.violations
+    .filter(v => v.impact === 'serious' || v.impact === 'critical')
+    .map(v => `${v.impact} ${v.id}: ${v.help} -- ` + v.nodes.slice(0, 4)
+      .map(n => n.target.join(' ')
+        + (n.failureSummary ? ' (' + n.failureSummary.replace(/\\s+/g, ' ') + ')' : ''))
+      .join(' | '));
+}"""
+
+
+def axe_violations(page: Any) -> list[str]:
+    """The serious and critical accessibility violations axe-core finds on the page as it is now."""
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    return list(page.evaluate(AXE_RUN))
