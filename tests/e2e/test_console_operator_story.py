@@ -50,6 +50,7 @@ def stop(worker: subprocess.Popen[str]) -> None:
                 stream.close()
 
 
+@pytest.mark.timeout(300)  # a whole working session: about a minute, more on a busy machine
 def test_an_operator_takes_a_new_http_route_live_and_through_a_failure_in_the_browser(
     database_url: str, conn: psycopg.Connection[Any]
 ) -> None:

@@ -8,6 +8,7 @@ reason, unless ``IU_CORE_REQUIRE_BROWSER=1`` makes its absence a failure.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,7 +81,7 @@ def screenshot(page: Any, name: str, *, docs: bool = False) -> None:
     page.screenshot(path=str(ARTIFACTS / f"console-{name}.png"), full_page=True)
     if docs and os.environ.get("IU_CORE_UPDATE_README_IMAGES") == "1":
         DOC_IMAGES.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(DOC_IMAGES / f"console-{name}.png"), full_page=True)
+        shutil.copyfile(ARTIFACTS / f"console-{name}.png", DOC_IMAGES / f"console-{name}.png")
 
 
 def horizontal_overflow(page: Any) -> int:
