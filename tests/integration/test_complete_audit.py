@@ -148,6 +148,13 @@ AUDITED: dict[str, Audited] = {
         "insert",
     ),
     "route remove": Audited(("route", "remove", ROUTE), "route", ROUTE, "delete"),
+    "deliveries resend": Audited(
+        ("deliveries", "resend", "1", "--reason", "lost downstream"),
+        "route",
+        ROUTE,
+        "replay",
+        lambda cli, conn: _sent_delivery(cli, conn),
+    ),
     "route set": Audited(("route", "set", ROUTE, "--max-attempts", "3"), "route", ROUTE, "update"),
     "route disable": Audited(
         ("route", "disable", ROUTE, "--reason", "maintenance"), "route", ROUTE, "update"

@@ -236,3 +236,20 @@ def test_a_sent_delivery_is_resent_by_the_normal_path_and_audited(database_url: 
     ).fetchone()
     assert row is not None and row[:3] == (USER, "replay", "deliveries resend")
     assert row[3]["delivery_id"] == delivery and row[3]["reason"] == "the consumer lost it"
+
+
+def test_the_command_line_resends_one_delivery_as_the_console_does(cli: Any, conn: Conn) -> None:
+    make_live(conn)
+    (event_id,) = insert_events(conn, 1)
+    assert cli("worker", "--once").returncode == 0
+    delivery = int(scalar(conn, "SELECT delivery_id FROM iu_delivery WHERE event_id = %s", (event_id,)))
+    done = cli("deliveries", "resend", str(delivery), "--reason", "the receiver lost it")
+    assert done.returncode == 0, done.stderr
+    assert f"delivery {delivery} queued again on route {STRUCTURE_ROUTE} (it was sent)" in done.stdout
+    again = cli("deliveries", "resend", str(delivery), "--reason", "twice")
+    assert again.returncode != 0 and again.stderr.startswith("error: ") and "still on its way" in again.stderr
+    assert "Traceback" not in again.stderr
+    missing = cli("deliveries", "resend", "999999", "--reason", "x")
+    assert missing.returncode != 0 and "no delivery with id 999999" in missing.stderr
+    assert cli("worker", "--once").returncode == 0
+    assert scalar(conn, "SELECT state FROM iu_delivery WHERE delivery_id = %s", (delivery,)) == "sent"
