@@ -123,7 +123,7 @@ def test_going_live_story_in_the_browser(
             ids = insert_events(conn, 8, [uuid.uuid4(), uuid.uuid4()])
             assert wait_until(lambda: sent(conn) == before + 8)
             page.wait_for_selector(f"#count-sent b:text-is('{before + 8}')")  # htmx polling, no reload
-            shot(page, "overview", readme=True)
+            shot(page, "overview")
 
             # -- a delivery's timeline
             delivery_id = scalar(
@@ -133,7 +133,7 @@ def test_going_live_story_in_the_browser(
             )
             page.goto(f"{base}/deliveries/{delivery_id}")
             page.wait_for_selector("#timeline >> text=attempt 1")
-            shot(page, "delivery-timeline", readme=True)
+            shot(page, "delivery-timeline")
 
             # -- a dead letter: replay in bulk (by route) with a reason, and see it delivered
             stop(worker)

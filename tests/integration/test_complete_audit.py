@@ -148,6 +148,13 @@ AUDITED: dict[str, Audited] = {
         "insert",
     ),
     "route remove": Audited(("route", "remove", ROUTE), "route", ROUTE, "delete"),
+    "deliveries resend": Audited(
+        ("deliveries", "resend", "1", "--reason", "lost downstream"),
+        "route",
+        ROUTE,
+        "replay",
+        lambda cli, conn: _sent_delivery(cli, conn),
+    ),
     "route set": Audited(("route", "set", ROUTE, "--max-attempts", "3"), "route", ROUTE, "update"),
     "route disable": Audited(
         ("route", "disable", ROUTE, "--reason", "maintenance"), "route", ROUTE, "update"
@@ -420,3 +427,134 @@ def test_console_replay_and_discard_are_audited_as_the_console_user(database_url
         (USER, "dead_letter", "discard", 1, "obsolete"),
     ]
     assert page.count(f'<td class="actor">{USER}</td>') == 2
+
+
+@dataclass(frozen=True)
+class ConsoleAudited:
+    """A console action (a POST), the form it is sent, and the one audit row it must leave."""
+
+    path: str  # the URL table's path; {code} and {delivery_id} are filled in below
+    data: tuple[tuple[str, str], ...]
+    object_type: str
+    object_key: str
+    action: str
+    context: str
+    setup: Callable[[Runner, Conn], None] | None = None
+
+
+def _sent_delivery(cli: Runner, conn: Conn) -> None:
+    from tests.support.routes import make_live
+    from tests.support.worker import insert_events
+
+    make_live(conn)
+    insert_events(conn, 1)
+    _ok(cli("worker", "--once"))
+
+
+def _disabled(cli: Runner, conn: Conn) -> None:
+    _ok(cli("route", "disable", ROUTE))
+
+
+# EVERY action of the console (a test reads the URL table): what each changes leaves its audit row,
+# with the console user as the actor.
+CONSOLE_AUDITED: dict[str, ConsoleAudited] = {
+    "/gate": ConsoleAudited(
+        "/gate", (("gate", "open"),), "config", "iu_core.delivery_enabled", "update", "gate open"
+    ),
+    "/allowlist/add": ConsoleAudited(
+        "/allowlist/add", (("route", ROUTE),), "config", "iu_core.delivery_live_routes", "update",
+        "allowlist add",
+    ),
+    "/allowlist/remove": ConsoleAudited(
+        "/allowlist/remove", (("route", ROUTE),), "config", "iu_core.delivery_live_routes", "update",
+        "allowlist remove", _run("allowlist", "add", ROUTE),
+    ),
+    "/routes": ConsoleAudited(
+        "/routes",
+        (("route_code", "new"), ("event_type", "structure_op_applied"), ("target_kind", "report"),
+         ("target_ref", "table")),
+        "route", "new", "insert", "route add",
+    ),
+    "/routes/{code}/mode": ConsoleAudited(
+        f"/routes/{ROUTE}/mode", (("mode", "dry-run"),), "route", ROUTE, "update", "route set"
+    ),
+    "/routes/{code}/target": ConsoleAudited(
+        f"/routes/{ROUTE}/target", (("target_kind", "report"), ("target_ref", "table")), "route", ROUTE,
+        "update", "route set",
+    ),
+    "/routes/{code}/settings": ConsoleAudited(
+        f"/routes/{ROUTE}/settings", (("max_attempts", "9"),), "route", ROUTE, "update", "route set"
+    ),
+    "/routes/{code}/enable": ConsoleAudited(
+        f"/routes/{ROUTE}/enable", (("confirm", ROUTE),), "route", ROUTE, "update", "route enable", _disabled
+    ),
+    "/routes/{code}/secret": ConsoleAudited(
+        f"/routes/{HOOK}/secret", (("window_hours", "1"),), "credential", HOOK, "rotate",
+        "route secret rotate", _hook,
+    ),
+    "/routes/{code}/key": ConsoleAudited(
+        f"/routes/{HOOK}/key", (("window_hours", "1"),), "credential", HOOK, "rotate", "route key rotate",
+        _hook,
+    ),
+    "/routes/{code}/token": ConsoleAudited(
+        f"/routes/{FLOW}/token", (("token", "tok-123"),), "credential", FLOW, "set", "route token set", _flow
+    ),
+    "/deliveries/{delivery_id}/resend": ConsoleAudited(
+        "/deliveries/{delivery_id}/resend", (("reason", "lost downstream"),), "route", ROUTE, "replay",
+        "deliveries resend", _sent_delivery,
+    ),
+    "/dead-letters/replay": ConsoleAudited(
+        "/dead-letters/replay", (("scope", "route"), ("route", ROUTE), ("reason", "fixed")), "dead_letter",
+        ROUTE, "replay", "dead-letters replay", _dead_letter,
+    ),
+    "/dead-letters/discard": ConsoleAudited(
+        "/dead-letters/discard", (("scope", "all"), ("reason", "obsolete")), "dead_letter", ROUTE,
+        "discard", "dead-letters discard", _dead_letter,
+    ),
+}  # fmt: skip
+# Console actions that change nothing the operator audit covers.
+CONSOLE_NOT_AUDITED = {
+    "/login": "starts a session",
+    "/logout": "ends the user's sessions (their epoch), no operator change",
+}
+
+
+def test_every_console_action_is_classified(database_url: str) -> None:
+    from starlette.routing import Route
+
+    from iu_core.console import routes
+    from iu_core.console.app import Console, ConsoleConfig
+
+    posts = {
+        r.path for r in routes.table(Console(ConsoleConfig(database_url))) if isinstance(r, Route)
+        if "POST" in (r.methods or ())
+    }  # fmt: skip
+    assert posts == set(CONSOLE_AUDITED) | set(CONSOLE_NOT_AUDITED)
+
+
+@pytest.mark.parametrize("name", sorted(CONSOLE_AUDITED))
+def test_each_console_action_leaves_one_row_with_the_console_user(
+    cli: Runner, conn: Conn, database_url: str, name: str
+) -> None:
+    from tests.support.console import USER, client, csrf_of, login, make_user
+
+    case = CONSOLE_AUDITED[name]
+    make_user(conn)
+    if case.setup is not None:
+        case.setup(cli, conn)
+    path = case.path
+    if "{delivery_id}" in path:
+        row = conn.execute("SELECT max(delivery_id) FROM iu_delivery WHERE state = 'sent'").fetchone()
+        assert row is not None and row[0] is not None
+        path = path.format(delivery_id=row[0])
+    with client(database_url) as c:
+        login(c)
+        token = csrf_of(c)
+        before = _last_id(conn)
+        r = c.post(path, data={"csrf": token, **dict(case.data)})
+        assert r.status_code in (200, 303), (path, r.status_code, r.text[:500])
+        assert "iu_core_flash=%21" not in r.headers.get("set-cookie", ""), r.headers["set-cookie"]  # no error
+    rows = _new_rows(conn, before)
+    assert [(r["object_type"], r["object_key"], r["action"], r["actor"], r["context"]) for r in rows] == [
+        (case.object_type, case.object_key, case.action, USER, case.context)
+    ], rows

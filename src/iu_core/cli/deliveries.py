@@ -5,7 +5,15 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from iu_core.cli._common import AppContext, console, json_option, operator_connection, pass_app, print_json
+from iu_core.cli._common import (
+    AppContext,
+    console,
+    json_option,
+    operator_connection,
+    pass_app,
+    print_changed,
+    print_json,
+)
 from iu_core.ops import deliveries as delivery_ops
 
 
@@ -91,6 +99,21 @@ def deliveries_show_cmd(app: AppContext, delivery_id: int, as_json: bool) -> Non
             a["response_snippet"],
         )
     console.print(table)
+
+
+@deliveries_group.command("resend")
+@click.argument("delivery_id", type=int)
+@click.option("--reason", required=True, help="Why it is sent again (recorded in the audit).")
+@json_option
+@pass_app
+def deliveries_resend_cmd(app: AppContext, delivery_id: int, reason: str, as_json: bool) -> None:
+    """Send DELIVERY_ID again, even a sent one: the worker makes a new attempt by the normal path.
+
+    A dead delivery's open dead letter is replayed; a sent, skipped or
+    discarded one goes back to pending with a fresh attempt budget.
+    """
+    with operator_connection(app) as conn:
+        print_changed(delivery_ops.resend(conn, delivery_id, reason=reason), as_json)
 
 
 COMMANDS: list[click.Command] = [deliveries_group]

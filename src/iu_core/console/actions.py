@@ -12,7 +12,7 @@ from urllib.parse import quote
 from starlette.responses import Response
 
 from iu_core import ops
-from iu_core.console import views
+from iu_core.console import pages, route_form, views
 from iu_core.console.app import Ctx, redirect, safe_path
 from iu_core.errors import IuCoreError
 from iu_core.ops.dead_letters import Selection
@@ -89,16 +89,20 @@ def enable_route(ctx: Ctx) -> Response:
     )
 
 
-def rotate_secret(ctx: Ctx) -> Response:
-    """A new signing secret, shown on this one answer only; afterwards only its fingerprint."""
-    code = ctx.request.path_params["code"]
+def _window_hours(ctx: Ctx) -> float:
     try:
         window_hours = float(ctx.field("window_hours") or "24")
     except ValueError:
         raise IuCoreError("the overlap is a number of hours") from None
     if not 0 <= window_hours <= 24 * 30:
         raise IuCoreError("the overlap is between 0 and 720 hours")
-    rotated = ops.secrets.rotate_secret(ctx.conn, code, window_hours=window_hours, actor=ctx.actor)
+    return window_hours
+
+
+def rotate_secret(ctx: Ctx) -> Response:
+    """A new signing secret, shown on this one answer only; afterwards only its fingerprint."""
+    code = ctx.request.path_params["code"]
+    rotated = ops.secrets.rotate_secret(ctx.conn, code, window_hours=_window_hours(ctx), actor=ctx.actor)
     console = ctx.request.app.state.console
     response: Response = console.render(
         ctx.request, "secret.html", {"page": "routes", "rotated": rotated, "flash": None}
@@ -107,17 +111,78 @@ def rotate_secret(ctx: Ctx) -> Response:
 
 
 def resend(ctx: Ctx) -> Response:
-    """Send one dead delivery again: its open dead letter is replayed, with a reason."""
+    """Send one delivery again, with a reason: a dead one's dead letter is replayed, a sent one requeued."""
     try:
         delivery_id = int(ctx.request.path_params["delivery_id"])
     except ValueError:
         raise IuCoreError("a delivery id is a number") from None
     reason = _require(ctx.field("reason"), "a reason")
-    letter = views.open_dead_letter(ctx.conn, delivery_id)
-    if letter is None:
-        raise IuCoreError(f"delivery {delivery_id} has no open dead letter: nothing to resend")
-    changed = ops.dead_letters.replay(ctx.conn, Selection(ids=(letter,)), reason=reason, actor=ctx.actor)
+    changed = ops.deliveries.resend(ctx.conn, delivery_id, reason=reason, actor=ctx.actor)
     return redirect(f"/deliveries/{delivery_id}", changed.summary)
+
+
+def _form(ctx: Ctx) -> dict[str, str]:
+    return {k: v for k, v in (ctx.form or {}).items() if isinstance(v, str) and k != "csrf"}
+
+
+def add_route(ctx: Ctx) -> Response:
+    """A new route in dry-run, checked as ``iu-core route add`` checks it; errors shown on the form."""
+    form = _form(ctx)
+    code = ctx.field("route_code")
+    try:
+        added = ops.routes.add_route(
+            ctx.conn,
+            _require(code, "the route's name"),
+            event_type=_require(ctx.field("event_type"), "the event type"),
+            target_kind=_require(ctx.field("target_kind"), "the target kind"),
+            target_ref=_require(ctx.field("target_ref"), "the target ref"),
+            allow_unknown_event_type=ctx.field("allow_unknown_event_type") == "yes",
+            actor=ctx.actor,
+        )
+    except IuCoreError as exc:
+        console = ctx.request.app.state.console
+        context = {**pages.routes_context(ctx), "add_error": str(exc), "add_values": form}
+        response: Response = console.render(ctx.request, "routes.html", context, status_code=400)
+        return response
+    summary = (
+        f"route {added.route_code} added ({added.mode}): "
+        f"{added.event_type} → {added.target_kind} {added.target_ref}"
+    )
+    return redirect(f"/routes/{quote(added.route_code, safe='')}", summary)
+
+
+def set_route_settings(ctx: Ctx) -> Response:
+    """Change the route's policy, as ``iu-core route set`` does; errors shown on the form."""
+    code = ctx.request.path_params["code"]
+    form = _form(ctx)
+    route = ops.routes.get_route(ctx.conn, code)
+    try:
+        return _set_route(ctx, code, route_form.changes(route, form))
+    except IuCoreError as exc:
+        console = ctx.request.app.state.console
+        context = {**pages.route_context(ctx, code), "settings_error": str(exc)}
+        context["setting_values"] = route_form.values(route, form)
+        response: Response = console.render(ctx.request, "route.html", context, status_code=400)
+        return response
+
+
+def set_token(ctx: Ctx) -> Response:
+    """A directus_flow route's access token: typed once, afterwards shown only by its fingerprint."""
+    code = ctx.request.path_params["code"]
+    token = _require(ctx.field("token"), "the token")
+    changed = ops.secrets.set_token(ctx.conn, code, token, actor=ctx.actor)
+    return redirect(f"/routes/{quote(code, safe='')}", changed.summary)
+
+
+def rotate_key(ctx: Ctx) -> Response:
+    """A new Ed25519 signing key; its public key is shown (the private half never leaves the database)."""
+    code = ctx.request.path_params["code"]
+    rotated = ops.secrets.rotate_key(ctx.conn, code, window_hours=_window_hours(ctx), actor=ctx.actor)
+    summary = (
+        f"new signing key of route {code}: public key {rotated.public_key} "
+        f"(fingerprint {rotated.fingerprint})"
+    )
+    return redirect(f"/routes/{quote(code, safe='')}", summary)
 
 
 def _selection(ctx: Ctx) -> Selection:

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from iu_core import domain, ops
-from iu_core.console import chart, exchange, views
+from iu_core.console import chart, exchange, route_form, views
 from iu_core.console.app import Console, Ctx
 from iu_core.delivery_seam import DELIVERY_TARGET_KINDS
 from iu_core.domain import provisions as domain_provisions
@@ -57,29 +57,47 @@ def _jsonable(value: object) -> object:
     return json.loads(json.dumps(value, default=default))
 
 
+def routes_context(ctx: Ctx) -> dict[str, object]:
+    """The routes page: every route, the gate, and the form that adds one."""
+    return {
+        "page": "routes",
+        "routes": ops.routes.list_routes(ctx.conn),
+        "gate": ops.gate.gate_state(ctx.conn),
+        "kinds": sorted(DELIVERY_TARGET_KINDS),
+        "ref_hints": route_form.REF_HINTS,
+        "event_types": route_form.EVENT_TYPES,
+        "add_values": {},
+    }
+
+
 def routes(console: Console, ctx: Ctx) -> Response:
-    return console.render(
-        ctx.request,
-        "routes.html",
-        {"page": "routes", "routes": ops.routes.list_routes(ctx.conn), "gate": ops.gate.gate_state(ctx.conn)},
-    )
+    return console.render(ctx.request, "routes.html", routes_context(ctx))
+
+
+# Which credential a route's page names by fingerprint, by target kind.
+_CREDENTIALS = {"external_endpoint": "webhook_secret", "directus_flow": "access_token"}
+
+
+def route_context(ctx: Ctx, code: str) -> dict[str, object]:
+    """The route page: settings (and their form), actions, health, activity."""
+    data = views.route_page(ctx.conn, code)
+    route = data["route"]
+    credential = _CREDENTIALS.get(route.target_kind)
+    return {
+        "page": "routes",
+        "gate": ops.gate.gate_state(ctx.conn),
+        "kinds": sorted(DELIVERY_TARGET_KINDS),
+        "health": views.route_health(ctx.conn, code),
+        "health_routes": [code],
+        "settings": [s for s in route_form.SETTINGS if s.applies(route)],
+        "setting_values": route_form.values(route),
+        "fingerprints": ops.secrets.fingerprints(ctx.conn, code, credential) if credential else [],
+        **data,
+    }
 
 
 def route(console: Console, ctx: Ctx) -> Response:
-    code = ctx.request.path_params["code"]
-    data = views.route_page(ctx.conn, code)
-    return console.render(
-        ctx.request,
-        "route.html",
-        {
-            "page": "routes",
-            "gate": ops.gate.gate_state(ctx.conn),
-            "kinds": sorted(DELIVERY_TARGET_KINDS),
-            "health": views.route_health(ctx.conn, code),
-            "health_routes": [code],
-            **data,
-        },
-    )
+    return console.render(ctx.request, "route.html", route_context(ctx, ctx.request.path_params["code"]))
 
 
 def route_fragment(console: Console, ctx: Ctx) -> Response:
@@ -145,6 +163,7 @@ def delivery(console: Console, ctx: Ctx) -> Response:
             "sent": exchange.sent_request(row, event),
             "answers": exchange.answers(ctx.conn, delivery_id),
             "dead_letter_id": views.open_dead_letter(ctx.conn, delivery_id),
+            "resendable": row["state"] in ops.deliveries.RESENDABLE,
         },
     )
 
@@ -242,9 +261,16 @@ def provision(console: Console, ctx: Ctx) -> Response:
     code, eid = ctx.request.path_params["code"], ctx.request.path_params["eid"]
     tree = domain_provisions.tree_at(ctx.conn, code)
     data = domain_provisions.provision_as_dict(tree, domain_provisions.find_provision(tree, eid))
-    return console.render(
-        ctx.request, "provision.html", {"page": "ius", "unit": domain.get_unit(ctx.conn, code), "p": data}
-    )
+    unit = domain.get_unit(ctx.conn, code)
+    context = {
+        "page": "ius",
+        "unit": unit,
+        "p": data,
+        "history": views.provision_history(ctx.conn, data["piece_id"]),
+        "deliveries": views.provision_deliveries(ctx.conn, str(unit.iu_id), data["piece_id"]),
+        "report": views.stored_report(ctx.conn, code),
+    }
+    return console.render(ctx.request, "provision.html", context)
 
 
 def audit(console: Console, ctx: Ctx) -> Response:

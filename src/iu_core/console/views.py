@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -311,3 +312,49 @@ def stored_report(conn: Conn, code: str) -> StoredReport | None:
         return report_by_code(conn, code)
     except NotFound:
         return None
+
+
+# What a version of a provision may change besides its text, as the history names it.
+_PROVISION_FIELDS = ("label", "heading", "kind", "status", "eid", "position", "parent_piece_id")
+
+
+def text_diff(before: str, after: str) -> list[tuple[str, str]]:
+    """``after`` against ``before`` word by word: ("=", kept), ("-", removed), ("+", added) runs."""
+    old, new = before.split(), after.split()
+    runs: list[tuple[str, str]] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        if op == "equal":
+            runs.append(("=", " ".join(old[i1:i2])))
+            continue
+        if i2 > i1:
+            runs.append(("-", " ".join(old[i1:i2])))
+        if j2 > j1:
+            runs.append(("+", " ".join(new[j1:j2])))
+    return runs
+
+
+def provision_history(conn: Conn, piece_id: str) -> list[dict[str, Any]]:
+    """Each recorded version of a piece, newest first: when, by which operation, what changed.
+
+    The first version shows its whole text; a later one the word diff of its
+    text against the version before (when the text changed) and the names of
+    the other fields that changed.
+    """
+    versions: list[dict[str, Any]] = []
+    previous: dict[str, Any] | None = None
+    for row in _rows(conn, "provision_history", {"piece_id": piece_id}):
+        if previous is None:
+            changed, diff = ["first recorded"], None
+        else:
+            changed = [f.replace("_", " ") for f in _PROVISION_FIELDS if row[f] != previous[f]]
+            diff = text_diff(previous["text"], row["text"]) if row["text"] != previous["text"] else None
+            if diff is not None:
+                changed.insert(0, "text")
+        versions.append({**row, "changed": changed, "diff": diff, "first": previous is None})
+        previous = row
+    return versions[::-1]
+
+
+def provision_deliveries(conn: Conn, iu_id: str, piece_id: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The deliveries of the events that name this piece, newest first."""
+    return _rows(conn, "provision_deliveries", {"iu_id": iu_id, "piece": piece_id, "limit": limit})

@@ -295,3 +295,22 @@ SELECT l.dead_letter_id
  WHERE d.delivery_id = %(delivery_id)s AND l.status = 'open'
  ORDER BY l.dead_letter_id DESC
  LIMIT 1
+
+-- provision_history --
+-- Every recorded state of one piece, oldest first, with the operation that made it.
+SELECT h.history_seq, h.recorded_at, h.operation_id, o.operation_type, o.actor,
+       h.kind, h.label, h.heading, h.text, h.status, h.eid, h.position, h.parent_piece_id
+  FROM public.iu_piece_history h
+  LEFT JOIN public.iu_structure_operation o ON o.operation_id = h.operation_id
+ WHERE h.piece_id = %(piece_id)s
+ ORDER BY h.history_seq
+
+-- provision_deliveries --
+-- The deliveries of the events that name one piece (an operation's pieces, a deprecation's piece), newest first.
+SELECT d.delivery_id, d.route_code, d.state, d.attempts, e.event_type, e.occurred_at
+  FROM public.iu_delivery d
+  JOIN public.event_outbox e ON e.event_id = d.event_id
+ WHERE d.aggregate_id = %(iu_id)s
+   AND (e.payload -> 'pieces' ? %(piece)s OR e.payload ->> 'piece_id' = %(piece)s)
+ ORDER BY d.delivery_id DESC
+ LIMIT %(limit)s

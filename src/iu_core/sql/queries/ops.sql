@@ -240,6 +240,29 @@ SELECT d.delivery_id, d.route_code, r.target_kind, r.target_ref, d.event_id, d.e
   LEFT JOIN information_unit iu ON iu.iu_id = d.aggregate_id
  WHERE d.delivery_id = %(delivery_id)s
 
+-- delivery_open_dead_letter --
+-- The open dead letter of a delivery, if it has one (a resend replays it).
+SELECT l.dead_letter_id
+  FROM public.iu_delivery d
+  JOIN public.iu_route_dead_letter l ON l.route_code = d.route_code AND l.event_ref = d.event_id
+ WHERE d.delivery_id = %(delivery_id)s AND l.status = 'open'
+ ORDER BY l.dead_letter_id DESC
+ LIMIT 1
+
+-- resend_delivery --
+-- One finished delivery back to pending with a fresh attempt budget: the
+-- worker takes it again by the normal path (gate, allowlist, ordering), and
+-- its next attempt keeps counting. Nothing when it is no longer in a state
+-- given (another worker or operator moved it meanwhile).
+UPDATE public.iu_delivery d
+   SET state = 'pending', budget_from = d.attempts, available_at = now(),
+       last_error = NULL, finished_at = NULL, lease_owner = NULL, lease_token = NULL
+ WHERE d.delivery_id = %(delivery_id)s AND d.state = ANY (%(states)s)
+RETURNING d.route_code, d.event_id, d.attempts
+
+-- notify_delivery --
+SELECT pg_notify('iu_core_delivery', '')
+
 -- delivery_attempts --
 -- A delivery's attempts, oldest first: when, how it ended, how long it took,
 -- and the start of what the target answered.
