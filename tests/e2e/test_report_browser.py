@@ -49,12 +49,19 @@ def test_html_report_renders_outline_and_history_in_chromium(
             shown_ops = page.eval_on_selector_all(
                 "table.history tbody tr td:nth-child(4)", "cells => cells.map(c => c.innerText.trim())"
             )
+            narrow = browser.new_page(viewport={"width": 390, "height": 800})
+            narrow.route("**/*", only_the_file)
+            narrow.goto(html_path.as_uri())
+            sideways = narrow.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
             page.emulate_media(media="print")
             pdf = page.pdf(format="A4")
         finally:
             browser.close()
 
     assert fetched == []
+    assert sideways == 0  # a phone reads it without scrolling sideways
     assert scripts == 0
     assert screenshot.stat().st_size > 10_000
     assert pdf.startswith(b"%PDF")

@@ -34,6 +34,7 @@ th { font-weight: 600; white-space: nowrap; }
 table.facts th { width: 9rem; color: #57606a; }
 code, .id { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .85em; }
 .id { color: #6e7781; }
+td, li, code, .id { overflow-wrap: anywhere; }  /* ids and eids never widen a 390 px screen */
 ol.outline { list-style: none; padding: 0; margin: 0; }
 ol.outline li { padding: .1rem 0; border-left: 2px solid #eaeef2; padding-left: .5rem; }
 .kind { color: #57606a; font-size: .85em; }
