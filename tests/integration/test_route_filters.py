@@ -248,7 +248,7 @@ _facts = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=_filters(), facts=_facts)
 def test_the_sql_function_agrees_with_the_reference(conn: Conn, text: str, facts: dict[str, list[str]]) -> None:
     tree = compile_filter(text)
