@@ -193,7 +193,9 @@ AUDITED: dict[str, Audited] = {
     "console user remove": Audited(
         ("console", "user", "remove", "ann"), "console_user", "ann", "delete", _console_user
     ),
-    "units tag": Audited(("units", "tag", "REG-EN", "labour"), "unit", "REG-EN", "insert", _run("samples", "seed")),
+    "units tag": Audited(
+        ("units", "tag", "REG-EN", "labour"), "unit", "REG-EN", "insert", _run("samples", "seed")
+    ),
     "units untag": Audited(
         ("units", "untag", "REG-EN", "labour"),
         "unit",

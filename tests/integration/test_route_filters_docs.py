@@ -58,9 +58,7 @@ def test_the_page_runs_as_written(cli: CliRunner, conn: psycopg.Connection[Any])
     assert "tag:labour and not op:deprecate" in outputs["route show labour-report"]
     assert "REG-EN: labour (language en)" in outputs["units tags REG-EN"]
     # Backfill by the current filter: every seeded REG-EN and QC-VI event (the sample is Vietnamese).
-    queued = conn.execute(
-        "SELECT count(*) FROM iu_delivery WHERE route_code = 'labour-report'"
-    ).fetchone()
+    queued = conn.execute("SELECT count(*) FROM iu_delivery WHERE route_code = 'labour-report'").fetchone()
     total = conn.execute(
         "SELECT count(*) FROM event_outbox WHERE event_type = 'structure_op_applied'"
     ).fetchone()
@@ -75,8 +73,15 @@ def test_the_bad_filter_shown_is_refused_as_shown(cli: CliRunner) -> None:
     text = PAGE.read_text(encoding="utf-8")
     (example,) = re.findall(r"```text\n\$ iu-core (.*?)\n(error: .*?)\n```", text, flags=re.DOTALL)
     assert cli("samples", "seed").returncode == 0
-    assert cli(*shlex.split("route add labour-report --event-type structure_op_applied"
-                            " --target-kind report --target-ref table")).returncode == 0
+    assert (
+        cli(
+            *shlex.split(
+                "route add labour-report --event-type structure_op_applied"
+                " --target-kind report --target-ref table"
+            )
+        ).returncode
+        == 0
+    )
     result = cli(*shlex.split(example[0]))
     assert result.returncode != 0
     assert result.stderr.strip() == example[1]

@@ -71,7 +71,7 @@ def _quoted(text: str, start: int) -> tuple[str, int]:
         else:
             out.append(char)
             i += 1
-    raise _fail(text, start, "a quoted pattern is not closed (missing \")")
+    raise _fail(text, start, 'a quoted pattern is not closed (missing ")')
 
 
 def _tokens(text: str) -> list[_Token]:
@@ -87,7 +87,7 @@ def _tokens(text: str) -> list[_Token]:
             i += 1
             continue
         start = i
-        while i < len(text) and not text[i].isspace() and text[i] not in "():\"":
+        while i < len(text) and not text[i].isspace() and text[i] not in '():"':
             i += 1
         word = text[start:i]
         if not word:
@@ -157,7 +157,11 @@ class _Parser:
             inner = self.expression(depth + 1)
             closing = self.take()
             if closing.kind != ")":
-                raise _fail(self.text, closing.position, f"expected ')' to close the '(' at column {token.position + 1}")
+                raise _fail(
+                    self.text,
+                    closing.position,
+                    f"expected ')' to close the '(' at column {token.position + 1}",
+                )
             return inner
         if token.kind == "term":
             return {token.field: like_pattern(token.pattern)}
