@@ -203,7 +203,7 @@ def test_a_bad_filter_writes_nothing(conn: Conn) -> None:
             conn, "r", event_type="structure_op_applied", target_kind="report", target_ref="table",
             filter="iu:A and",
         )  # fmt: skip
-    with pytest.raises(FilterError, match="bad filter at column 5"):
+    with pytest.raises(FilterError, match="bad filter at column 6"):
         route_ops.set_route(
             conn, "structure_op_applied.workflow", route_ops.RouteChanges(max_attempts=2, filter="(iu:A")
         )

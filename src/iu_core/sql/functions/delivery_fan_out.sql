@@ -31,13 +31,21 @@ BEGIN
           JOIN public.iu_outbound_route r ON r.event_type = e.event_type
         ON CONFLICT (route_code, event_id) DO NOTHING;
     ELSE
-        WITH judged AS MATERIALIZED (
-            SELECT r.route_code, r.dry_run, r.filter_source, r.target_kind, r.target_ref,
-                   e.event_id, e.event_seq, e.event_type, e.aggregate_id,
-                   r.filter_tree IS NULL
-                   OR public.fn_iu_route_filter_match(r.filter_tree, e.aggregate_id, e.payload) AS passes
+        WITH facts AS MATERIALIZED (  -- each event's unit, read once for all its routes
+            SELECT e.event_id, e.event_seq, e.event_type, e.aggregate_id, e.payload,
+                   coalesce(e.payload ->> 'code', u.code) AS code,
+                   coalesce(e.payload ->> 'language', u.language) AS language,
+                   ARRAY(SELECT t.tag FROM public.iu_unit_tag t WHERE t.iu_id = e.aggregate_id) AS tags
               FROM new_events e
-              JOIN public.iu_outbound_route r ON r.event_type = e.event_type
+              LEFT JOIN public.information_unit u ON u.iu_id = e.aggregate_id
+        ), judged AS MATERIALIZED (
+            SELECT r.route_code, r.dry_run, r.filter_source, r.target_kind, r.target_ref,
+                   f.event_id, f.event_seq, f.event_type, f.aggregate_id,
+                   r.filter_tree IS NULL
+                   OR public.fn_iu_route_filter_match(r.filter_tree, f.aggregate_id, f.payload,
+                                                      f.code, f.language, f.tags) AS passes
+              FROM facts f
+              JOIN public.iu_outbound_route r ON r.event_type = f.event_type
         ), refused AS (
             INSERT INTO public.iu_route_decision
                    (route_code, event_ref, event_type, target_kind, target_ref, decision, filter_source)
