@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ff = sub.add_parser("fanout-filters", help="fan-out cost with 0, 10 and 100 filtered routes per event")
     ff.add_argument("--single", type=int, default=500, help="events written one per transaction")
-    ff.add_argument("--bulk", type=int, default=5000, help="events written in statements of 500")
+    ff.add_argument("--samples", type=int, default=20, help="statements of 500 events timed each way")
     ff.add_argument("--reps", type=int, default=3)
     for p in (parser, run):
         p.add_argument("--quick", action="store_true", help="smoke run: small N, one repetition")
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
 
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         return fanout_filters.main(
-            ["--single", str(args.single), "--bulk", str(args.bulk), "--reps", str(args.reps)]
+            ["--single", str(args.single), "--samples", str(args.samples), "--reps", str(args.reps)]
         )
     if args.command == "http":
         from bench import http_bench

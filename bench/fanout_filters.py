@@ -1,6 +1,6 @@
 """What route filters cost the fan-out: 0, 10 and 100 filtered routes per event, side by side.
 
-``python -m bench.fanout_filters [--single 500] [--bulk 5000] [--reps 3]``
+``python -m bench.fanout_filters [--single 500] [--samples 20] [--reps 3]``
 (also ``python -m bench fanout-filters ...``)
 
 One dedicated durable server (``bench.server``). Every measurement gets a
@@ -24,9 +24,10 @@ Two figures per configuration, the median of ``--reps`` interleaved runs:
 
 - **events/s inserted**: ``--single`` events, each in its own autocommit
   INSERT (one structure operation's event, durable commit included);
-- **trigger cost per event**: ``--bulk`` events written by statements of
-  500 rows in one transaction, timed with the fan-out trigger on, minus the
-  same with the trigger disabled (same clone template), divided by the events.
+- **trigger cost per event**: one statement writing 500 events, timed with
+  the fan-out trigger and without it (disabled), ``--samples`` times each,
+  alternating, every sample in a transaction rolled back; the median with
+  minus the median without, divided by 500.
 
 Checked after each run: the delivery rows are exactly those the filters pass.
 Printed: a table with the ratios to ``0 filtered``, then one JSON line.
@@ -92,11 +93,11 @@ def _add_routes(conn: psycopg.Connection[Any], name: str) -> None:
     conn.execute("ANALYZE iu_outbound_route")
 
 
-def _expected_deliveries(n: int, extra: int, filtered: bool, *, offset: int = 0) -> int:
+def _expected_deliveries(n: int, extra: int, filtered: bool) -> int:
     """One on the seeded route per event, plus: every extra route (unfiltered) or its unit's (filtered)."""
     if not filtered:
         return n * (1 + extra)
-    passing = sum(1 for g in range(offset + 1, offset + n + 1) if g % UNITS < extra)
+    passing = sum(1 for g in range(1, n + 1) if g % UNITS < extra)
     return n + passing
 
 
@@ -111,29 +112,39 @@ def _single(url: str, n: int) -> float:
         return n / (time.perf_counter() - start)
 
 
-def _bulk(url: str, n: int, *, trigger: bool) -> float:
-    """Seconds to write n events in statements of STATEMENT_ROWS, in one transaction."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        if not trigger:
-            conn.execute(q("fanout_filters", "trigger_off"))
-        insert = q("fanout_filters", "insert_events")
-        start = time.perf_counter()
-        with conn.transaction():
-            for done in range(0, n, STATEMENT_ROWS):
-                conn.execute(insert, {"n": min(STATEMENT_ROWS, n - done), "units": UNITS})
-        elapsed = time.perf_counter() - start
-        if not trigger:
-            conn.execute(q("fanout_filters", "trigger_on"))
-        return elapsed
+def _statement_costs(url: str, samples: int, *, want: int) -> tuple[float, float]:
+    """Median seconds of one STATEMENT_ROWS-event statement with the fan-out trigger and without.
 
-
-def _deliveries(url: str) -> int:
+    Samples alternate on / off, each in its own transaction that is rolled
+    back (the tables do not grow, and a load on the machine hits both alike).
+    The first sample with the trigger checks the delivery rows it wrote.
+    """
+    insert = q("fanout_filters", "insert_events")
+    times: dict[bool, list[float]] = {True: [], False: []}
     with psycopg.connect(url) as conn:
-        row = conn.execute(q("fanout_filters", "deliveries")).fetchone()
+        want += _count(conn)  # the rows already there
+        conn.rollback()
+        for k in range(2 * samples):
+            trigger = k % 2 == 0
+            if not trigger:
+                conn.execute(q("fanout_filters", "trigger_off"))
+            start = time.perf_counter()
+            conn.execute(insert, {"n": STATEMENT_ROWS, "units": UNITS})
+            times[trigger].append(time.perf_counter() - start)
+            if k == 0:
+                got = _count(conn)
+                if got != want:
+                    raise RuntimeError(f"{got} delivery rows after one statement, expected {want}")
+            conn.rollback()
+    return statistics.median(times[True]), statistics.median(times[False])
+
+
+def _count(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute(q("fanout_filters", "deliveries")).fetchone()
     return int(row[0]) if row else 0
 
 
-def measure(srv: server.BenchServer, template: str, name: str, single: int, bulk: int) -> dict[str, float]:
+def measure(srv: server.BenchServer, template: str, name: str, single: int, samples: int) -> dict[str, float]:
     extra, filtered = CONFIGS[name]
     figures: dict[str, float] = {}
     with srv.database(template) as url:
@@ -141,25 +152,13 @@ def measure(srv: server.BenchServer, template: str, name: str, single: int, bulk
             _add_routes(conn, name)
         srv.checkpoint()
         figures["events_per_s"] = _single(url, single)
-        got, want = _deliveries(url), _expected_deliveries(single, extra, filtered)
+        with psycopg.connect(url) as conn:
+            got, want = _count(conn), _expected_deliveries(single, extra, filtered)
         if got != want:
             raise RuntimeError(f"{name}: {got} delivery rows after {single} single events, expected {want}")
-    timings = {}
-    for trigger in (True, False):
-        with srv.database(template) as url:
-            with psycopg.connect(url, autocommit=True) as conn:
-                _add_routes(conn, name)
-            srv.checkpoint()
-            timings[trigger] = _bulk(url, bulk, trigger=trigger)
-            if trigger:
-                # insert_events numbers events 1..n in each statement: the units repeat per statement.
-                statements = [min(STATEMENT_ROWS, bulk - d) for d in range(0, bulk, STATEMENT_ROWS)]
-                want = sum(_expected_deliveries(s, extra, filtered) for s in statements)
-                got = _deliveries(url)
-                if got != want:
-                    raise RuntimeError(f"{name}: {got} delivery rows after the bulk run, expected {want}")
-    figures["trigger_us_per_event"] = (timings[True] - timings[False]) / bulk * 1e6
-    figures["bulk_us_per_event"] = timings[True] / bulk * 1e6
+        on, off = _statement_costs(url, samples, want=_expected_deliveries(STATEMENT_ROWS, extra, filtered))
+    figures["trigger_us_per_event"] = (on - off) / STATEMENT_ROWS * 1e6
+    figures["statement_us_per_event"] = on / STATEMENT_ROWS * 1e6
     return figures
 
 
@@ -183,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench.fanout_filters", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--single", type=int, default=500, help="events written one per transaction")
-    parser.add_argument("--bulk", type=int, default=5000, help="events written in statements of 500")
+    parser.add_argument(
+        "--samples", type=int, default=20, help="statements of 500 events timed with and without the trigger"
+    )
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args(argv)
     srv = server.start()
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         for rep in range(args.reps):
             order = list(CONFIGS) if rep % 2 == 0 else list(reversed(CONFIGS))
             for name in order:
-                figures = measure(srv, template, name, args.single, args.bulk)
+                figures = measure(srv, template, name, args.single, args.samples)
                 runs[name].append(figures)
                 print(
                     f"rep {rep + 1} {name:15s} {figures['events_per_s']:8.0f} events/s  "
@@ -213,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(
             {
                 "single": args.single,
-                "bulk": args.bulk,
+                "samples": args.samples,
+                "statement_rows": STATEMENT_ROWS,
                 "reps": args.reps,
                 "settings": srv.settings,
                 "median": median,

@@ -9,7 +9,7 @@ INSERT INTO information_unit (code, title) SELECT 'U-' || g, 'unit ' || g FROM g
 INSERT INTO iu_unit_tag (iu_id, tag) SELECT iu_id, 't' || substr(code, 3) FROM information_unit
 
 -- unit_ids --
-SELECT iu_id FROM information_unit ORDER BY code
+SELECT iu_id FROM information_unit ORDER BY substr(code, 3)::integer
 
 -- open_gate --
 UPDATE dot_config SET value = 'true'::jsonb WHERE key = 'iu_core.delivery_enabled'
@@ -34,7 +34,7 @@ SELECT 'structure_op_applied', 'information_unit', u.iu_id,
                           'event_type', 'structure_op_applied', 'pieces', '[]'::jsonb,
                           'eids', jsonb_build_array('chp_1__art_' || g), 'previous_eids', '{}'::jsonb)
   FROM generate_series(1, %(n)s) g
-  JOIN (SELECT iu_id, row_number() OVER (ORDER BY code) - 1 AS k FROM information_unit) u
+  JOIN (SELECT iu_id, substr(code, 3)::integer AS k FROM information_unit) u
     ON u.k = g %% %(units)s
 
 -- insert_one --

@@ -19,7 +19,7 @@ def test_tiny_fanout_filters_bench_checks_its_deliveries_and_reports_ratios() ->
     env = {k: v for k, v in os.environ.items() if not k.startswith("IU_CORE_")}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.fanout_filters", "--single", "20", "--bulk", "500", "--reps", "1"],
+        [sys.executable, "-m", "bench.fanout_filters", "--single", "20", "--samples", "2", "--reps", "1"],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -9,6 +9,7 @@ letter is delivered whatever the filter says now.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -216,6 +217,24 @@ def test_a_bad_filter_writes_nothing(conn: Conn) -> None:
         )
         == 5
     )
+
+
+def test_the_console_route_page_shows_the_filter_and_what_it_refused(database_url: str, conn: Conn) -> None:
+    from tests.support.console import client, login, make_user
+
+    add_route(conn, "watch", filter='iu:LAW-* and not tag:"<b>draft</b>"')
+    add_route(conn, "plain")
+    _ingest(conn, REG_1=SHORT)
+    make_user(conn)
+    with client(database_url) as c:
+        login(c)
+        page = c.get("/routes/watch").text
+        plain = c.get("/routes/plain").text
+    (shown,) = re.findall(r'<p id="route-filter">(.*?)</p>', page, flags=re.DOTALL)
+    assert "<code>iu:LAW-* and not tag:&#34;&lt;b&gt;draft&lt;/b&gt;&#34;</code>" in shown, shown
+    assert "nothing: refused by the filter" in page and "<b>draft" not in page
+    assert "filter_tree" not in page and "Filter tree" not in page
+    assert "none: every structure_op_applied event" in plain
 
 
 # --- The database's evaluation equals the language's reference evaluation --------------------------
