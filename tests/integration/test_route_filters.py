@@ -219,6 +219,24 @@ def test_a_bad_filter_writes_nothing(conn: Conn) -> None:
     )
 
 
+def test_a_tree_written_by_hand_that_the_function_cannot_read_matches_nothing(conn: Conn) -> None:
+    unit = uuid.uuid4()
+    for tree in (
+        {"colour": "red"},
+        {"and": "iu"},
+        {"or": {"iu": "%"}},
+        {"and": [["and"]]},
+        {"iu": 5},
+        {"eid": "%", "eids": 1},
+    ):
+        got = scalar(
+            conn,
+            "SELECT fn_iu_route_filter_match(%s, %s, %s)",
+            (Jsonb(tree), unit, Jsonb({"code": "LAW-1", "eids": "chp_1", "previous_eids": [1]})),
+        )
+        assert got is False, tree
+
+
 def test_the_console_route_page_shows_the_filter_and_what_it_refused(database_url: str, conn: Conn) -> None:
     from tests.support.console import client, login, make_user
 

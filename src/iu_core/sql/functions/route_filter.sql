@@ -12,8 +12,9 @@
 --   {"kind": pattern}  payload kind, or the kind of any piece in payload pieces
 --   {"eid":  pattern}  payload eid, any of payload eids, any value of previous_eids
 --   {"op":   pattern}  payload operation_type
--- An unknown node matches nothing (fail closed: a filter this code cannot read
--- delivers nothing rather than everything).
+-- An unknown or malformed node matches nothing, and never raises (fail closed:
+-- a filter this code cannot read delivers nothing rather than everything, and
+-- never stops the event's own transaction).
 --
 -- Cost: the fan-out reads an event's unit code, language and tags ONCE and
 -- passes them in (p_code, p_language, p_tags), so a route's filter is only
@@ -39,8 +40,13 @@ DECLARE
 BEGIN
     IF p_filter IS NULL THEN
         RETURN true;  -- no filter: every event of the route's type
+    ELSIF jsonb_typeof(p_filter) <> 'object' THEN
+        RETURN false;  -- not a node (a tree written by hand): matches nothing
     ELSIF p_filter ? 'and' THEN
         v_nodes := p_filter -> 'and';
+        IF jsonb_typeof(v_nodes) <> 'array' THEN
+            RETURN false;
+        END IF;
         FOR i IN 0 .. jsonb_array_length(v_nodes) - 1 LOOP
             IF NOT public.fn_iu_route_filter_match(v_nodes -> i, p_aggregate_id, p_payload,
                                                    p_code, p_language, p_tags) THEN
@@ -50,6 +56,9 @@ BEGIN
         RETURN true;
     ELSIF p_filter ? 'or' THEN
         v_nodes := p_filter -> 'or';
+        IF jsonb_typeof(v_nodes) <> 'array' THEN
+            RETURN false;
+        END IF;
         FOR i IN 0 .. jsonb_array_length(v_nodes) - 1 LOOP
             IF public.fn_iu_route_filter_match(v_nodes -> i, p_aggregate_id, p_payload,
                                                p_code, p_language, p_tags) THEN
