@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="also measure the worker from this src directory (e.g. a git worktree of an older commit), "
         "interleaved with this one, against the same receiver and bare client",
     )
+    ff = sub.add_parser("fanout-filters", help="fan-out cost with 0, 10 and 100 filtered routes per event")
+    ff.add_argument("--single", type=int, default=500, help="events written one per transaction")
+    ff.add_argument("--samples", type=int, default=20, help="statements of 500 events timed each way")
+    ff.add_argument("--reps", type=int, default=3)
     for p in (parser, run):
         p.add_argument("--quick", action="store_true", help="smoke run: small N, one repetition")
         p.add_argument("--large", action="store_true", help="N = 1 000 000 (and RSS measured at 1M)")
@@ -117,6 +121,13 @@ def main(argv: list[str] | None = None) -> int:
         print(text)
         print(f"profile: {out}")
         return 0
+    if args.command == "fanout-filters":
+        from bench import fanout_filters
+
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        return fanout_filters.main(
+            ["--single", str(args.single), "--samples", str(args.samples), "--reps", str(args.reps)]
+        )
     if args.command == "http":
         from bench import http_bench
 

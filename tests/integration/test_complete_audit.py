@@ -98,6 +98,11 @@ def _seeded_route(cli: Runner, conn: Conn) -> None:
     )
 
 
+def _tagged(cli: Runner, conn: Conn) -> None:
+    _ok(cli("samples", "seed"))
+    _ok(cli("units", "tag", "REG-EN", "labour"))
+
+
 PASSWORD = "correct horse battery staple"
 
 
@@ -195,6 +200,16 @@ AUDITED: dict[str, Audited] = {
     "console user remove": Audited(
         ("console", "user", "remove", "ann"), "console_user", "ann", "delete", _console_user
     ),
+    "units tag": Audited(
+        ("units", "tag", "REG-EN", "labour"), "unit", "REG-EN", "insert", _run("samples", "seed")
+    ),
+    "units untag": Audited(
+        ("units", "untag", "REG-EN", "labour"),
+        "unit",
+        "REG-EN",
+        "delete",
+        _tagged,
+    ),
     "dead-letters replay": Audited(
         ("dead-letters", "replay", "--route", ROUTE, "--reason", "receiver fixed"),
         "dead_letter",
@@ -268,6 +283,7 @@ READ_ONLY = {
     "status",
     "tree",
     "units list",
+    "units tags",
     "vector status",
     "workflow status",
 }

@@ -14,6 +14,8 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from iu_core.ops.filters import compile_filter
+
 Conn = psycopg.Connection[Any]
 
 CONSUMER = "fn_iu_structure_consumer"
@@ -115,10 +117,12 @@ def add_route(
     ref: str = CONSUMER,
     event_type: str = "structure_op_applied",
     live: bool = False,
+    filter: str | None = None,
     **policy: Any,
 ) -> str:
     """Insert route ``code`` with its ``policy`` columns, in ONE row write; with ``live``,
-    the gate is opened and the route allowlisted first, and it is written live."""
+    the gate is opened and the route allowlisted first, and it is written live. ``filter``:
+    the route filter's text, compiled as ``route add --filter`` compiles it."""
     _checked(policy)
     if live:
         allow_live(conn, code)
@@ -130,6 +134,8 @@ def add_route(
         "dry_run": not live,
         **policy,
     }
+    if filter is not None:
+        values["filter_source"], values["filter_tree"] = filter, Jsonb(compile_filter(filter))
     conn.execute(
         sql.SQL("INSERT INTO iu_outbound_route ({}) VALUES ({})").format(
             sql.SQL(", ").join(map(sql.Identifier, values)),

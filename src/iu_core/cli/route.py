@@ -35,6 +35,10 @@ from iu_core.ops import secrets as secret_ops
 from iu_core.ops.routes import Route, RouteChanges
 
 TOKEN_ENV = "IU_CORE_ROUTE_TOKEN"
+FILTER_HELP = (
+    "Only events that match, e.g. 'iu:LAW-* and not tag:draft' "
+    "(fields iu, tag, lang, kind, eid, op; and/or/not, parentheses; see docs/route-filters.md)."
+)
 KIND = click.Choice(sorted(kind.value for kind in TargetKind))
 
 
@@ -46,6 +50,8 @@ def route_group() -> None:
 def _route_detail(route: Route) -> Table:
     table = Table("field", "value", title=route.route_code, title_justify="left")
     for key, value in route.as_dict().items():
+        if key == "filter_tree":  # the compiled form: in --json only
+            continue
         if isinstance(value, list):
             value = ", ".join(value) or "—"
         table.add_row(key, "—" if value is None else str(value))
@@ -95,6 +101,7 @@ def route_show_cmd(app: AppContext, route: str, as_json: bool) -> None:
 @click.option(
     "--allow-unknown-event-type", is_flag=True, help="Accept an event type no operation of IU Core writes."
 )
+@click.option("--filter", "filter_text", metavar="EXPR", help=FILTER_HELP)
 @json_option
 @pass_app
 def route_add_cmd(
@@ -104,6 +111,7 @@ def route_add_cmd(
     target_kind: str,
     target_ref: str,
     allow_unknown_event_type: bool,
+    filter_text: str | None,
     as_json: bool,
 ) -> None:
     """Add ROUTE in dry-run (make it live later with `route set ROUTE --live`)."""
@@ -115,13 +123,15 @@ def route_add_cmd(
             target_kind=target_kind,
             target_ref=target_ref,
             allow_unknown_event_type=allow_unknown_event_type,
+            filter=filter_text,
         )
     if as_json:
         print_json({"changed": True, **added.as_dict()})
         return
     console.print(
         f"route {added.route_code} added ({added.mode}): "
-        f"{added.event_type} → {added.target_kind} {added.target_ref}",
+        f"{added.event_type} → {added.target_kind} {added.target_ref}"
+        + (f", filter: {added.filter}" if added.filter else ""),
         markup=False,
     )
 
@@ -197,6 +207,10 @@ def route_remove_cmd(app: AppContext, route: str, force: bool, as_json: bool) ->
     help="How webhooks are signed: hmac (v1, shared secret) or ed25519 (v1a, the route's key pair; "
     "the first switch makes the key pair).",
 )
+@click.option(
+    "--filter", "filter_text", metavar="EXPR", help=FILTER_HELP + " Applies to events written from now on."
+)
+@click.option("--no-filter", is_flag=True, help="Remove the filter: every event of the type again.")
 @json_option
 @pass_app
 def route_set_cmd(app: AppContext, /, route: str, as_json: bool, **options: Any) -> None:
@@ -205,6 +219,13 @@ def route_set_cmd(app: AppContext, /, route: str, as_json: bool, **options: Any)
     if options["clear_allow_networks"]:
         networks = ()
     rate = options["rate_limit"]
+    filter_text: str | None = options["filter_text"]
+    if options["no_filter"]:
+        if filter_text is not None:
+            raise IuCoreError("give --filter EXPR or --no-filter, not both")
+        filter_text = ""
+    elif filter_text is not None and not filter_text.strip():
+        raise IuCoreError("--filter needs an expression (remove the filter with --no-filter)")
     changes = RouteChanges(
         target_kind=options["target_kind"],
         target_ref=options["target_ref"],
@@ -223,6 +244,7 @@ def route_set_cmd(app: AppContext, /, route: str, as_json: bool, **options: Any)
         max_payload_bytes=options["max_payload_bytes"],
         disable_after_failing_hours=options["disable_after_failing_hours"],
         signature=options["signature"],
+        filter=filter_text,
     )
     with operator_connection(app) as conn:
         updated = route_ops.set_route(conn, route, changes)
@@ -230,6 +252,8 @@ def route_set_cmd(app: AppContext, /, route: str, as_json: bool, **options: Any)
         print_json({"changed": True, **updated.as_dict()})
     else:
         console.print(f"route {updated.route_code} updated ({updated.mode})")
+        if filter_text is not None:
+            console.print(f"filter: {updated.filter or 'none (every event of the type)'}", markup=False)
         if options["signature"] == "ed25519" and updated.signing_public_key:
             console.print(f"public key (give it to the receiver): {updated.signing_public_key}", markup=False)
 

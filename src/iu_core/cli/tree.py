@@ -10,11 +10,20 @@ from rich.table import Table
 from rich.tree import Tree as RichTree
 
 from iu_core import domain
-from iu_core.cli._common import AppContext, console, json_option, pass_app, print_json
+from iu_core.cli._common import (
+    AppContext,
+    console,
+    json_option,
+    operator_connection,
+    pass_app,
+    print_changed,
+    print_json,
+)
 from iu_core.cli.show import as_of_option
 from iu_core.domain.eid import piece_eids
 from iu_core.domain.model import Piece, Tree
 from iu_core.domain.provisions import tree_at
+from iu_core.ops import unit_tags
 
 
 def _node_label(piece: Piece, eid: str | None) -> str:
@@ -103,6 +112,43 @@ def units_list_cmd(app: AppContext, as_json: bool) -> None:
             str(r["iu_id"]),
         )
     console.print(table)
+
+
+@units_group.command("tag")
+@click.argument("code")
+@click.argument("tags", nargs=-1, required=True)
+@json_option
+@pass_app
+def units_tag_cmd(app: AppContext, code: str, tags: tuple[str, ...], as_json: bool) -> None:
+    """Give unit CODE one or more TAGS (route filters match them with tag:NAME)."""
+    with operator_connection(app) as conn:
+        print_changed(unit_tags.tag(conn, code, tags), as_json)
+
+
+@units_group.command("untag")
+@click.argument("code")
+@click.argument("tags", nargs=-1, required=True)
+@json_option
+@pass_app
+def units_untag_cmd(app: AppContext, code: str, tags: tuple[str, ...], as_json: bool) -> None:
+    """Take TAGS off unit CODE."""
+    with operator_connection(app) as conn:
+        print_changed(unit_tags.untag(conn, code, tags), as_json)
+
+
+@units_group.command("tags")
+@click.argument("code")
+@json_option
+@pass_app
+def units_tags_cmd(app: AppContext, code: str, as_json: bool) -> None:
+    """Show the tags of unit CODE, and its language."""
+    with app.connection() as conn:
+        tags = unit_tags.tags_of(conn, code)
+        language = unit_tags.language_of(conn, code)
+    if as_json:
+        print_json({"code": code, "tags": tags, "language": language})
+        return
+    console.print(f"{code}: {' '.join(tags) if tags else 'no tags'} (language {language})", markup=False)
 
 
 COMMANDS: list[click.Command] = [tree_cmd, units_group]

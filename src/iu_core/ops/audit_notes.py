@@ -16,7 +16,16 @@ from iu_core.ops.change import Conn
 from iu_core.sqlfiles import queries
 
 # What the audit names (mirrors the CHECKs of iu_operator_audit; a test compares them).
-OBJECT_TYPES = ("route", "config", "consumer", "credential", "dead_letter", "retention", "console_user")
+OBJECT_TYPES = (
+    "route",
+    "config",
+    "consumer",
+    "credential",
+    "dead_letter",
+    "retention",
+    "console_user",
+    "unit",
+)
 ACTIONS = ("insert", "update", "delete", "rotate", "set", "replay", "discard", "backfill")
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from iu_core.codes import validate_code
 from iu_core.delivery import kinds
@@ -23,6 +24,7 @@ from iu_core.ops import allowlist as allowlist_ops
 from iu_core.ops import audit_notes as audit_ops
 from iu_core.ops import secrets as secret_ops
 from iu_core.ops.change import Changed, Conn, change, q
+from iu_core.ops.filters import compile_filter
 from iu_core.ops.refusal import Refusal, RefusalReason, route_refusal
 
 # The operational events: the worker's and the operator's own happenings,
@@ -77,12 +79,14 @@ class Route:
     allowlisted: bool
     signature: str  # hmac (v1, shared secrets) or ed25519 (v1a, the route's key pair)
     signing_public_key: str | None  # the current Ed25519 public key (whpk_…), if any
+    filter: str | None = None  # the filter as written (route set --filter); None: every event of the type
+    filter_tree: dict[str, Any] | None = None  # ... compiled, as the fan-out evaluates it
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Route:
-        values = {f.name: row[f.name] for f in fields(cls)}
+        values = {f.name: row[f.name] for f in fields(cls) if f.name not in ("filter", "filter_tree")}
         values["allow_networks"] = tuple(str(n) for n in row["allow_networks"] or ())
-        return cls(**values)
+        return cls(**values, filter=row.get("filter_source"), filter_tree=row.get("filter_tree"))
 
     @property
     def mode(self) -> str:
@@ -119,11 +123,23 @@ class RouteChanges:
     max_payload_bytes: int | None = None
     disable_after_failing_hours: float | None = None
     signature: str | None = None  # hmac or ed25519
+    filter: str | None = None  # a new filter (its text); "" clears it
+    # (filter_tree is compiled from filter by set_route, never given)
 
     def is_empty(self) -> bool:
         return not self.set_rate_limit and all(
             getattr(self, f.name) is None for f in fields(self) if f.name != "set_rate_limit"
         )
+
+
+def _compiled(text: str | None, *, empty_clears: bool) -> tuple[str | None, Jsonb | None]:
+    """(source, tree) to store for a filter's text; None (or "" when ``empty_clears``): no filter.
+
+    Raises FilterError (one line naming the column) before anything is written.
+    """
+    if text is None or (empty_clears and text == ""):
+        return None, None
+    return text.strip(), Jsonb(compile_filter(text))
 
 
 def list_routes(conn: Conn) -> list[Route]:
@@ -172,10 +188,15 @@ def add_route(
     target_kind: str,
     target_ref: str,
     allow_unknown_event_type: bool = False,
+    filter: str | None = None,
     actor: str | None = None,
 ) -> Route:
-    """Add a route; it starts in dry-run (make it live with ``set_route(dry_run=False)``)."""
+    """Add a route; it starts in dry-run (make it live with ``set_route(dry_run=False)``).
+
+    ``filter``: which events of the type it carries (``iu_core.ops.filters``); None: all.
+    """
     validate_code("route code", route_code)
+    filter_source, filter_tree = _compiled(filter, empty_clears=False)
     if conn.execute(q("existing_routes"), {"route_codes": [route_code]}).fetchone():
         raise IuCoreError(f"route {route_code} already exists (change it with: iu-core route set)")
     _check_kind(target_kind)
@@ -189,6 +210,8 @@ def add_route(
                 "event_type": event_type,
                 "target_kind": target_kind,
                 "target_ref": target_ref,
+                "filter_source": filter_source,
+                "filter_tree": filter_tree,
             },
         )
     return get_route(conn, route_code)
@@ -230,6 +253,7 @@ def set_route(
     if changes.is_empty():
         raise IuCoreError("nothing to change: give at least one option (see: iu-core route set --help)")
     _check_kind(changes.target_kind)
+    filter_source, filter_tree = _compiled(changes.filter, empty_clears=True)  # refused before any read
     route = get_route(conn, route_code)
     if changes.target_kind is not None or changes.target_ref is not None:
         _check_ref(
@@ -261,6 +285,8 @@ def set_route(
     params = {f.name: getattr(changes, f.name) for f in fields(changes)}
     params["allow_networks"] = list(changes.allow_networks) if changes.allow_networks is not None else None
     params["route_code"] = route_code
+    params["set_filter"] = changes.filter is not None
+    params["filter_source"], params["filter_tree"] = filter_source, filter_tree
     with change(conn, "route set", actor):
         conn.execute(q("set_route"), params)
         if changes.signature == "ed25519" and route.signing_public_key is None:

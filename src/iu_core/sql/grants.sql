@@ -56,6 +56,8 @@ GRANT INSERT, DELETE ON event_outbox TO iu_core_worker;
 
 GRANT INSERT, UPDATE, DELETE ON dot_config, iu_outbound_route, iu_route_credential, iu_internal_consumer
    TO iu_core_operator;
+-- Tags of units, which route filters match (tag:NAME).
+GRANT INSERT, DELETE ON iu_unit_tag TO iu_core_operator;
 
 -- What the in-transaction targets write, where their tables exist.
 DO $$

@@ -28,11 +28,16 @@ BEGIN
                                WHEN 'iu_internal_consumer' THEN 'consumer'
                                WHEN 'iu_retention_setting' THEN 'retention'
                                WHEN 'iu_console_user' THEN 'console_user'
+                               WHEN 'iu_unit_tag' THEN 'unit'
                                ELSE 'config' END,
             CASE TG_TABLE_NAME WHEN 'iu_outbound_route' THEN v_row ->> 'route_code'
                                WHEN 'iu_internal_consumer' THEN v_row ->> 'consumer_name'
                                WHEN 'iu_retention_setting' THEN v_row ->> 'table_name'
                                WHEN 'iu_console_user' THEN v_row ->> 'user_name'
+                               WHEN 'iu_unit_tag' THEN
+                                   coalesce((SELECT u.code FROM public.information_unit u
+                                              WHERE u.iu_id = (v_row ->> 'iu_id')::uuid),
+                                            v_row ->> 'iu_id')
                                ELSE v_row ->> 'key' END,
             lower(TG_OP),
             v_before,

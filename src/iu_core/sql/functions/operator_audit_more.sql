@@ -1,7 +1,7 @@
 -- The rest of the one operator audit: who acts, changes that are not one row
 -- of one table (a credential rotated, dead letters replayed or discarded, a
--- backfill), and the triggers that record retention settings and dead letters
--- whoever changes them (the CLI, the console, psql).
+-- backfill), and the triggers that record retention settings, dead letters
+-- and unit tags whoever changes them (the CLI, the console, psql).
 
 -- Who acts: the transaction's iu_core.actor (the CLI's --actor / IU_CORE_ACTOR,
 -- the console user, a runtime macro's actor); else 'iu-core worker' for the
@@ -91,3 +91,6 @@ CREATE OR REPLACE TRIGGER trg_iu_route_dead_letter_audit
     AFTER UPDATE ON public.iu_route_dead_letter
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION fn_iu_dead_letter_audit();
+CREATE OR REPLACE TRIGGER trg_iu_unit_tag_audit
+    AFTER INSERT OR UPDATE OR DELETE ON public.iu_unit_tag
+    FOR EACH ROW EXECUTE FUNCTION fn_iu_operator_audit();

@@ -5,6 +5,7 @@
 -- Backfill never reaches before the retention horizon (fn_iu_retention_horizon):
 -- an event older than it, or its delivery, may have been pruned, and delivering
 -- it again could repeat a delivery already made. It says so with a NOTICE.
+-- The route's CURRENT filter applies: an event it refuses now is not queued.
 CREATE OR REPLACE FUNCTION fn_iu_worker_backfill(p_route_code text, p_since timestamptz) RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -12,11 +13,12 @@ AS $$
 DECLARE
     v_event_type  text;
     v_live        boolean;
+    v_filter      jsonb;
     v_added       integer;
     v_horizon_at  timestamptz;
     v_horizon_seq bigint;
 BEGIN
-    SELECT r.event_type, NOT r.dry_run INTO v_event_type, v_live
+    SELECT r.event_type, NOT r.dry_run, r.filter_tree INTO v_event_type, v_live, v_filter
       FROM public.iu_outbound_route r WHERE r.route_code = p_route_code;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown route %', quote_literal(p_route_code) USING ERRCODE = 'IU004';
@@ -34,6 +36,7 @@ BEGIN
        AND (p_since IS NULL OR o.occurred_at >= p_since)
        AND (v_horizon_at IS NULL OR o.occurred_at >= v_horizon_at)
        AND o.event_seq > coalesce(v_horizon_seq, 0)
+       AND (v_filter IS NULL OR public.fn_iu_route_filter_match(v_filter, o.aggregate_id, o.payload))
      ORDER BY o.event_seq
     ON CONFLICT (route_code, event_id) DO UPDATE
        SET state = 'pending', available_at = now(), finished_at = NULL, last_error = NULL

@@ -176,7 +176,8 @@ SELECT a.attempt_id, a.event_ref, a.attempt_no, a.status, a.started_at,
  LIMIT %(limit)s
 
 -- route_decisions --
-SELECT x.decision_id, x.event_ref, x.event_type, x.target_kind, x.target_ref, x.decision, x.decided_at
+SELECT x.decision_id, x.event_ref, x.event_type, x.target_kind, x.target_ref, x.decision, x.decided_at,
+       x.filter_source
   FROM public.iu_route_decision x
  WHERE x.route_code = %(route_code)s
  ORDER BY x.decision_id DESC

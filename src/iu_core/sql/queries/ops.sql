@@ -39,15 +39,16 @@ SELECT r.*, fn_iu_route_allowlisted(r.route_code) AS allowlisted,
 SELECT route_code FROM iu_outbound_route WHERE route_code = ANY(%(route_codes)s)
 
 -- add_route --
-INSERT INTO iu_outbound_route (route_code, event_type, target_kind, target_ref)
-VALUES (%(route_code)s, %(event_type)s, %(target_kind)s, %(target_ref)s)
+INSERT INTO iu_outbound_route (route_code, event_type, target_kind, target_ref, filter_source, filter_tree)
+VALUES (%(route_code)s, %(event_type)s, %(target_kind)s, %(target_ref)s,
+        %(filter_source)s, %(filter_tree)s::jsonb)
 
 -- remove_route --
 DELETE FROM iu_outbound_route WHERE route_code = %(route_code)s RETURNING route_code
 
 -- set_route --
 -- Every policy column at once; a NULL parameter keeps the current value.
--- rate_limit_per_s is nullable, so it has its own "set it" flag.
+-- rate_limit_per_s and the filter are nullable, so each has its own "set it" flag.
 UPDATE iu_outbound_route
    SET target_kind               = coalesce(%(target_kind)s, target_kind),
        target_ref                = coalesce(%(target_ref)s, target_ref),
@@ -67,6 +68,10 @@ UPDATE iu_outbound_route
        disable_after_failing_hours = coalesce(%(disable_after_failing_hours)s::numeric,
                                               disable_after_failing_hours),
        signature                 = coalesce(%(signature)s, signature),
+       filter_source             = CASE WHEN %(set_filter)s THEN %(filter_source)s::text
+                                        ELSE filter_source END,
+       filter_tree               = CASE WHEN %(set_filter)s THEN %(filter_tree)s::jsonb
+                                        ELSE filter_tree END,
        updated_at                = now()
  WHERE route_code = %(route_code)s
 RETURNING route_code
@@ -305,3 +310,24 @@ SELECT relname AS table, n_live_tup, n_dead_tup, last_autovacuum, last_vacuum,
   FROM pg_stat_user_tables
  WHERE relname IN ('event_outbox', 'iu_delivery', 'iu_route_attempt', 'iu_route_decision', 'iu_route_dead_letter')
  ORDER BY relname
+
+-- unit_tag --
+INSERT INTO iu_unit_tag (iu_id, tag)
+SELECT u.iu_id, t FROM information_unit u, unnest(%(tags)s::text[]) AS t
+ WHERE u.code = %(code)s
+ON CONFLICT (iu_id, tag) DO NOTHING
+RETURNING tag
+
+-- unit_untag --
+DELETE FROM iu_unit_tag t
+ USING information_unit u
+ WHERE u.iu_id = t.iu_id AND u.code = %(code)s AND t.tag = ANY(%(tags)s::text[])
+RETURNING t.tag
+
+-- unit_tags --
+SELECT t.tag FROM iu_unit_tag t JOIN information_unit u ON u.iu_id = t.iu_id
+ WHERE u.code = %(code)s
+ ORDER BY t.tag
+
+-- unit_language --
+SELECT u.language FROM information_unit u WHERE u.code = %(code)s
