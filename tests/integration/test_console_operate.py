@@ -253,3 +253,37 @@ def test_the_command_line_resends_one_delivery_as_the_console_does(cli: Any, con
     assert missing.returncode != 0 and "no delivery with id 999999" in missing.stderr
     assert cli("worker", "--once").returncode == 0
     assert scalar(conn, "SELECT state FROM iu_delivery WHERE delivery_id = %s", (delivery,)) == "sent"
+
+
+def test_the_policy_form_sets_and_clears_a_route_filter_as_route_set_does(
+    database_url: str, conn: Conn
+) -> None:
+    make_user(conn)
+    route = STRUCTURE_ROUTE
+    with client(database_url) as c:
+        login(c)
+        token = csrf_of(c, f"/routes/{route}")
+        page = _page(c, f"/routes/{route}")
+        fields = dict(re.findall(r'<input name="([a-z_]+)" value="([^"]*)"', page))
+        assert fields["filter"] == ""  # no filter yet: every event of the type
+        before = _audit(conn, route)
+        r = c.post(
+            f"/routes/{route}/settings",
+            data={"csrf": token, **fields, "ordering_policy": "strict", "filter": "iu:LAW-* and"},
+        )
+        error = re.search(r'id="settings-error">([^<]*)<', html.unescape(r.text))
+        assert r.status_code == 400 and error and "filter: bad filter at column" in error.group(1)
+        assert _audit(conn, route) == before
+        wanted = {**fields, "ordering_policy": "strict", "filter": "iu:LAW-* and not tag:draft"}
+        r = c.post(f"/routes/{route}/settings", data={"csrf": token, **wanted})
+        assert r.status_code == 303
+        assert "iu:LAW-* and not tag:draft" in _page(c, f"/routes/{route}")
+        stored = scalar(conn, "SELECT filter_source FROM iu_outbound_route WHERE route_code = %s", (route,))
+        assert stored == "iu:LAW-* and not tag:draft"
+        r = c.post(f"/routes/{route}/settings", data={"csrf": token, **wanted, "filter": ""})
+        assert r.status_code == 303
+    cleared = conn.execute(
+        "SELECT filter_source, filter_tree FROM iu_outbound_route WHERE route_code = %s", (route,)
+    ).fetchone()
+    assert cleared == (None, None)
+    assert _audit(conn, route)[len(before) :] == [(USER, "route", "update", "route set")] * 2

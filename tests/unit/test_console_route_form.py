@@ -10,6 +10,7 @@ import pytest
 from iu_core.cli.route import route_set_cmd
 from iu_core.console import route_form
 from iu_core.errors import IuCoreError
+from iu_core.ops.filters import compile_filter
 from iu_core.ops.routes import RouteChanges
 
 # The form's field for each option of `route set` that changes a policy setting.
@@ -26,6 +27,7 @@ OPTION_OF = {
     "max_payload_bytes": "max_payload_bytes",
     "disable_after_failing_hours": "disable_after_failing_hours",
     "signature": "signature",
+    "filter": "filter_text",  # a string to click; checked by compile_filter, as route set checks it
 }
 # RouteChanges fields that have forms of their own on the route's page (target, go live / dry-run).
 OWN_FORMS = {"target_kind", "target_ref", "dry_run", "set_rate_limit"}
@@ -33,6 +35,7 @@ PROBES = [
     "-1", "0", "0.5", "1", "2", "100", "101", "300", "300.5", "1000", "1001", "3600000", "3600001",
     "604800", "604801", "67108864", "67108865", "876000", "876001", "many", "1e3",
     "strict", "relaxed", "sideways", "hmac", "ed25519", "rsa",
+    "iu:LAW-*", "tag:draft and not lang:vi", "iu:", "(op:split", "kind:article or",
 ]  # fmt: skip
 
 
@@ -48,6 +51,8 @@ def test_the_form_accepts_and_refuses_the_values_the_command_line_does(name: str
     for text in PROBES:
         try:
             option.type.convert(text, option, None)
+            if name == "filter":
+                compile_filter(text)
             cli_takes = True
         except (click.BadParameter, IuCoreError):
             cli_takes = False

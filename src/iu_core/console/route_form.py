@@ -19,6 +19,7 @@ from typing import Any
 
 from iu_core.delivery.kinds import TargetKind
 from iu_core.errors import IuCoreError
+from iu_core.ops.filters import compile_filter
 from iu_core.ops.routes import KNOWN_EVENT_TYPES, SIGNATURES, Route, RouteChanges
 
 # What a target_ref looks like for each kind (shown beside the add form).
@@ -81,6 +82,16 @@ def _rate(label: str, text: str) -> float | None:
     return value or None  # empty or 0: no limit
 
 
+def _filter(label: str, text: str) -> str:
+    """A filter's text, checked as ``route set --filter`` checks it; empty: no filter (clears it)."""
+    if text:
+        try:
+            compile_filter(text)
+        except IuCoreError as exc:
+            raise IuCoreError(f"{label}: {exc}") from None
+    return text
+
+
 def _shown(value: Any) -> str:
     if value is None:
         return ""
@@ -118,6 +129,15 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "filter",
+        "filter",
+        _filter,
+        "which events of the type it takes, e.g. iu:LAW-* and not tag:draft (docs/route-filters.md); "
+        "empty: every one",
+        optional=True,
+        numeric=False,
+    ),
     Setting("max_attempts", "max attempts", _number(int, 1, 100), "attempts before a dead letter"),
     Setting("base_delay_ms", "first retry delay (ms)", _number(int, 0, 3_600_000, "ms"), "doubles, jittered"),
     Setting(
@@ -216,6 +236,8 @@ def changes(route: Route, form: Mapping[str, str]) -> RouteChanges:
 
 
 def _same(current: Any, value: Any) -> bool:
+    if current is None and value == "":
+        return True  # no filter, and none asked for
     if isinstance(current, Decimal) and isinstance(value, int | float):
         return float(current) == float(value)
     return bool(current == value)
