@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import shlex
 from pathlib import Path
 from typing import Any
 
@@ -14,21 +12,14 @@ import psycopg
 from iu_core.cli import cli as iu_core_cli
 from tests.conftest import CliRunner
 from tests.support.console import PASSWORD, SECRET, console_process, login
+from tests.support.docs import sh_blocks
 
 PAGE = Path(__file__).parents[2] / "docs" / "console-security.md"
 
 
 def shell_blocks() -> list[list[list[str]]]:
     """Each ``sh`` block of the page: its ``iu-core`` commands, as argument lists."""
-    blocks = []
-    for block in re.findall(r"```sh\n(.*?)```", PAGE.read_text(encoding="utf-8"), flags=re.DOTALL):
-        commands = []
-        for line in block.replace("\\\n", " ").splitlines():
-            line = line.split(" #", 1)[0].strip()
-            if line.startswith("iu-core "):
-                commands.append(shlex.split(line)[1:])
-        blocks.append(commands)
-    return blocks
+    return sh_blocks(PAGE.read_text(encoding="utf-8"))
 
 
 def resolve(args: list[str]) -> None:

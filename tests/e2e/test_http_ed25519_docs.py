@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
-import shlex
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from tests.support.docs import page_commands
 from tests.support.receivers import add_route, set_secret
 
 PAGE = Path(__file__).parents[2] / "docs" / "http-targets.md"
@@ -17,16 +16,8 @@ ROUTE = "orders-hook"
 
 
 def section_commands() -> list[list[str]]:
-    """The ``iu-core`` commands of the section's ``sh`` block, as argument lists."""
-    text = PAGE.read_text(encoding="utf-8")
-    section = text.split("## Ed25519 signatures", 1)[1].split("\n## ", 1)[0]
-    (block,) = re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL)
-    commands = []
-    for line in block.replace("\\\n", " ").splitlines():
-        line = line.split(" #", 1)[0].strip()
-        if line.startswith("iu-core "):
-            commands.append(shlex.split(line)[1:])
-    return commands
+    """The ``iu-core`` commands of the page's Ed25519 section, as argument lists."""
+    return page_commands(PAGE, "Ed25519 signatures")
 
 
 def test_the_sections_commands_run_as_written(conn: psycopg.Connection[Any], cli: Any) -> None:

@@ -15,6 +15,7 @@ from pypdf import PdfWriter
 
 from tests.conftest import CliRunner
 from tests.support import source_files as sf
+from tests.support.docs import page_commands
 
 DOCS = Path(__file__).parents[2] / "docs" / "ingest-formats.md"
 FONT = sf.unicode_font()
@@ -22,14 +23,7 @@ needs_font = pytest.mark.skipif(FONT is None, reason="no Unicode TTF font on thi
 
 
 def _page_commands() -> list[list[str]]:
-    text = DOCS.read_text(encoding="utf-8")
-    out: list[list[str]] = []
-    for block in re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL):
-        for line in block.splitlines():
-            words = line.split()
-            if words and words[0] == "iu-core":
-                out.append(words[1:])
-    return out
+    return page_commands(DOCS)
 
 
 def _write_page_files(folder: Path) -> None:

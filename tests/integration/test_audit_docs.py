@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shlex
 import subprocess
 from collections.abc import Callable
@@ -11,18 +10,14 @@ from typing import Any
 
 import psycopg
 
+from tests.support.docs import page_commands
+
 DOC = Path(__file__).resolve().parents[2] / "docs" / "audit.md"
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def _commands() -> list[list[str]]:
-    blocks = re.findall(r"```sh\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.DOTALL)
-    return [
-        shlex.split(line)[1:]
-        for block in blocks
-        for line in block.splitlines()
-        if line.startswith("iu-core ")
-    ]
+    return page_commands(DOC)
 
 
 def test_every_command_of_the_page_runs(cli: Runner, conn: psycopg.Connection[Any]) -> None:

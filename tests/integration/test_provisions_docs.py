@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 import shlex
 from pathlib import Path
 from typing import Any
 
-import click
 import psycopg
 
-from iu_core.cli import cli as root_command
 from tests.conftest import CliRunner
+from tests.support.docs import page_commands
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "provisions.md"
 EXAMPLE_TIME = "2026-12-07T11:09:15Z"
@@ -27,31 +25,12 @@ A booking lasts one week.
 
 
 def invocations() -> list[list[str]]:
-    text = PAGE.read_text(encoding="utf-8")
-    found = []
-    for block in re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL):
-        for line in block.splitlines():
-            if line.strip().startswith("iu-core "):
-                found.append(shlex.split(line.strip())[1:])
-    return found
+    return page_commands(PAGE)
 
 
-def options(command: click.Command) -> set[str]:
-    return {o for p in command.params if isinstance(p, click.Option) for o in (*p.opts, *p.secondary_opts)}
-
-
-def test_every_command_on_the_page_exists_with_its_options() -> None:
-    shown = invocations()
-    assert len(shown) >= 12
-    for words in shown:
-        command: click.Command = root_command
-        rest = list(words)
-        while rest and isinstance(command, click.Group) and rest[0] in command.commands:
-            command = command.commands[rest.pop(0)]
-        assert not isinstance(command, click.Group), words
-        for word in rest:
-            if word.startswith("--"):
-                assert word in options(command), f"{words}: no option {word}"
+def test_the_page_shows_its_commands() -> None:
+    # that each exists with its options: tests/unit/test_readme_commands.py, for every page
+    assert len(invocations()) >= 12
 
 
 def test_the_page_runs_as_written(cli: CliRunner, conn: psycopg.Connection[Any], tmp_path: Path) -> None:
