@@ -1,0 +1,375 @@
+"""Stored citations: detected in every active piece, resolved, kept current, and their impacts.
+
+API::
+
+    refresh(conn, iu_id, *, operation_id, operation_type, touched, deprecated,
+            eids, title_changed) -> tuple[uuid.UUID, ...]   # the impact events written
+    detect_unit(conn, iu_id) -> list[Row]       # a fresh detection, nothing written
+    stored(conn, iu_ids=None) -> list[Row]      # what iu_citation holds
+    language_of(text) -> "en" | "vi"
+
+``refresh`` runs inside the transaction of every ingest, re-ingest and
+structure operation (``operation_core.finish``): the changed unit's active
+pieces are detected again (their ``here`` is their current eid); the
+citations of other units that point at it are resolved again against its
+current eids (and, when the unit is new or its title changed, the pieces of
+other units that name that title are detected again). Then one
+``iu_citation_impacted`` event is written per citing piece whose cited
+provision the operation deprecated, moved, split, merged or renumbered, or
+whose citation became unresolved.
+
+A reference resolves when the unit it names is held (``None``: the citing
+unit; a title of ``information_unit``) and ``citations.locate`` finds exactly
+one active piece of that unit for the eid it names. Otherwise ``unresolved``
+says ``no such unit`` or ``no such provision``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from iu_core.domain.citations import NO_UNIT, detect, locate
+from iu_core.domain.model import IU_CITATION_IMPACTED
+from iu_core.sqlfiles import queries
+
+Conn = psycopg.Connection[Any]
+
+NO_SUCH_PROVISION = "no such provision"
+NO_SUCH_UNIT = "no such unit"
+SCHEMA_VERSION = "1.0"
+
+# Letters only Vietnamese writes (lower case): a unit whose text has them is read as Vietnamese.
+_VI_LETTERS = frozenset("ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ")
+
+
+def _q(name: str) -> str:
+    return queries("citations")[name]
+
+
+def _all(conn: Conn, name: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(_q(name), params or {})
+        return cur.fetchall()
+
+
+def language_of(text: str) -> str:
+    """``"vi"`` when the text has letters only Vietnamese writes (at least 3), else ``"en"``."""
+    count = sum(1 for ch in text.casefold() if ch in _VI_LETTERS)
+    return "vi" if count >= 3 else "en"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One citation as stored (``citation_id`` None before it is written)."""
+
+    iu_id: uuid.UUID
+    piece_id: uuid.UUID
+    seq: int
+    span_start: int
+    span_end: int
+    matched_text: str
+    cited_eid: str | None
+    to_iu_id: uuid.UUID | None
+    to_piece_id: uuid.UUID | None
+    to_eid: str | None
+    unresolved: str | None
+    unresolved_detail: str | None
+    citation_id: int | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Row:
+        return cls(**{name: row[name] for name in cls.__slots__})
+
+    def content(self) -> tuple[Any, ...]:
+        """Everything but the row id: what a fresh detection must equal."""
+        return tuple(getattr(self, name) for name in self.__slots__ if name != "citation_id")
+
+    @property
+    def span_key(self) -> tuple[uuid.UUID, int, int, str]:
+        return (self.piece_id, self.span_start, self.span_end, self.matched_text)
+
+
+class _Resolver:
+    """The held units (titles, ids) and their active eids, read once per refresh."""
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+        units = _all(conn, "held_units")
+        self.code_to_id: dict[str, uuid.UUID] = {u["code"]: u["iu_id"] for u in units}
+        self.id_to_code: dict[uuid.UUID, str] = {u["iu_id"]: u["code"] for u in units}
+        self.titles: dict[str, str] = {u["code"]: u["title"] for u in units if u["title"].strip()}
+        self._eids: dict[uuid.UUID, dict[str, uuid.UUID]] = {}
+
+    def eids(self, iu_id: uuid.UUID) -> dict[str, uuid.UUID]:
+        if iu_id not in self._eids:
+            rows = _all(self.conn, "active_eids", {"iu_id": iu_id})
+            self._eids[iu_id] = {r["eid"]: r["piece_id"] for r in rows}
+        return self._eids[iu_id]
+
+    def titles_for(self, iu_id: uuid.UUID) -> dict[str, str]:
+        """The titles a piece of ``iu_id`` may name (its own unit's title is "this" unit)."""
+        return self.titles
+
+    def target(self, iu_id: uuid.UUID, eid: str | None) -> tuple[uuid.UUID | None, str | None, str | None]:
+        """(piece, stored eid, reason) of a cited eid in a held unit."""
+        if eid is None:
+            return None, None, None
+        eids = self.eids(iu_id)
+        found = locate(eid, eids)
+        if found is None:
+            return None, None, NO_SUCH_PROVISION
+        return eids[found], found, None
+
+
+def _detect_piece(
+    resolver: _Resolver, iu_id: uuid.UUID, piece_id: uuid.UUID, eid: str | None, text: str, language: str
+) -> list[Row]:
+    rows: list[Row] = []
+    found = detect(text, language=language, here=eid, unit_titles=resolver.titles_for(iu_id))
+    for seq, c in enumerate(found):
+        to_iu: uuid.UUID | None = iu_id if c.unit is None else resolver.code_to_id.get(c.unit)
+        detail = c.unresolved
+        if detail is not None:
+            reason = NO_SUCH_UNIT if detail.startswith(NO_UNIT) else NO_SUCH_PROVISION
+            if reason == NO_SUCH_UNIT:
+                to_iu = None
+            rows.append(
+                Row(iu_id, piece_id, seq, c.start, c.end, c.text, c.eid, to_iu, None, None, reason, detail)
+            )
+            continue
+        assert to_iu is not None  # detect names only held units
+        to_piece, to_eid, reason = resolver.target(to_iu, c.eid)
+        rows.append(
+            Row(iu_id, piece_id, seq, c.start, c.end, c.text, c.eid, to_iu, to_piece, to_eid, reason, None)
+        )
+    return rows
+
+
+def _languages(conn: Conn, iu_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    rows = _all(conn, "unit_bodies", {"iu_ids": list(set(iu_ids))})
+    return {r["iu_id"]: language_of(r["head"]) for r in rows}
+
+
+def _detect_pieces(conn: Conn, resolver: _Resolver, pieces: Sequence[Mapping[str, Any]]) -> list[Row]:
+    languages = _languages(conn, (p["iu_id"] for p in pieces))
+    out: list[Row] = []
+    for p in pieces:
+        out += _detect_piece(resolver, p["iu_id"], p["piece_id"], p["eid"], p["text"], languages[p["iu_id"]])
+    return out
+
+
+def detect_unit(conn: Conn, iu_id: uuid.UUID) -> list[Row]:
+    """A fresh detection over the unit's active pieces, as ``refresh`` stores it (nothing written)."""
+    resolver = _Resolver(conn)
+    return _detect_pieces(conn, resolver, _all(conn, "active_pieces", {"iu_ids": [iu_id]}))
+
+
+def stored(conn: Conn, iu_ids: Sequence[uuid.UUID] | None = None) -> list[Row]:
+    """The stored citations of some units' pieces (all units when None)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "SELECT * FROM iu_citation WHERE %(all)s OR iu_id = ANY(%(ids)s::uuid[]) ORDER BY piece_id, seq",
+            {"all": iu_ids is None, "ids": list(iu_ids or [])},
+        )
+        return [Row.from_row(r) for r in cur.fetchall()]
+
+
+def _insert(conn: Conn, rows: Sequence[Row]) -> None:
+    if not rows:
+        return
+    columns = {
+        "iu_ids": "iu_id",
+        "piece_ids": "piece_id",
+        "seqs": "seq",
+        "starts": "span_start",
+        "ends": "span_end",
+        "texts": "matched_text",
+        "cited_eids": "cited_eid",
+        "to_iu_ids": "to_iu_id",
+        "to_piece_ids": "to_piece_id",
+        "to_eids": "to_eid",
+        "unresolved": "unresolved",
+        "details": "unresolved_detail",
+    }
+    params = {key: [getattr(r, name) for r in rows] for key, name in columns.items()}
+    with conn.cursor() as cur:
+        cur.execute(_q("insert_citations"), params)
+
+
+def title_pattern(title: str) -> str:
+    """A PostgreSQL regular expression matching ``title`` with any white space between its words."""
+    words = title.split()
+    return r"\s+".join("".join(ch if ch.isalnum() else "\\" + ch for ch in word) for word in words)
+
+
+def refresh(
+    conn: Conn,
+    iu_id: uuid.UUID,
+    *,
+    operation_id: uuid.UUID,
+    operation_type: str,
+    touched: Sequence[uuid.UUID],
+    deprecated: Sequence[uuid.UUID],
+    eids: Mapping[uuid.UUID, str | None],
+    title_changed: bool,
+) -> tuple[uuid.UUID, ...]:
+    """Bring the stored citations up to date after an operation on ``iu_id``; write the impacts."""
+    resolver = _Resolver(conn)
+    before = [Row.from_row(r) for r in _all(conn, "citations_touching", {"iu_id": iu_id})]
+
+    # 1. The changed unit's own pieces: detected again.
+    with conn.cursor() as cur:
+        cur.execute(_q("delete_citations_of_unit"), {"iu_id": iu_id})
+    after = _detect_pieces(conn, resolver, _all(conn, "active_pieces", {"iu_ids": [iu_id]}))
+    _insert(conn, after)
+
+    # 2. Other units: detected again where they may name the unit's (new) title,
+    #    else their citations of the unit resolved again.
+    pointing = {r.piece_id for r in before if r.iu_id != iu_id}
+    title = next((t for code, t in resolver.titles.items() if resolver.code_to_id[code] == iu_id), "")
+    if title_changed and title.strip():
+        naming = _all(conn, "pieces_naming", {"iu_id": iu_id, "pattern": title_pattern(title)})
+        pointing |= {r["piece_id"] for r in naming}
+        if pointing:
+            pieces = _all(conn, "pieces_by_id", {"ids": list(pointing)})
+            with conn.cursor() as cur:
+                cur.execute(_q("delete_citations_of_pieces"), {"ids": list(pointing)})
+            others = _detect_pieces(conn, resolver, pieces)
+            _insert(conn, others)
+            after += others
+    else:
+        changed: list[Row] = []
+        for row in before:
+            if row.iu_id == iu_id or row.to_iu_id != iu_id or row.unresolved_detail is not None:
+                continue
+            to_piece, to_eid, reason = resolver.target(iu_id, row.cited_eid)
+            new = Row(*row.content()[:8], to_piece, to_eid, reason, None, row.citation_id)
+            after.append(new)
+            if (to_piece, to_eid, reason) != (row.to_piece_id, row.to_eid, row.unresolved):
+                changed.append(new)
+        if changed:
+            with conn.cursor() as cur:
+                cur.execute(
+                    _q("resolve_citations"),
+                    {
+                        "ids": [r.citation_id for r in changed],
+                        "to_piece_ids": [r.to_piece_id for r in changed],
+                        "to_eids": [r.to_eid for r in changed],
+                        "unresolved": [r.unresolved for r in changed],
+                        "details": [r.unresolved_detail for r in changed],
+                    },
+                )
+    return _impacts(
+        conn,
+        resolver,
+        iu_id,
+        operation_id=operation_id,
+        operation_type=operation_type,
+        before=before,
+        after=after,
+        touched=set(touched),
+        deprecated=set(deprecated),
+        eids=eids,
+    )
+
+
+def _by_span(rows: Iterable[Row]) -> dict[tuple[uuid.UUID, int, int, str, int], Row]:
+    """Each citation under (piece, span, text, k): k counts the citations of one span (a range)."""
+    out: dict[tuple[uuid.UUID, int, int, str, int], Row] = {}
+    seen: dict[tuple[uuid.UUID, int, int, str], int] = defaultdict(int)
+    for row in sorted(rows, key=lambda r: (str(r.piece_id), r.seq)):
+        k = seen[row.span_key]
+        seen[row.span_key] += 1
+        out[(*row.span_key, k)] = row
+    return out
+
+
+# A cited provision the operation split or merged is impacted even when the citation still lands on it.
+_RESHAPING = frozenset({"split", "merge"})
+
+
+def _impacts(
+    conn: Conn,
+    resolver: _Resolver,
+    iu_id: uuid.UUID,
+    *,
+    operation_id: uuid.UUID,
+    operation_type: str,
+    before: Sequence[Row],
+    after: Sequence[Row],
+    touched: set[uuid.UUID],
+    deprecated: set[uuid.UUID],
+    eids: Mapping[uuid.UUID, str | None],
+) -> tuple[uuid.UUID, ...]:
+    """One ``iu_citation_impacted`` per citing piece whose cited provision in ``iu_id`` changed."""
+    now = _by_span(after)
+    per_piece: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
+    citing_unit: dict[uuid.UUID, uuid.UUID] = {}
+    for key, old in _by_span(before).items():
+        if old.to_iu_id != iu_id or old.to_piece_id is None or old.piece_id in deprecated:
+            continue
+        new = now.get(key)
+        if new is None:  # the citing text itself changed: not an impact of the cited provision
+            continue
+        target = old.to_piece_id
+        if target in deprecated:
+            reason = "deprecated"
+        elif new.unresolved is not None:
+            reason = "unresolved"
+        elif new.to_piece_id != target or (target in touched and operation_type in _RESHAPING):
+            reason = operation_type
+        elif eids.get(target) != old.to_eid:
+            reason = operation_type
+        else:
+            continue
+        citing_unit[old.piece_id] = old.iu_id
+        per_piece[old.piece_id].append(
+            {
+                "start": new.span_start,
+                "end": new.span_end,
+                "text": new.matched_text,
+                "cited_piece_id": str(target),
+                "old_eid": old.to_eid,
+                "new_eid": None if target in deprecated else eids.get(target),
+                "resolves_to": new.to_eid,
+                "unresolved": new.unresolved,
+                "reason": reason,
+            }
+        )
+    if not per_piece:
+        return ()
+    citing = {p["piece_id"]: p["eid"] for p in _all(conn, "pieces_by_id", {"ids": list(per_piece)})}
+    ids: list[uuid.UUID] = []
+    for piece_id in sorted(per_piece, key=str):
+        unit_id = citing_unit[piece_id]
+        payload = {
+            "schema_version": SCHEMA_VERSION,
+            "event_type": IU_CITATION_IMPACTED,
+            "iu_id": str(unit_id),
+            "code": resolver.id_to_code.get(unit_id),
+            "piece_id": str(piece_id),
+            "eid": citing.get(piece_id),
+            "cited_iu_id": str(iu_id),
+            "cited_code": resolver.id_to_code.get(iu_id),
+            "operation_id": str(operation_id),
+            "operation_type": operation_type,
+            "citations": per_piece[piece_id],
+        }
+        with conn.cursor() as cur:
+            cur.execute(
+                queries("domain")["insert_event"],
+                {"event_type": IU_CITATION_IMPACTED, "iu_id": unit_id, "payload": Jsonb(payload)},
+            )
+            row = cur.fetchone()
+            assert row is not None
+            ids.append(row[0])
+    return tuple(ids)
