@@ -26,11 +26,10 @@ says ``no such unit`` or ``no such provision``.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
@@ -108,16 +107,28 @@ class _Resolver:
         self.id_to_code: dict[uuid.UUID, str] = {u["iu_id"]: u["code"] for u in units}
         self.titles: dict[str, str] = {u["code"]: u["title"] for u in units if u["title"].strip()}
         self._eids: dict[uuid.UUID, dict[str, uuid.UUID]] = {}
+        self._titles_for: dict[uuid.UUID, dict[str, str]] = {}
+
+    @staticmethod
+    def active(conn: Conn, iu_id: uuid.UUID) -> dict[str, uuid.UUID]:
+        """eid -> piece of the unit's active pieces."""
+        return {r["eid"]: r["piece_id"] for r in _all(conn, "active_eids", {"iu_id": iu_id})}
 
     def eids(self, iu_id: uuid.UUID) -> dict[str, uuid.UUID]:
         if iu_id not in self._eids:
-            rows = _all(self.conn, "active_eids", {"iu_id": iu_id})
-            self._eids[iu_id] = {r["eid"]: r["piece_id"] for r in rows}
+            self._eids[iu_id] = self.active(self.conn, iu_id)
         return self._eids[iu_id]
 
     def titles_for(self, iu_id: uuid.UUID) -> dict[str, str]:
-        """The titles a piece of ``iu_id`` may name (its own unit's title is "this" unit)."""
-        return self.titles
+        """The titles of the other units: what a piece of ``iu_id`` may name.
+
+        A unit's own title in its text (a running header, its name in its
+        first lines) is the unit speaking of itself, not a citation.
+        """
+        if iu_id not in self._titles_for:
+            own = self.id_to_code.get(iu_id)
+            self._titles_for[iu_id] = {code: t for code, t in self.titles.items() if code != own}
+        return self._titles_for[iu_id]
 
     def target(self, iu_id: uuid.UUID, eid: str | None) -> tuple[uuid.UUID | None, str | None, str | None]:
         """(piece, stored eid, reason) of a cited eid in a held unit."""
@@ -139,11 +150,11 @@ def _detect_piece(
         to_iu: uuid.UUID | None = iu_id if c.unit is None else resolver.code_to_id.get(c.unit)
         detail = c.unresolved
         if detail is not None:
-            reason = NO_SUCH_UNIT if detail.startswith(NO_UNIT) else NO_SUCH_PROVISION
-            if reason == NO_SUCH_UNIT:
+            why = NO_SUCH_UNIT if detail.startswith(NO_UNIT) else NO_SUCH_PROVISION
+            if why == NO_SUCH_UNIT:
                 to_iu = None
             rows.append(
-                Row(iu_id, piece_id, seq, c.start, c.end, c.text, c.eid, to_iu, None, None, reason, detail)
+                Row(iu_id, piece_id, seq, c.start, c.end, c.text, c.eid, to_iu, None, None, why, detail)
             )
             continue
         assert to_iu is not None  # detect names only held units
@@ -252,7 +263,7 @@ def refresh(
             if row.iu_id == iu_id or row.to_iu_id != iu_id or row.unresolved_detail is not None:
                 continue
             to_piece, to_eid, reason = resolver.target(iu_id, row.cited_eid)
-            new = Row(*row.content()[:8], to_piece, to_eid, reason, None, row.citation_id)
+            new = replace(row, to_piece_id=to_piece, to_eid=to_eid, unresolved=reason)
             after.append(new)
             if (to_piece, to_eid, reason) != (row.to_piece_id, row.to_eid, row.unresolved):
                 changed.append(new)
@@ -325,9 +336,11 @@ def _impacts(
             reason = "deprecated"
         elif new.unresolved is not None:
             reason = "unresolved"
-        elif new.to_piece_id != target or (target in touched and operation_type in _RESHAPING):
-            reason = operation_type
-        elif eids.get(target) != old.to_eid:
+        elif (
+            new.to_piece_id != target
+            or (target in touched and operation_type in _RESHAPING)
+            or eids.get(target) != old.to_eid
+        ):
             reason = operation_type
         else:
             continue
@@ -373,3 +386,47 @@ def _impacts(
             assert row is not None
             ids.append(row[0])
     return tuple(ids)
+
+
+# ---------------------------------------------------------------------------
+# Reading: what the commands, the search results, the report and the console show
+# ---------------------------------------------------------------------------
+def _unit_and_piece(conn: Conn, code: str, eid: str | None) -> tuple[uuid.UUID, uuid.UUID | None]:
+    """The unit ``code`` and its active piece ``eid`` (NotFound names what is unknown)."""
+    from iu_core.errors import NotFound
+
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(queries("domain")["unit_by_code"], {"code": code})
+        unit = cur.fetchone()
+    if unit is None:
+        raise NotFound(f"unknown information unit {code!r}")
+    if eid is None:
+        return unit["iu_id"], None
+    piece = next((p for e, p in _Resolver.active(conn, unit["iu_id"]).items() if e == eid), None)
+    if piece is None:
+        raise NotFound(f"information unit {code!r} has no active provision with eid {eid!r}")
+    return unit["iu_id"], piece
+
+
+def citations_of(
+    conn: Conn, code: str, *, eid: str | None = None, unresolved_only: bool = False
+) -> list[dict[str, Any]]:
+    """The citations written in unit ``code`` (of its provision ``eid``), in order."""
+    iu_id, _ = _unit_and_piece(conn, code, eid)
+    return _all(conn, "list_citations", {"iu_id": iu_id, "eid": eid, "unresolved_only": unresolved_only})
+
+
+def cited_by(conn: Conn, code: str, eid: str) -> list[dict[str, Any]]:
+    """The citations, of any unit, that resolve to provision ``eid`` of unit ``code``."""
+    _, piece_id = _unit_and_piece(conn, code, eid)
+    return _all(conn, "list_cited_by", {"piece_id": piece_id})
+
+
+def cites_of_piece(conn: Conn, piece_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The citations written in one piece (for search results and the console)."""
+    return _all(conn, "cites_of_piece", {"piece_id": piece_id})
+
+
+def incoming(conn: Conn, iu_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every citation that resolves to a piece of the unit (for the report)."""
+    return _all(conn, "cited_by_unit", {"iu_id": iu_id})

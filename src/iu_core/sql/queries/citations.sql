@@ -103,3 +103,11 @@ SELECT f.code AS from_code, p.eid AS from_eid, c.matched_text, c.to_eid
   JOIN information_unit f ON f.iu_id = c.iu_id
  WHERE c.to_iu_id = %(iu_id)s
  ORDER BY f.code, p.eid COLLATE "C", c.seq
+
+-- cites_of_piece --
+SELECT c.span_start, c.span_end, c.matched_text, c.cited_eid, t.code AS to_code, c.to_eid,
+       c.unresolved
+  FROM iu_citation c
+  LEFT JOIN information_unit t ON t.iu_id = c.to_iu_id
+ WHERE c.piece_id = %(piece_id)s
+ ORDER BY c.seq
