@@ -346,7 +346,8 @@ def _detect_en(text: str, here: str | None, unit_titles: Mapping[str, str]) -> l
         if parsed is None:
             continue
         items, end = parsed
-        if kind in ("art", "part", "chp") and _heading(text, match.start(), end) and len(items) == 1:
+        heading_kinds = ("art", "part", "chp", "sec") if keyword == "Section" else ("art", "part", "chp")
+        if kind in heading_kinds and _heading(text, match.start(), end) and len(items) == 1:
             continue
         outer: list[str] = []
         if kind == "chp" and (title_part := _EN_TITLE_PART.match(text, end)) is not None:
