@@ -1,0 +1,74 @@
+"""docs/citations.md: every command it shows exists with its options, and its commands run in order."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import click
+import psycopg
+
+from iu_core.cli import cli as root_command
+from tests.conftest import CliRunner
+from tests.integration.test_citation_store import ACT
+
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "citations.md"
+EXAMPLE_PIECE = "0a1b2c3d"  # the page's stand-in for the piece id of sec_2
+
+
+def invocations() -> list[list[str]]:
+    text = PAGE.read_text(encoding="utf-8")
+    found = []
+    for block in re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL):
+        for line in block.splitlines():
+            if line.strip().startswith("iu-core "):
+                found.append(shlex.split(line.strip())[1:])
+    return found
+
+
+def options(command: click.Command) -> set[str]:
+    return {o for p in command.params if isinstance(p, click.Option) for o in (*p.opts, *p.secondary_opts)}
+
+
+def test_every_command_on_the_page_exists_with_its_options() -> None:
+    shown = invocations()
+    assert len(shown) >= 9
+    for words in shown:
+        command: click.Command = root_command
+        rest = list(words)
+        while rest and isinstance(command, click.Group) and rest[0] in command.commands:
+            command = command.commands[rest.pop(0)]
+        assert not isinstance(command, click.Group), words
+        for word in rest:
+            if word.startswith("--"):
+                assert word in options(command), f"{words}: no option {word}"
+
+
+def test_the_page_runs_as_written(cli: CliRunner, conn: psycopg.Connection[Any], tmp_path: Path) -> None:
+    (tmp_path / "act.txt").write_text(ACT, encoding="utf-8")
+    outputs: dict[str, str] = {}
+    for words in invocations():
+        if EXAMPLE_PIECE in words:
+            shown = json.loads(cli("show", "ACT", "sec_2", "--json").stdout)
+            words = [str(shown["piece_id"]) if w == EXAMPLE_PIECE else w for w in words]
+        result = cli(*words, cwd=tmp_path)
+        assert result.returncode == 0, f"iu-core {shlex.join(words)}: {result.stderr}"
+        outputs[" ".join(words)] = result.stdout
+    # what the page says the renumbering shows: one event per citing provision
+    impacts = [e["payload"] for e in json.loads(outputs["events list --type iu_citation_impacted --json"])]
+    assert sorted(p["eid"] for p in impacts) == ["sec_1", "sec_3"]
+    three = next(p for p in impacts if p["eid"] == "sec_3")
+    first = three["citations"][0]
+    assert (first["text"], first["old_eid"], first["new_eid"], first["reason"]) == (
+        "section 2",
+        "sec_2",
+        "sec_5",
+        "unresolved",
+    )
+    page = PAGE.read_text(encoding="utf-8")
+    assert f'"start": {first["start"]}, "end": {first["end"]}' in page
+    assert "section 2" in outputs["citations ACT"] and "sec_2" in outputs["cited-by ACT sec_2"]
+    assert "no such provision" in outputs["citations ACT --unresolved"]
