@@ -70,5 +70,15 @@ def test_the_page_runs_as_written(cli: CliRunner, conn: psycopg.Connection[Any],
     )
     page = PAGE.read_text(encoding="utf-8")
     assert f'"start": {first["start"]}, "end": {first["end"]}' in page
-    assert "section 2" in outputs["citations ACT"] and "sec_2" in outputs["cited-by ACT sec_2"]
-    assert "no such provision" in outputs["citations ACT --unresolved"]
+    cited = json.loads(outputs["citations ACT --eid sec_3 --json"])
+    assert [(c["matched_text"], c["to_eid"]) for c in cited] == [
+        ("section 2", "sec_2"),
+        ("section 2(1)", "sec_2__subsec_1"),
+    ]
+    by = json.loads(outputs["cited-by ACT sec_2 --json"])
+    assert [(c["from_eid"], c["matched_text"]) for c in by] == [
+        ("sec_1", "section 2"),
+        ("sec_3", "section 2"),
+    ]
+    assert outputs["citations ACT"].endswith("4 citation(s)\n")
+    assert outputs["citations ACT --unresolved"].endswith("3 citation(s)\n")

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import click
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from iu_core.cli._common import AppContext, console, json_option, pass_app, print_json
 from iu_core.domain import citation_store
 
 
-def _target(row: dict[str, object]) -> str:
+def _target(row: dict[str, object], code: str) -> str:
+    """What a citation names: its eid, ``CODE:eid`` in another unit."""
     unit = row.get("to_code")
     eid = row.get("to_eid") or row.get("cited_eid") or ""
-    return f"{unit}:{eid}" if unit else str(eid)
+    return f"{unit}:{eid}" if unit and unit != code else str(eid)
 
 
 @click.command("citations")
@@ -29,12 +30,17 @@ def citations_cmd(app: AppContext, code: str, eid: str | None, unresolved_only: 
     if as_json:
         print_json(rows)
         return
-    table = Table("eid", "text", "cites", "resolved")
+    table = Table(
+        Column("eid", no_wrap=True),
+        Column("text", overflow="fold"),
+        Column("cites", no_wrap=True),
+        Column("resolved", overflow="fold"),
+    )
     for r in rows:
         table.add_row(
             escape(r["eid"] or ""),
             escape(" ".join(r["matched_text"].split())),
-            escape(_target(r)),
+            escape(_target(r, code)),
             "yes" if r["unresolved"] is None else escape(r["unresolved_detail"] or r["unresolved"]),
         )
     console.print(table)
@@ -53,7 +59,7 @@ def cited_by_cmd(app: AppContext, code: str, eid: str, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("unit", "eid", "text")
+    table = Table(Column("unit", no_wrap=True), Column("eid", no_wrap=True), Column("text", overflow="fold"))
     for r in rows:
         table.add_row(
             escape(r["from_code"]), escape(r["from_eid"] or ""), escape(" ".join(r["matched_text"].split()))
