@@ -166,6 +166,12 @@ def test_headings_are_the_provision_itself_not_references() -> None:
     assert detect("Điều 5. Biện pháp bảo vệ\nNội dung", language="vi") == ()
     assert detect("Chương II\nBẢO VỆ AN NINH MẠNG", language="vi") == ()
     assert detect("Article 1\nSubject-matter and objectives", language="en") == ()
+    assert detect("Section 1 Purpose\nThis Act applies.", language="en") == ()
+    assert detect("### Article 5 Reporting faults\nReport them.", language="en") == ()
+    assert detect("## Điều 4. Thời gian\nNội dung.", language="vi") == ()
+    # a line that opens with a reference that goes on is still a reference
+    (citation,) = detect("Section 2 of this Act applies.", language="en")
+    assert citation.eid == "sec_2"
 
 
 def test_ordinary_words_are_not_references() -> None:

@@ -313,9 +313,9 @@ def _en_unit_tail(
 
 
 def _heading(text: str, start: int, end: int) -> bool:
-    """A bare ``Article 1``/``Điều 5.``/``Chương II`` opening its line is a heading."""
+    """A bare ``Article 1``/``Điều 5.``/``Chương II`` opening its line (after Markdown's ``#``) is a heading."""
     line_start = text.rfind("\n", 0, start) + 1
-    if text[line_start:start].strip():
+    if text[line_start:start].strip().lstrip("#").strip():
         return False
     rest = text[end : text.find("\n", end) if "\n" in text[end:] else len(text)]
     stripped = rest.lstrip()

@@ -104,8 +104,9 @@ def finish(
         previous_eids=previous,
     )
     # The citations follow the text and the numbering, in the same transaction;
-    # citing pieces whose cited provision changed are told (iu_citation_impacted).
-    event_ids += citation_store.refresh(
+    # citing pieces whose cited provision changed are told (iu_citation_impacted
+    # events, found in the outbox; event_ids stays the structure events).
+    citation_store.refresh(
         conn,
         iu_id,
         operation_id=operation_id,
