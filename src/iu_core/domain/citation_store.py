@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -36,7 +36,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from iu_core.domain.citations import NO_UNIT, detect, locate
+from iu_core.domain.citations import NO_UNIT, detect, locator
 from iu_core.domain.model import IU_CITATION_IMPACTED
 from iu_core.sqlfiles import queries
 
@@ -108,6 +108,7 @@ class _Resolver:
         self.titles: dict[str, str] = {u["code"]: u["title"] for u in units if u["title"].strip()}
         self._eids: dict[uuid.UUID, dict[str, uuid.UUID]] = {}
         self._titles_for: dict[uuid.UUID, dict[str, str]] = {}
+        self._locators: dict[uuid.UUID, Callable[[str], str | None]] = {}
 
     @staticmethod
     def active(conn: Conn, iu_id: uuid.UUID) -> dict[str, uuid.UUID]:
@@ -135,7 +136,9 @@ class _Resolver:
         if eid is None:
             return None, None, None
         eids = self.eids(iu_id)
-        found = locate(eid, eids)
+        if iu_id not in self._locators:
+            self._locators[iu_id] = locator(eids)
+        found = self._locators[iu_id](eid)
         if found is None:
             return None, None, NO_SUCH_PROVISION
         return eids[found], found, None

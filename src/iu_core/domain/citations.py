@@ -4,6 +4,7 @@ API::
 
     detect(text, *, language, here=None, unit_titles={}) -> tuple[Citation, ...]
     locate(eid, eids) -> str | None
+    locator(eids) -> (eid -> str | None)     # locate, indexed once for many eids
 
 Pure Python, no database. ``language`` is ``"en"`` or ``"vi"``. ``here`` is the
 ``eid`` of the piece the text belongs to; relative references (``subsection
@@ -34,7 +35,7 @@ provision itself, not a reference to it, and is not reported.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 LANGUAGES = ("en", "vi")
@@ -313,7 +314,7 @@ def _en_unit_tail(
 
 
 def _heading(text: str, start: int, end: int) -> bool:
-    """A bare ``Article 1``/``Điều 5.``/``Chương II`` opening its line (after Markdown's ``#``) is a heading."""
+    """A bare ``Article 1``/``Điều 5.``/``Chương II`` opening its line (after any ``#``) is a heading."""
     line_start = text.rfind("\n", 0, start) + 1
     if text[line_start:start].strip().lstrip("#").strip():
         return False
@@ -676,6 +677,25 @@ def locate(eid: str, eids: Iterable[str]) -> str | None:
         if (canonical := _canonical(stored)) == target or canonical.endswith("__" + target)
     ]
     return found[0] if len(found) == 1 else None
+
+
+def locator(eids: Iterable[str]) -> Callable[[str], str | None]:
+    """``locate`` against one set of stored eids, indexed once for many cited eids.
+
+    ``locator(eids)(eid) == locate(eid, eids)`` for every eid: each stored eid
+    is filed under every whole-component ending of its canonical form.
+    """
+    index: dict[str, list[str]] = {}
+    for stored in eids:
+        parts = _canonical(stored).split("__")
+        for i in range(len(parts)):
+            index.setdefault("__".join(parts[i:]), []).append(stored)
+
+    def find(eid: str) -> str | None:
+        found = index.get(_canonical(eid), [])
+        return found[0] if len(found) == 1 else None
+
+    return find
 
 
 def detect(
