@@ -225,6 +225,34 @@ def title_pattern(title: str) -> str:
     return r"\s+".join("".join(ch if ch.isalnum() else "\\" + ch for ch in word) for word in words)
 
 
+def _resolve_again(conn: Conn, resolver: _Resolver, iu_id: uuid.UUID, rows: Sequence[Row]) -> list[Row]:
+    """The rows with their citations of ``iu_id`` resolved against its current eids (changes written)."""
+    out: list[Row] = []
+    changed: list[Row] = []
+    for row in rows:
+        if row.to_iu_id != iu_id or row.unresolved_detail is not None:
+            out.append(row)  # another unit's provision, or a reference the text itself leaves open
+            continue
+        to_piece, to_eid, reason = resolver.target(iu_id, row.cited_eid)
+        new = replace(row, to_piece_id=to_piece, to_eid=to_eid, unresolved=reason)
+        out.append(new)
+        if new != row:
+            changed.append(new)
+    if changed:
+        with conn.cursor() as cur:
+            cur.execute(
+                _q("resolve_citations"),
+                {
+                    "ids": [r.citation_id for r in changed],
+                    "to_piece_ids": [r.to_piece_id for r in changed],
+                    "to_eids": [r.to_eid for r in changed],
+                    "unresolved": [r.unresolved for r in changed],
+                    "details": [r.unresolved_detail for r in changed],
+                },
+            )
+    return out
+
+
 def refresh(
     conn: Conn,
     iu_id: uuid.UUID,
@@ -240,16 +268,26 @@ def refresh(
     resolver = _Resolver(conn)
     before = [Row.from_row(r) for r in _all(conn, "citations_touching", {"iu_id": iu_id})]
 
-    # 1. The changed unit's own pieces: detected again.
-    with conn.cursor() as cur:
-        cur.execute(_q("delete_citations_of_unit"), {"iu_id": iu_id})
-    after = _detect_pieces(conn, resolver, _all(conn, "active_pieces", {"iu_ids": [iu_id]}))
+    # 1. The changed unit's own pieces: those whose text or eid may have changed
+    #    (all of them after an ingest: its language may have changed too) are
+    #    detected again; the citations of the others are resolved again.
+    if operation_type in ("autocut", "reingest"):
+        redo = None
+        with conn.cursor() as cur:
+            cur.execute(_q("delete_citations_of_unit"), {"iu_id": iu_id})
+        after = _detect_pieces(conn, resolver, _all(conn, "active_pieces", {"iu_ids": [iu_id]}))
+    else:
+        redo = set(touched)
+        with conn.cursor() as cur:
+            cur.execute(_q("delete_citations_of_pieces"), {"ids": list(redo)})
+        after = _detect_pieces(conn, resolver, _all(conn, "pieces_by_id", {"ids": list(redo)}))
     _insert(conn, after)
 
     # 2. Other units: detected again where they may name the unit's (new) title,
     #    else their citations of the unit resolved again.
     pointing = {r.piece_id for r in before if r.iu_id != iu_id}
     title = next((t for code, t in resolver.titles.items() if resolver.code_to_id[code] == iu_id), "")
+    again: list[Row] = [r for r in before if r.iu_id == iu_id and redo is not None and r.piece_id not in redo]
     if title_changed and title.strip():
         naming = _all(conn, "pieces_naming", {"iu_id": iu_id, "pattern": title_pattern(title)})
         pointing |= {r["piece_id"] for r in naming}
@@ -261,27 +299,8 @@ def refresh(
             _insert(conn, others)
             after += others
     else:
-        changed: list[Row] = []
-        for row in before:
-            if row.iu_id == iu_id or row.to_iu_id != iu_id or row.unresolved_detail is not None:
-                continue
-            to_piece, to_eid, reason = resolver.target(iu_id, row.cited_eid)
-            new = replace(row, to_piece_id=to_piece, to_eid=to_eid, unresolved=reason)
-            after.append(new)
-            if (to_piece, to_eid, reason) != (row.to_piece_id, row.to_eid, row.unresolved):
-                changed.append(new)
-        if changed:
-            with conn.cursor() as cur:
-                cur.execute(
-                    _q("resolve_citations"),
-                    {
-                        "ids": [r.citation_id for r in changed],
-                        "to_piece_ids": [r.to_piece_id for r in changed],
-                        "to_eids": [r.to_eid for r in changed],
-                        "unresolved": [r.unresolved for r in changed],
-                        "details": [r.unresolved_detail for r in changed],
-                    },
-                )
+        again += [r for r in before if r.iu_id != iu_id]
+    after += _resolve_again(conn, resolver, iu_id, again)
     return _impacts(
         conn,
         resolver,
