@@ -452,3 +452,18 @@ def cites_of_piece(conn: Conn, piece_id: uuid.UUID) -> list[dict[str, Any]]:
 def incoming(conn: Conn, iu_id: uuid.UUID) -> list[dict[str, Any]]:
     """Every citation that resolves to a piece of the unit (for the report)."""
     return _all(conn, "cited_by_unit", {"iu_id": iu_id})
+
+
+def links_of_pieces(
+    conn: Conn, piece_ids: Sequence[uuid.UUID]
+) -> tuple[dict[uuid.UUID, list[dict[str, Any]]], dict[uuid.UUID, list[dict[str, Any]]]]:
+    """(cites, cited by) of each piece: what its text cites, and which provisions cite it."""
+    cites: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
+    cited: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
+    if not piece_ids:
+        return cites, cited
+    for r in _all(conn, "cites_of_pieces", {"ids": list(piece_ids)}):
+        cites[r.pop("piece_id")].append(r)
+    for r in _all(conn, "cited_by_pieces", {"ids": list(piece_ids)}):
+        cited[r.pop("piece_id")].append(r)
+    return cites, cited

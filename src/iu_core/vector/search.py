@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 
+from iu_core.domain import citation_store
 from iu_core.domain import store as domain_store
 from iu_core.domain.eid import piece_eids
 from iu_core.errors import IuCoreError
@@ -65,9 +66,15 @@ class SearchHit:
     language: str
     snippet: str
     calibrated: float | None = None  # language="any": the score above its language's pool mean
+    # the provision's stored citations: what its text cites (matched_text, cited_eid, to_code,
+    # to_eid, unresolved) and the provisions that cite it (from_code, from_eid, matched_text)
+    cites: tuple[dict[str, Any], ...] = field(default=(), hash=False)
+    cited_by: tuple[dict[str, Any], ...] = field(default=(), hash=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        out = {name: getattr(self, name) for name in self.__slots__}
+        out["cites"], out["cited_by"] = list(self.cites), list(self.cited_by)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +241,7 @@ def search(
         calibrated = {r[1]: z for r, z in ranked}
 
     eids = _eids(conn, rows)
+    cites, cited_by = citation_store.links_of_pieces(conn, [r[1] for r in rows])
     hits = tuple(
         SearchHit(
             score=round(float(r[9]), 4),
@@ -248,6 +256,8 @@ def search(
             language=r[7],
             snippet=snippet(r[8]),
             calibrated=round(calibrated[r[1]], 3) if r[1] in calibrated else None,
+            cites=tuple(cites.get(r[1], ())),
+            cited_by=tuple(cited_by.get(r[1], ())),
         )
         for r in rows
     )

@@ -111,3 +111,20 @@ SELECT c.span_start, c.span_end, c.matched_text, c.cited_eid, t.code AS to_code,
   LEFT JOIN information_unit t ON t.iu_id = c.to_iu_id
  WHERE c.piece_id = %(piece_id)s
  ORDER BY c.seq
+
+-- cites_of_pieces --
+-- What each of some pieces cites (search results).
+SELECT c.piece_id, c.matched_text, c.cited_eid, t.code AS to_code, c.to_eid, c.unresolved
+  FROM iu_citation c
+  LEFT JOIN information_unit t ON t.iu_id = c.to_iu_id
+ WHERE c.piece_id = ANY(%(ids)s::uuid[])
+ ORDER BY c.piece_id, c.seq
+
+-- cited_by_pieces --
+-- What cites each of some pieces (search results).
+SELECT c.to_piece_id AS piece_id, f.code AS from_code, p.eid AS from_eid, c.matched_text
+  FROM iu_citation c
+  JOIN iu_piece p ON p.piece_id = c.piece_id
+  JOIN information_unit f ON f.iu_id = c.iu_id
+ WHERE c.to_piece_id = ANY(%(ids)s::uuid[])
+ ORDER BY c.to_piece_id, f.code, p.eid COLLATE "C", c.seq
