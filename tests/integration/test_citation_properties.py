@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 import psycopg
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -120,6 +121,7 @@ def _step(conn: psycopg.Connection[Any], data: st.DataObject, codes: dict[str, s
         domain.apply_operation(conn, kind, piece=choice["piece"])
 
 
+@pytest.mark.timeout(max(120, 6 * EXAMPLES))
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
