@@ -14,6 +14,7 @@ import psycopg
 from iu_core.cli import cli as root_command
 from tests.conftest import CliRunner
 from tests.integration.test_citation_store import ACT
+from tests.support.vector import require_pgvector
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "citations.md"
 EXAMPLE_PIECE = "0a1b2c3d"  # the page's stand-in for the piece id of sec_2
@@ -48,6 +49,7 @@ def test_every_command_on_the_page_exists_with_its_options() -> None:
 
 
 def test_the_page_runs_as_written(cli: CliRunner, conn: psycopg.Connection[Any], tmp_path: Path) -> None:
+    require_pgvector(conn)  # the page searches
     (tmp_path / "act.txt").write_text(ACT, encoding="utf-8")
     outputs: dict[str, str] = {}
     for words in invocations():
@@ -82,3 +84,7 @@ def test_the_page_runs_as_written(cli: CliRunner, conn: psycopg.Connection[Any],
     ]
     assert outputs["citations ACT"].endswith("4 citation(s)\n")
     assert outputs["citations ACT --unresolved"].endswith("3 citation(s)\n")
+    hits = json.loads(outputs["search person breaches offence --iu ACT --json"])["hits"]
+    assert any(h["cites"] for h in hits)
+    report = json.loads(outputs["report show ACT --format json"])
+    assert len(report["citations"]["outgoing"]) == 4
