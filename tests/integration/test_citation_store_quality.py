@@ -76,6 +76,7 @@ def measure(conn: psycopg.Connection[Any], cli: CliRunner) -> dict[str, dict[str
         name = statute["statute"]
         domain.ingest_document(conn, STATUTES / name, code=_code(name), title=f"Labelled {_code(name)}")
     results: dict[str, dict[str, Any]] = {}
+    resolved: dict[str, tuple[int, int]] = {}  # code -> (own-unit references resolved, own-unit references)
     for statute in sets:
         code = _code(statute["statute"])
         done = cli("citations", code, "--json")
@@ -95,6 +96,9 @@ def measure(conn: psycopg.Connection[Any], cli: CliRunner) -> dict[str, dict[str
             for p in statute["pieces"]
             for c in p["citations"]
         ]
+        rows = json.loads(done.stdout)
+        own = [r for r in rows if r["to_code"] == code]
+        resolved[code] = (sum(1 for r in own if r["unresolved"] is None), len(own))
         correct, missed, false_hits = score(labels, found)
         out = results.setdefault(
             statute["language"], {"labelled": 0, "stored": 0, "correct": 0, "missed": [], "false": []}
@@ -104,7 +108,8 @@ def measure(conn: psycopg.Connection[Any], cli: CliRunner) -> dict[str, dict[str
         out["correct"] += correct
         out["missed"] += [(code, *m) for m in missed]
         out["false"] += [(code, *f) for f in false_hits]
-    for out in results.values():
+    results["resolved"] = {"by_code": resolved}
+    for out in (v for k, v in results.items() if k != "resolved"):
         out["precision"] = out["correct"] / out["stored"] if out["stored"] else 1.0
         out["recall"] = out["correct"] / out["labelled"] if out["labelled"] else 1.0
     return results
@@ -124,3 +129,12 @@ def test_stored_citations_of_the_statutes_match_the_labels(measured: dict[str, d
         )
         assert got["precision"] >= precision, (language, got["false"][:20])
         assert got["recall"] >= recall, (language, got["missed"][:20])
+
+
+def test_references_to_the_unit_itself_resolve_to_its_pieces(measured: dict[str, dict[str, Any]]) -> None:
+    """Luật An ninh mạng: every reference to its own provisions names exactly one stored piece."""
+    by_code = measured["resolved"]["by_code"]
+    for code, (done, total) in sorted(by_code.items()):
+        print(f"{code}: {done} of {total} references to its own provisions resolve")
+    done, total = by_code["vn_luat_an_ninh_mang_2018_full"]
+    assert total >= 90 and done == total
