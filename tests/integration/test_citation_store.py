@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import psycopg
@@ -193,3 +194,32 @@ def test_the_commands_list_citations_and_refuse_unknown_names(
         done = cli(*args)
         assert done.returncode != 0 and done.stdout == ""
         assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: "), done.stderr
+
+
+def test_concurrent_operations_on_units_that_cite_each_other_leave_the_citations_current(
+    conn: psycopg.Connection[Any], database_url: str
+) -> None:
+    domain.ingest_document(conn, ACT, code="TA", title="Test Act 2020")
+    domain.ingest_document(conn, OTHER, code="OA", title="Other Act 2021")
+    pieces = {code: _piece(conn, code, "sec_1") for code in ("TA", "OA")}
+    errors: list[BaseException] = []
+
+    def work(code: str) -> None:
+        try:
+            with psycopg.connect(database_url, autocommit=True) as own:
+                for i in range(8):
+                    label = "Section 1" if i % 2 else "Section 9"
+                    domain.rename_piece(own, pieces[code], label=label)
+                    domain.ingest_document(own, OTHER if code == "OA" else ACT, code=code, replace=True)
+        except BaseException as exc:  # a deadlock or any other failure fails the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(code,)) for code in ("TA", "OA")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=90)
+    assert not errors, errors
+    ids = [r[0] for r in conn.execute("SELECT iu_id FROM information_unit")]
+    fresh = sorted((r.content() for i in ids for r in citation_store.detect_unit(conn, i)), key=repr)
+    assert sorted((r.content() for r in citation_store.stored(conn)), key=repr) == fresh

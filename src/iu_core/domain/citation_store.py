@@ -265,6 +265,8 @@ def refresh(
     title_changed: bool,
 ) -> tuple[uuid.UUID, ...]:
     """Bring the stored citations up to date after an operation on ``iu_id``; write the impacts."""
+    with conn.cursor() as cur:
+        cur.execute(_q("lock_citations"))
     resolver = _Resolver(conn)
     before = [Row.from_row(r) for r in _all(conn, "citations_touching", {"iu_id": iu_id})]
 

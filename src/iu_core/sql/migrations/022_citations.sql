@@ -11,17 +11,24 @@
 -- the changed unit's pieces are detected again and the citations of other
 -- units that point at it are resolved again, so the table always equals a
 -- fresh detection over the current pieces.
+--
+-- iu_id and to_iu_id name units without a foreign key on purpose: a foreign
+-- key would take a KEY SHARE lock on the unit's row, which an operation on
+-- that unit holds FOR UPDATE while it waits for its turn to refresh the
+-- citations (one refresh at a time, an advisory lock): two operations would
+-- wait on each other. Units are never deleted, and the pieces (whose rows
+-- are never locked FOR UPDATE) keep their foreign keys.
 
 CREATE TABLE iu_citation (
     citation_id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    iu_id             uuid NOT NULL REFERENCES information_unit (iu_id),  -- the citing unit
+    iu_id             uuid NOT NULL,                                       -- the citing unit
     piece_id          uuid NOT NULL REFERENCES iu_piece (piece_id),        -- the citing piece
     seq               integer NOT NULL CHECK (seq >= 0),  -- order of the citation in the piece
     span_start        integer NOT NULL CHECK (span_start >= 0),
     span_end          integer NOT NULL CHECK (span_end > span_start),
     matched_text      text NOT NULL CHECK (matched_text <> ''),
     cited_eid         text CHECK (cited_eid <> ''),       -- as the text names it; NULL = the whole unit
-    to_iu_id          uuid REFERENCES information_unit (iu_id),  -- NULL: no such unit
+    to_iu_id          uuid,                                      -- NULL: no such unit
     to_piece_id       uuid REFERENCES iu_piece (piece_id),       -- NULL: unresolved, or the whole unit
     to_eid            text,                                      -- the stored eid of to_piece_id
     unresolved        text CHECK (unresolved IN ('no such provision', 'no such unit')),

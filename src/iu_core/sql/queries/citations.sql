@@ -1,6 +1,14 @@
 -- Named queries of the stored citations (iu_core.domain.citation_store). Each
 -- block: a "-- name --" line, then one statement with %(name)s parameters.
 
+-- lock_citations --
+-- One refresh of the stored citations at a time, until the transaction ends:
+-- an operation on one unit resolves the citations of others against the
+-- eids it sees, so a concurrent operation on a unit that cites it waits and
+-- then reads the committed state. Taken last in every operation (after the
+-- unit's row lock), so no two operations wait on each other in a cycle.
+SELECT pg_advisory_xact_lock(hashtext('iu_core.citations'))
+
 -- held_units --
 -- Every unit IU Core holds: the titles a reference may name.
 SELECT iu_id, code, title FROM information_unit ORDER BY code
