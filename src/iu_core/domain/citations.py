@@ -37,6 +37,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 LANGUAGES = ("en", "vi")
 
@@ -150,7 +151,13 @@ def _items_span(items: list[_Item], first_start: int, chain_end: int) -> list[tu
 
 
 def _title_pattern(unit_titles: Mapping[str, str], language: str) -> re.Pattern[str] | None:
-    titles = sorted({t.strip() for t in unit_titles.values() if t.strip()}, key=len, reverse=True)
+    return _titles_pattern(tuple(unit_titles.values()), language)
+
+
+@lru_cache(maxsize=64)
+def _titles_pattern(values: tuple[str, ...], language: str) -> re.Pattern[str] | None:
+    """The pattern of a set of titles, built once for the many pieces detected with the same titles."""
+    titles = sorted({t.strip() for t in values if t.strip()}, key=len, reverse=True)
     if not titles:
         return None
     alternatives = "|".join(re.escape(t).replace(r"\ ", r"\s+") for t in titles)
