@@ -223,3 +223,16 @@ def test_concurrent_operations_on_units_that_cite_each_other_leave_the_citations
     ids = [r[0] for r in conn.execute("SELECT iu_id FROM information_unit")]
     fresh = sorted((r.content() for i in ids for r in citation_store.detect_unit(conn, i)), key=repr)
     assert sorted((r.content() for r in citation_store.stored(conn)), key=repr) == fresh
+
+
+def test_a_reference_may_name_a_unit_by_its_short_title(conn: psycopg.Connection[Any]) -> None:
+    domain.ingest_document(conn, ACT, code="TA", title="Test Act 2020 (c. 12)")
+    domain.ingest_document(conn, OTHER, code="OA", title="Other Act 2021")
+    [row] = citation_store.citations_of(conn, "OA")
+    assert (row["to_code"], row["to_eid"], row["unresolved"]) == ("TA", "sec_2", None)
+    law = "Luật Mẫu\n\nĐiều 1. Phạm vi\nÁp dụng khoản 1 Điều 1 Luật Thử nghiệm.\n"
+    domain.ingest_document(conn, law, code="LM", title="Luật Mẫu")
+    held = "Luật Thử nghiệm\n\nĐiều 1. Phạm vi\n1. Nội dung.\n"
+    domain.ingest_document(conn, held, code="LT", title="Luật Thử nghiệm số 1/2020/QH14")
+    [row] = citation_store.citations_of(conn, "LM")
+    assert (row["to_code"], row["to_eid"], row["unresolved"]) == ("LT", "art_1__para_1", None)

@@ -26,6 +26,7 @@ says ``no such unit`` or ``no such provision``.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -58,6 +59,23 @@ def _all(conn: Conn, name: str, params: Mapping[str, Any] | None = None) -> list
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(_q(name), params or {})
         return cur.fetchall()
+
+
+# What a short title leaves out of a unit's title: a trailing number (" số 24/2018/QH14")
+# or a chapter or date in brackets (" (c. 35)").
+_TITLE_TAIL = re.compile(r"(?:\s+số\s+\S+|\s*\([^()]*\))\s*$")
+
+
+def short_title(title: str) -> str | None:
+    """The title without its trailing number or bracket (None: nothing to leave out)."""
+    short = _TITLE_TAIL.sub("", title.strip()).strip()
+    return short if short and short != title.strip() and len(short.split()) >= 2 else None
+
+
+def names(title: str) -> str | tuple[str, ...]:
+    """The names a reference may give a unit: its title, and its short title when it has one."""
+    short = short_title(title)
+    return title if short is None else (title, short)
 
 
 def language_of(text: str) -> str:
@@ -106,8 +124,9 @@ class _Resolver:
         self.code_to_id: dict[str, uuid.UUID] = {u["code"]: u["iu_id"] for u in units}
         self.id_to_code: dict[uuid.UUID, str] = {u["iu_id"]: u["code"] for u in units}
         self.titles: dict[str, str] = {u["code"]: u["title"] for u in units if u["title"].strip()}
+        self.names: dict[str, str | tuple[str, ...]] = {code: names(t) for code, t in self.titles.items()}
         self._eids: dict[uuid.UUID, dict[str, uuid.UUID]] = {}
-        self._titles_for: dict[uuid.UUID, dict[str, str]] = {}
+        self._titles_for: dict[uuid.UUID, dict[str, str | tuple[str, ...]]] = {}
         self._locators: dict[uuid.UUID, Callable[[str], str | None]] = {}
 
     @staticmethod
@@ -120,7 +139,7 @@ class _Resolver:
             self._eids[iu_id] = self.active(self.conn, iu_id)
         return self._eids[iu_id]
 
-    def titles_for(self, iu_id: uuid.UUID) -> dict[str, str]:
+    def titles_for(self, iu_id: uuid.UUID) -> dict[str, str | tuple[str, ...]]:
         """The titles of the other units: what a piece of ``iu_id`` may name.
 
         A unit's own title in its text (a running header, its name in its
@@ -128,7 +147,7 @@ class _Resolver:
         """
         if iu_id not in self._titles_for:
             own = self.id_to_code.get(iu_id)
-            self._titles_for[iu_id] = {code: t for code, t in self.titles.items() if code != own}
+            self._titles_for[iu_id] = {code: n for code, n in self.names.items() if code != own}
         return self._titles_for[iu_id]
 
     def target(self, iu_id: uuid.UUID, eid: str | None) -> tuple[uuid.UUID | None, str | None, str | None]:
@@ -289,6 +308,7 @@ def refresh(
     #    else their citations of the unit resolved again.
     pointing = {r.piece_id for r in before if r.iu_id != iu_id}
     title = next((t for code, t in resolver.titles.items() if resolver.code_to_id[code] == iu_id), "")
+    title = short_title(title) or title  # a piece naming the title names its short title too
     again: list[Row] = [r for r in before if r.iu_id == iu_id and redo is not None and r.piece_id not in redo]
     if title_changed and title.strip():
         naming = _all(conn, "pieces_naming", {"iu_id": iu_id, "pattern": title_pattern(title)})

@@ -10,7 +10,7 @@ Pure Python, no database. ``language`` is ``"en"`` or ``"vi"``. ``here`` is the
 ``eid`` of the piece the text belongs to; relative references (``subsection
 (2)``, ``this Part``, ``khoản 1 Điều này``) are resolved from it.
 ``unit_titles`` maps the code of each unit IU Core holds to its title or short
-title; a reference that names one of them targets that unit.
+title (or a tuple of both); a reference that names one of them targets that unit.
 
 Every citation carries its exact span in ``text`` (``text[start:end] ==
 citation.text``), the cited unit (``None`` = the citing unit), the cited
@@ -43,6 +43,9 @@ LANGUAGES = ("en", "vi")
 
 NO_POSITION = "relative reference without the citing provision's eid"
 NO_UNIT = "no such unit"
+
+# code -> the title of a unit IU Core holds, or its names (title, short title, ...)
+UnitTitles = Mapping[str, str | tuple[str, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +153,12 @@ def _items_span(items: list[_Item], first_start: int, chain_end: int) -> list[tu
 # ---------------------------------------------------------------- titles
 
 
-def _title_pattern(unit_titles: Mapping[str, str], language: str) -> re.Pattern[str] | None:
-    return _titles_pattern(tuple(unit_titles.values()), language)
+def _names(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else value
+
+
+def _title_pattern(unit_titles: UnitTitles, language: str) -> re.Pattern[str] | None:
+    return _titles_pattern(tuple(n for v in unit_titles.values() for n in _names(v)), language)
 
 
 @lru_cache(maxsize=64)
@@ -166,10 +173,10 @@ def _titles_pattern(values: tuple[str, ...], language: str) -> re.Pattern[str] |
     return re.compile(rf"(?P<title>{alternatives})(?:\s+số\s+\d+/\d{{4}}/[\wĐđ-]+)?(?![\w])")
 
 
-def _unit_code(unit_titles: Mapping[str, str], title: str) -> str | None:
+def _unit_code(unit_titles: UnitTitles, title: str) -> str | None:
     wanted = " ".join(title.split()).casefold()
-    for code, candidate in unit_titles.items():
-        if " ".join(candidate.split()).casefold() == wanted:
+    for code, names in unit_titles.items():
+        if any(" ".join(candidate.split()).casefold() == wanted for candidate in _names(names)):
             return code
     return None
 
@@ -306,7 +313,7 @@ def _en_list(
 
 
 def _en_unit_tail(
-    text: str, pos: int, titles: re.Pattern[str] | None, unit_titles: Mapping[str, str]
+    text: str, pos: int, titles: re.Pattern[str] | None, unit_titles: UnitTitles
 ) -> tuple[str | None, str | None, int]:
     """(unit code, unresolved reason, end) after ``of the ... Act 1984``."""
     if (match := _EN_THIS_UNIT.match(text, pos)) is not None:
@@ -332,7 +339,7 @@ def _heading(text: str, start: int, end: int) -> bool:
     return stripped[0].isupper() and not rest.startswith(("(",))
 
 
-def _detect_en(text: str, here: str | None, unit_titles: Mapping[str, str]) -> list[Citation]:
+def _detect_en(text: str, here: str | None, unit_titles: UnitTitles) -> list[Citation]:
     found: list[Citation] = []
     taken: list[tuple[int, int]] = []
     titles = _title_pattern(unit_titles, "en")
@@ -523,7 +530,7 @@ def _vi_level(text: str, pos: int, level: str) -> tuple[list[_Item] | None, int,
     return items, pos, end
 
 
-def _detect_vi(text: str, here: str | None, unit_titles: Mapping[str, str]) -> list[Citation]:
+def _detect_vi(text: str, here: str | None, unit_titles: UnitTitles) -> list[Citation]:
     found: list[Citation] = []
     taken_until = -1
     titles = _title_pattern(unit_titles, "vi")
@@ -572,7 +579,7 @@ def _vi_chain(
     start: int,
     here: str | None,
     titles: re.Pattern[str] | None,
-    unit_titles: Mapping[str, str],
+    unit_titles: UnitTitles,
 ) -> list[Citation]:
     levels: list[tuple[str, list[_Item] | None, int, int]] = []
     pos = start
@@ -710,7 +717,7 @@ def detect(
     *,
     language: str,
     here: str | None = None,
-    unit_titles: Mapping[str, str] | None = None,
+    unit_titles: UnitTitles | None = None,
 ) -> tuple[Citation, ...]:
     """Every reference in ``text``, in order of position."""
     titles = unit_titles or {}
