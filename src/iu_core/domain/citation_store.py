@@ -9,11 +9,13 @@ API::
     language_of(text) -> "en" | "vi"
 
 ``refresh`` runs inside the transaction of every ingest, re-ingest and
-structure operation (``operation_core.finish``): the changed unit's active
-pieces are detected again (their ``here`` is their current eid); the
-citations of other units that point at it are resolved again against its
-current eids (and, when the unit is new or its title changed, the pieces of
-other units that name that title are detected again). Then one
+structure operation (``operation_core.finish``), one refresh at a time (an
+advisory lock): the changed unit's pieces whose text or eid the operation
+changed (every piece after an ingest) are detected again, their ``here``
+being their current eid, and the citations of its other pieces and of other
+units that point at it are resolved again against its current eids (when the
+unit is new or its title changed, the pieces of other units that name that
+title are detected again instead). Then one
 ``iu_citation_impacted`` event is written per citing piece whose cited
 provision the operation deprecated, moved, split, merged or renumbered, or
 whose citation became unresolved.
