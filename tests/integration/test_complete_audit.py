@@ -255,6 +255,8 @@ RECORDED_ELSEWHERE: dict[str, str] = {
 READ_ONLY = {
     "allowlist show",
     "audit",
+    "citations",
+    "cited-by",
     "export",  # writes a file the user names (or stdout), never the database
     "show",
     "console user list",

@@ -7,7 +7,7 @@ import json
 import pytest
 from bench.citations_bench import evaluate, main
 
-from iu_core.domain.citations import NO_POSITION, NO_UNIT, Citation, detect, locate
+from iu_core.domain.citations import NO_POSITION, NO_UNIT, Citation, detect, locate, locator
 
 UNITS = {
     "dpa": "Data Protection Act 2018",
@@ -166,6 +166,12 @@ def test_headings_are_the_provision_itself_not_references() -> None:
     assert detect("Điều 5. Biện pháp bảo vệ\nNội dung", language="vi") == ()
     assert detect("Chương II\nBẢO VỆ AN NINH MẠNG", language="vi") == ()
     assert detect("Article 1\nSubject-matter and objectives", language="en") == ()
+    assert detect("Section 1 Purpose\nThis Act applies.", language="en") == ()
+    assert detect("### Article 5 Reporting faults\nReport them.", language="en") == ()
+    assert detect("## Điều 4. Thời gian\nNội dung.", language="vi") == ()
+    # a line that opens with a reference that goes on is still a reference
+    (citation,) = detect("Section 2 of this Act applies.", language="en")
+    assert citation.eid == "sec_2"
 
 
 def test_ordinary_words_are_not_references() -> None:
@@ -291,3 +297,29 @@ def test_a_cited_eid_that_names_nothing_or_several_pieces_is_not_located() -> No
     assert locate("art_99", STORED) is None
     assert locate("art_5", STORED) is None  # chp_I__art_5 and hcontainer_1__art_5
     assert locate("rt_16__para_1", STORED) is None  # a whole component, not a text suffix
+
+
+def test_the_locator_finds_what_locate_finds() -> None:
+    stored = [
+        "chp_III__art_16",
+        "chp_III__art_16__para_1",
+        "chp_I__art_5",
+        "art_5",
+        "sec_2__subsec_1",
+        "body",
+    ]
+    find = locator(stored)
+    for eid in (
+        "art_16__para_1",
+        "art_16",
+        "chp_3__art_16",
+        "ART_5",
+        "art_5",
+        "subsec_1",
+        "sec_2",
+        "para_1",
+        "x",
+    ):
+        assert find(eid) == locate(eid, stored), eid
+    assert find("chp_3__art_16__para_1") == "chp_III__art_16__para_1"
+    assert find("art_5") is None  # two pieces end with it

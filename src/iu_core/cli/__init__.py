@@ -20,6 +20,7 @@ from iu_core.actor import ACTOR_ENV, name_actor
 from iu_core.cli import (
     allowlist,
     audit,
+    citations,
     console,
     db,
     dead_letters,
@@ -121,6 +122,7 @@ NOUNS = (
     show,
     export,
     relations,
+    citations,
     events,
     seam,
     gate,

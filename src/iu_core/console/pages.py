@@ -9,6 +9,7 @@ import hashlib
 import html
 import json
 import re
+import uuid
 from urllib.parse import urlencode
 
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -17,6 +18,7 @@ from iu_core import domain, ops
 from iu_core.console import chart, exchange, route_form, views
 from iu_core.console.app import Console, Ctx
 from iu_core.delivery_seam import DELIVERY_TARGET_KINDS
+from iu_core.domain import citation_store
 from iu_core.domain import provisions as domain_provisions
 from iu_core.errors import IuCoreError
 
@@ -270,7 +272,15 @@ def provision(console: Console, ctx: Ctx) -> Response:
         "deliveries": views.provision_deliveries(ctx.conn, str(unit.iu_id), data["piece_id"]),
         "report": views.stored_report(ctx.conn, code),
     }
+    data.update(_citation_links(ctx, data["piece_id"]))
     return console.render(ctx.request, "provision.html", context)
+
+
+def _citation_links(ctx: Ctx, piece_id: str) -> dict[str, object]:
+    """What the provision's text cites and which provisions cite it (_provision_citations.html)."""
+    key = uuid.UUID(piece_id)
+    cites, cited_by = citation_store.links_of_pieces(ctx.conn, [key])
+    return {"cites": cites.get(key, []), "cited_by": cited_by.get(key, [])}
 
 
 def audit(console: Console, ctx: Ctx) -> Response:

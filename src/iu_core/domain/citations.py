@@ -5,12 +5,13 @@ API::
     detect(text, *, language, here=None, unit_titles={}) -> tuple[Citation, ...]
     locate(eid, eids) -> str | None
     names(eid, stored) -> bool
+    locator(eids) -> (eid -> str | None)     # locate, indexed once for many eids
 
 Pure Python, no database. ``language`` is ``"en"`` or ``"vi"``. ``here`` is the
 ``eid`` of the piece the text belongs to; relative references (``subsection
 (2)``, ``this Part``, ``khoản 1 Điều này``) are resolved from it.
 ``unit_titles`` maps the code of each unit IU Core holds to its title or short
-title; a reference that names one of them targets that unit.
+title (or a tuple of both); a reference that names one of them targets that unit.
 
 Every citation carries its exact span in ``text`` (``text[start:end] ==
 citation.text``), the cited unit (``None`` = the citing unit), the cited
@@ -35,13 +36,17 @@ provision itself, not a reference to it, and is not reported.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 LANGUAGES = ("en", "vi")
 
 NO_POSITION = "relative reference without the citing provision's eid"
 NO_UNIT = "no such unit"
+
+# code -> the title of a unit IU Core holds, or its names (title, short title, ...)
+UnitTitles = Mapping[str, str | tuple[str, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +154,18 @@ def _items_span(items: list[_Item], first_start: int, chain_end: int) -> list[tu
 # ---------------------------------------------------------------- titles
 
 
-def _title_pattern(unit_titles: Mapping[str, str], language: str) -> re.Pattern[str] | None:
-    titles = sorted({t.strip() for t in unit_titles.values() if t.strip()}, key=len, reverse=True)
+def _names(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else value
+
+
+def _title_pattern(unit_titles: UnitTitles, language: str) -> re.Pattern[str] | None:
+    return _titles_pattern(tuple(n for v in unit_titles.values() for n in _names(v)), language)
+
+
+@lru_cache(maxsize=64)
+def _titles_pattern(values: tuple[str, ...], language: str) -> re.Pattern[str] | None:
+    """The pattern of a set of titles, built once for the many pieces detected with the same titles."""
+    titles = sorted({t.strip() for t in values if t.strip()}, key=len, reverse=True)
     if not titles:
         return None
     alternatives = "|".join(re.escape(t).replace(r"\ ", r"\s+") for t in titles)
@@ -159,10 +174,10 @@ def _title_pattern(unit_titles: Mapping[str, str], language: str) -> re.Pattern[
     return re.compile(rf"(?P<title>{alternatives})(?:\s+số\s+\d+/\d{{4}}/[\wĐđ-]+)?(?![\w])")
 
 
-def _unit_code(unit_titles: Mapping[str, str], title: str) -> str | None:
+def _unit_code(unit_titles: UnitTitles, title: str) -> str | None:
     wanted = " ".join(title.split()).casefold()
-    for code, candidate in unit_titles.items():
-        if " ".join(candidate.split()).casefold() == wanted:
+    for code, names in unit_titles.items():
+        if any(" ".join(candidate.split()).casefold() == wanted for candidate in _names(names)):
             return code
     return None
 
@@ -299,7 +314,7 @@ def _en_list(
 
 
 def _en_unit_tail(
-    text: str, pos: int, titles: re.Pattern[str] | None, unit_titles: Mapping[str, str]
+    text: str, pos: int, titles: re.Pattern[str] | None, unit_titles: UnitTitles
 ) -> tuple[str | None, str | None, int]:
     """(unit code, unresolved reason, end) after ``of the ... Act 1984``."""
     if (match := _EN_THIS_UNIT.match(text, pos)) is not None:
@@ -314,9 +329,9 @@ def _en_unit_tail(
 
 
 def _heading(text: str, start: int, end: int) -> bool:
-    """A bare ``Article 1``/``Điều 5.``/``Chương II`` opening its line is a heading."""
+    """A bare ``Article 1``/``Điều 5.``/``Chương II`` opening its line (after any ``#``) is a heading."""
     line_start = text.rfind("\n", 0, start) + 1
-    if text[line_start:start].strip():
+    if text[line_start:start].strip().lstrip("#").strip():
         return False
     rest = text[end : text.find("\n", end) if "\n" in text[end:] else len(text)]
     stripped = rest.lstrip()
@@ -325,7 +340,7 @@ def _heading(text: str, start: int, end: int) -> bool:
     return stripped[0].isupper() and not rest.startswith(("(",))
 
 
-def _detect_en(text: str, here: str | None, unit_titles: Mapping[str, str]) -> list[Citation]:
+def _detect_en(text: str, here: str | None, unit_titles: UnitTitles) -> list[Citation]:
     found: list[Citation] = []
     taken: list[tuple[int, int]] = []
     titles = _title_pattern(unit_titles, "en")
@@ -347,7 +362,8 @@ def _detect_en(text: str, here: str | None, unit_titles: Mapping[str, str]) -> l
         if parsed is None:
             continue
         items, end = parsed
-        if kind in ("art", "part", "chp") and _heading(text, match.start(), end) and len(items) == 1:
+        heading_kinds = ("art", "part", "chp", "sec") if keyword == "Section" else ("art", "part", "chp")
+        if kind in heading_kinds and _heading(text, match.start(), end) and len(items) == 1:
             continue
         outer: list[str] = []
         if kind == "chp" and (title_part := _EN_TITLE_PART.match(text, end)) is not None:
@@ -515,7 +531,7 @@ def _vi_level(text: str, pos: int, level: str) -> tuple[list[_Item] | None, int,
     return items, pos, end
 
 
-def _detect_vi(text: str, here: str | None, unit_titles: Mapping[str, str]) -> list[Citation]:
+def _detect_vi(text: str, here: str | None, unit_titles: UnitTitles) -> list[Citation]:
     found: list[Citation] = []
     taken_until = -1
     titles = _title_pattern(unit_titles, "vi")
@@ -564,7 +580,7 @@ def _vi_chain(
     start: int,
     here: str | None,
     titles: re.Pattern[str] | None,
-    unit_titles: Mapping[str, str],
+    unit_titles: UnitTitles,
 ) -> list[Citation]:
     levels: list[tuple[str, list[_Item] | None, int, int]] = []
     pos = start
@@ -700,12 +716,31 @@ def _to_roman(value: int) -> str:
     return out
 
 
+def locator(eids: Iterable[str]) -> Callable[[str], str | None]:
+    """``locate`` against one set of stored eids, indexed once for many cited eids.
+
+    ``locator(eids)(eid) == locate(eid, eids)`` for every eid: each stored eid
+    is filed under every whole-component ending of its canonical form.
+    """
+    index: dict[str, list[str]] = {}
+    for stored in eids:
+        parts = _canonical(stored).split("__")
+        for i in range(len(parts)):
+            index.setdefault("__".join(parts[i:]), []).append(stored)
+
+    def find(eid: str) -> str | None:
+        found = index.get(_canonical(eid), [])
+        return found[0] if len(found) == 1 else None
+
+    return find
+
+
 def detect(
     text: str,
     *,
     language: str,
     here: str | None = None,
-    unit_titles: Mapping[str, str] | None = None,
+    unit_titles: UnitTitles | None = None,
 ) -> tuple[Citation, ...]:
     """Every reference in ``text``, in order of position."""
     titles = unit_titles or {}

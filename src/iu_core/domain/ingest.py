@@ -214,7 +214,7 @@ def _create(conn: Conn, code: str, title: str, cut: _Cut, actor: str | None) -> 
             insert(child, piece_id, i)
 
     insert(root, None, 0)
-    operation = _close(conn, unit.iu_id, operation_id, "autocut", ids, ids, [], {})
+    operation = _close(conn, unit.iu_id, operation_id, "autocut", ids, ids, [], {}, title_changed=True)
     return IngestResult(
         unit, True, True, operation, (created_event, *operation.event_ids), source=cut.extracted.summary()
     )
@@ -229,8 +229,10 @@ def _close(
     created: list[uuid.UUID],
     deprecated: list[uuid.UUID],
     outcome: dict[str, Any],
+    *,
+    title_changed: bool = False,
 ) -> OperationResult:
-    change = Change(list(pieces), list(created), list(deprecated), dict(outcome))
+    change = Change(list(pieces), list(created), list(deprecated), dict(outcome), title_changed)
     return finish(conn, iu_id, operation_id, operation_type, change)
 
 
@@ -357,7 +359,17 @@ def _replace(conn: Conn, unit: Unit, title: str, cut: _Cut, actor: str | None) -
         "deprecated": len(deprecated),
     }
     outcome = {"changed": changed, "moved": moved, "counts": counts, "title": title}
-    operation = _close(conn, unit.iu_id, operation_id, "reingest", touched, created, deprecated, outcome)
+    operation = _close(
+        conn,
+        unit.iu_id,
+        operation_id,
+        "reingest",
+        touched,
+        created,
+        deprecated,
+        outcome,
+        title_changed=title != unit.title,
+    )
     store.execute(conn, "touch_unit", {"iu_id": unit.iu_id})
     refreshed = store.unit_by_code(conn, unit.code)
     return IngestResult(

@@ -15,6 +15,9 @@ STRUCTURE_PIECE_DEPRECATED = "structure_piece_deprecated"
 IU_CREATED = "iu_created"
 IU_RELATION_ADDED = "iu_relation_added"
 IU_RELATION_REMOVED = "iu_relation_removed"
+# A citing piece whose cited provision an operation deprecated, moved, split,
+# merged or renumbered, or whose citation became unresolved (domain.citation_store).
+IU_CITATION_IMPACTED = "iu_citation_impacted"
 STRUCTURE_EVENT_TYPES = (STRUCTURE_OP_APPLIED, STRUCTURE_PIECE_DEPRECATED)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iu_core import tracing
-from iu_core.domain import store
+from iu_core.domain import citation_store, store
 from iu_core.domain.model import OperationResult, Piece, Tree
 from iu_core.errors import Refused
 
@@ -31,6 +31,8 @@ class Change:
     created: list[uuid.UUID] = field(default_factory=list)
     deprecated: list[uuid.UUID] = field(default_factory=list)
     outcome: dict[str, Any] = field(default_factory=dict)
+    # The unit is new or its title changed: other units may now name it.
+    title_changed: bool = False
 
 
 Apply = Callable[[Conn, Tree, uuid.UUID, uuid.UUID, Change], None]
@@ -107,6 +109,19 @@ def finish(
         deprecated=change.deprecated,
         eids=eids,
         previous_eids=previous,
+    )
+    # The citations follow the text and the numbering, in the same transaction;
+    # citing pieces whose cited provision changed are told (iu_citation_impacted
+    # events, found in the outbox; event_ids stays the structure events).
+    citation_store.refresh(
+        conn,
+        iu_id,
+        operation_id=operation_id,
+        operation_type=operation_type,
+        touched=pieces,
+        deprecated=change.deprecated,
+        eids=eids,
+        title_changed=change.title_changed,
     )
     return OperationResult(
         operation_id=operation_id,

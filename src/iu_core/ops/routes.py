@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 from iu_core.codes import validate_code
 from iu_core.delivery import kinds
 from iu_core.domain.model import (
+    IU_CITATION_IMPACTED,
     IU_CREATED,
     IU_RELATION_ADDED,
     IU_RELATION_REMOVED,
@@ -43,7 +44,14 @@ OPERATIONAL_EVENT_TYPES = frozenset(
 # --allow-unknown-event-type (or an event of that type already in the outbox).
 KNOWN_EVENT_TYPES = (
     frozenset(
-        {STRUCTURE_OP_APPLIED, STRUCTURE_PIECE_DEPRECATED, IU_CREATED, IU_RELATION_ADDED, IU_RELATION_REMOVED}
+        {
+            STRUCTURE_OP_APPLIED,
+            STRUCTURE_PIECE_DEPRECATED,
+            IU_CREATED,
+            IU_RELATION_ADDED,
+            IU_RELATION_REMOVED,
+            IU_CITATION_IMPACTED,
+        }
     )
     | OPERATIONAL_EVENT_TYPES
 )

@@ -105,6 +105,17 @@ class RelationFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class CitationFacts:
+    """A stored citation: outgoing, ``code`` is the cited unit (None: not held); incoming, the citing one."""
+
+    from_eid: str | None  # the citing provision
+    text: str
+    code: str | None
+    eid: str | None  # the cited provision (as stored, or as the text names it when unresolved)
+    unresolved: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ReportData:
     """Everything one report shows, as read in one snapshot."""
 
@@ -114,6 +125,9 @@ class ReportData:
     operations: tuple[OperationFacts, ...]  # in the order they were applied
     relations_out: tuple[RelationFacts, ...]
     relations_in: tuple[RelationFacts, ...]
+    # the references written in the unit, and those of other units to it (now: not kept for --as-of)
+    citations_out: tuple[CitationFacts, ...] = ()
+    citations_in: tuple[CitationFacts, ...] = ()
 
     @property
     def event_seq(self) -> int:
@@ -174,6 +188,8 @@ class ReportData:
             ),
             relations_out=_relations(data.get("relations_out")),
             relations_in=_relations(data.get("relations_in")),
+            citations_out=_citations(data.get("citations_out")),
+            citations_in=_citations(data.get("citations_in")),
         )
 
 
@@ -208,6 +224,19 @@ def _relations(rows: Any) -> tuple[RelationFacts, ...]:
             title=str(r.get("title") or ""),
             actor=str(r.get("actor") or ""),
             created_at=_when(r["created_at"]),
+        )
+        for r in rows or []
+    )
+
+
+def _citations(rows: Any) -> tuple[CitationFacts, ...]:
+    return tuple(
+        CitationFacts(
+            from_eid=r.get("from_eid"),
+            text=" ".join(str(r.get("text") or "").split()),
+            code=r.get("code"),
+            eid=r.get("eid"),
+            unresolved=r.get("unresolved"),
         )
         for r in rows or []
     )
@@ -251,6 +280,8 @@ def collect(conn: Conn, iu_id: uuid.UUID, as_of: dt.datetime | None = None) -> R
         operations=tuple(o for o in data.operations if o.applied_at <= as_of),
         relations_out=tuple(r for r in data.relations_out if r.created_at <= as_of),
         relations_in=tuple(r for r in data.relations_in if r.created_at <= as_of),
+        citations_out=(),  # citations are kept as they are now, not as they were
+        citations_in=(),
         last_event=None
         if last is None
         else EventFacts(last["event_id"], last["event_seq"], last["event_type"], _when(last["occurred_at"])),

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
-from iu_core.report.collect import OperationFacts, PieceFacts, RelationFacts, ReportData
+from iu_core.report.collect import CitationFacts, OperationFacts, PieceFacts, RelationFacts, ReportData
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +87,14 @@ class Report:
     @property
     def relations_in(self) -> tuple[RelationFacts, ...]:
         return self.data.relations_in
+
+    @property
+    def citations_out(self) -> tuple[CitationFacts, ...]:
+        return self.data.citations_out
+
+    @property
+    def citations_in(self) -> tuple[CitationFacts, ...]:
+        return self.data.citations_in
 
 
 def outline(pieces: tuple[PieceFacts, ...]) -> tuple[OutlineEntry, ...]:

@@ -113,6 +113,22 @@ def render_json(report: Report, generated: str) -> dict[str, Any]:
                 ("incoming", report.relations_in),
             )
         },
+        "citations": {
+            direction: [
+                {
+                    "from_eid": c.from_eid,
+                    "text": c.text,
+                    "code": c.code,
+                    "eid": c.eid,
+                    "unresolved": c.unresolved,
+                }
+                for c in citations
+            ]
+            for direction, citations in (
+                ("outgoing", report.citations_out),
+                ("incoming", report.citations_in),
+            )
+        },
     }
 
 

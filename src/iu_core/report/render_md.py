@@ -1,10 +1,11 @@
-"""A report as Markdown: a summary table, the indented outline, the history, the relations."""
+"""A report as Markdown: a summary table, the indented outline, the history, the relations, the citations."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
 
+from iu_core.report.collect import CitationFacts
 from iu_core.report.model import Name, Report
 
 # How many touched pieces an operation lists (the JSON lists them all).
@@ -98,4 +99,29 @@ def render_markdown(report: Report, generated: str) -> str:
                 f"(by {escape(r.actor)}, {when(r.created_at)})"
             )
         lines.append("")
+    lines += ["## Citations", ""]
+    for heading, citations in (("Outgoing", report.citations_out), ("Incoming", report.citations_in)):
+        lines += [f"### {heading}", ""]
+        if not citations:
+            lines.append("None.")
+        for cite in citations:
+            lines.append(f"- {_citation(cite, own=u.code, incoming=heading == 'Incoming')}")
+        lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _eid(eid: str | None, missing: str) -> str:
+    """An eid as a code span (eids are letters, digits, ``_ . -``; anything else is dropped)."""
+    return "`" + re.sub(r"[^\w.-]", "", eid) + "`" if eid else missing
+
+
+def _citation(c: CitationFacts, *, own: str, incoming: bool) -> str:
+    """``sec_3`` “section 2” → ``sec_2`` (another unit's code before its eids; why, when unresolved)."""
+    source = _eid(c.from_eid, "?")
+    target = _eid(c.eid, "(the unit)")
+    if incoming:
+        source = f"**{escape(c.code or '?')}** {source}"
+    elif c.code is not None and c.code != own:
+        target = f"**{escape(c.code)}** {target}"
+    why = f" ({escape(c.unresolved)})" if c.unresolved else ""
+    return f"{source} “{escape(c.text)}” → {target}{why}"

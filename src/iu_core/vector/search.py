@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 
-from iu_core.domain import citations
+from iu_core.domain import citation_store, citations
 from iu_core.domain import store as domain_store
 from iu_core.domain.eid import piece_eids
 from iu_core.errors import IuCoreError
@@ -73,9 +73,15 @@ class SearchHit:
     snippet: str
     calibrated: float | None = None  # language="any": the score above its language's pool mean
     identified: bool = False  # the question names this provision by its identifier
+    # the provision's stored citations: what its text cites (matched_text, cited_eid, to_code,
+    # to_eid, unresolved) and the provisions that cite it (from_code, from_eid, matched_text)
+    cites: tuple[dict[str, Any], ...] = field(default=(), hash=False)
+    cited_by: tuple[dict[str, Any], ...] = field(default=(), hash=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        out = {name: getattr(self, name) for name in self.__slots__}
+        out["cites"], out["cited_by"] = list(self.cites), list(self.cited_by)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +303,7 @@ def search(
         rows = (named + [r for r in rows if r[1] not in named_ids])[:limit]
 
     eids = _eids(conn, rows)
+    cites, cited_by = citation_store.links_of_pieces(conn, [r[1] for r in rows])
     hits = tuple(
         SearchHit(
             score=round(float(r[9]), 4),
@@ -312,6 +319,8 @@ def search(
             snippet=snippet(r[8]),
             calibrated=round(calibrated[r[1]], 3) if r[1] in calibrated else None,
             identified=r[1] in named_ids,
+            cites=tuple(cites.get(r[1], ())),
+            cited_by=tuple(cited_by.get(r[1], ())),
         )
         for r in rows
     )

@@ -1,5 +1,5 @@
 -- Everything a structure report shows about one IU, read in ONE statement so
--- that it comes from one snapshot: the tree, the journal, the relations and
+-- that it comes from one snapshot: the tree, the journal, the relations, the citations and
 -- the IU's newest event agree with each other even while editors work (the
 -- worker's transaction is READ COMMITTED: separate statements could each see
 -- a different committed state).
@@ -66,7 +66,27 @@ SELECT jsonb_build_object(
                    ORDER BY r.relation_type, f.code)
           FROM public.iu_relation r
           JOIN public.information_unit f ON f.iu_id = r.from_iu_id
-         WHERE r.to_iu_id = u.iu_id), '[]'::jsonb))
+         WHERE r.to_iu_id = u.iu_id), '[]'::jsonb),
+    -- the references written in the unit's active pieces, and those of other
+    -- units that resolve to one of its pieces (iu_citation)
+    'citations_out', coalesce((
+        SELECT jsonb_agg(jsonb_build_object(
+                   'from_eid', p.eid, 'text', c.matched_text, 'code', t.code,
+                   'eid', coalesce(c.to_eid, c.cited_eid), 'unresolved', c.unresolved)
+                   ORDER BY p.eid COLLATE "C", c.seq)
+          FROM public.iu_citation c
+          JOIN public.iu_piece p ON p.piece_id = c.piece_id
+          LEFT JOIN public.information_unit t ON t.iu_id = c.to_iu_id
+         WHERE c.iu_id = u.iu_id), '[]'::jsonb),
+    'citations_in', coalesce((
+        SELECT jsonb_agg(jsonb_build_object(
+                   'from_eid', p.eid, 'text', c.matched_text, 'code', f.code,
+                   'eid', c.to_eid, 'unresolved', c.unresolved)
+                   ORDER BY f.code, p.eid COLLATE "C", c.seq)
+          FROM public.iu_citation c
+          JOIN public.iu_piece p ON p.piece_id = c.piece_id
+          JOIN public.information_unit f ON f.iu_id = c.iu_id
+         WHERE c.to_iu_id = u.iu_id AND c.iu_id <> u.iu_id), '[]'::jsonb))
   FROM public.information_unit u
  WHERE u.iu_id = p_iu_id
 $$;
