@@ -37,8 +37,8 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
+from iu_core.domain import store
 from iu_core.domain.citations import NO_UNIT, detect, locator
 from iu_core.domain.model import IU_CITATION_IMPACTED
 from iu_core.sqlfiles import queries
@@ -47,7 +47,6 @@ Conn = psycopg.Connection[Any]
 
 NO_SUCH_PROVISION = "no such provision"
 NO_SUCH_UNIT = "no such unit"
-SCHEMA_VERSION = "1.0"
 
 # Letters only Vietnamese writes (lower case): a unit whose text has them is read as Vietnamese.
 _VI_LETTERS = frozenset("ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ")
@@ -411,7 +410,6 @@ def _impacts(
     for piece_id in sorted(per_piece, key=str):
         unit_id = citing_unit[piece_id]
         payload = {
-            "schema_version": SCHEMA_VERSION,
             "event_type": IU_CITATION_IMPACTED,
             "iu_id": str(unit_id),
             "code": resolver.id_to_code.get(unit_id),
@@ -423,14 +421,8 @@ def _impacts(
             "operation_type": operation_type,
             "citations": per_piece[piece_id],
         }
-        with conn.cursor() as cur:
-            cur.execute(
-                queries("domain")["insert_event"],
-                {"event_type": IU_CITATION_IMPACTED, "iu_id": unit_id, "payload": Jsonb(payload)},
-            )
-            row = cur.fetchone()
-            assert row is not None
-            ids.append(row[0])
+        # the one event writer: schema_version, and the fan-out's span when tracing is on
+        ids.append(store.emit(conn, IU_CITATION_IMPACTED, unit_id, payload))
     return tuple(ids)
 
 
