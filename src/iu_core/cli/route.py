@@ -335,12 +335,25 @@ def secret_rotate(app: AppContext, route_code: str, window_hours: float, as_json
             }
         )
         return
-    console.print(f"new signing secret for route {route_code} (shown once, store it now):")
-    sys.stdout.write(rotated.secret + "\n")
+    _print_rotated(
+        f"new signing secret for route {route_code} (shown once, store it now):",
+        rotated.secret,
+        rotated.fingerprint,
+        rotated.previous_valid_until,
+        "secret",
+    )
+
+
+def _print_rotated(
+    header: str, value: str, fingerprint: str, previous_valid_until: dt.datetime | None, what: str
+) -> None:
+    """A new credential: VALUE alone on stdout (for a pipe), the rest for the operator."""
+    console.print(header)
+    sys.stdout.write(value + "\n")
     sys.stdout.flush()
-    console.print(f"fingerprint {rotated.fingerprint}")
-    if rotated.previous_valid_until is not None:
-        console.print(f"the previous secret keeps signing until {rotated.previous_valid_until.isoformat()}")
+    console.print(f"fingerprint {fingerprint}")
+    if previous_valid_until is not None:
+        console.print(f"the previous {what} keeps signing until {previous_valid_until.isoformat()}")
 
 
 @secret_group.command("show-fingerprint")
@@ -395,12 +408,13 @@ def key_rotate(app: AppContext, route_code: str, window_hours: float, as_json: b
     if as_json:
         print_json({"changed": True, **rotated.as_dict()})
         return
-    console.print(f"new signing key for route {route_code}; public key:")
-    sys.stdout.write(rotated.public_key + "\n")
-    sys.stdout.flush()
-    console.print(f"fingerprint {rotated.fingerprint}")
-    if rotated.previous_valid_until is not None:
-        console.print(f"the previous key keeps signing until {rotated.previous_valid_until.isoformat()}")
+    _print_rotated(
+        f"new signing key for route {route_code}; public key:",
+        rotated.public_key,
+        rotated.fingerprint,
+        rotated.previous_valid_until,
+        "key",
+    )
 
 
 @key_group.command("public")
