@@ -46,7 +46,7 @@ import psutil  # type: ignore[import-untyped]
 import psycopg
 
 from bench import events as bench_events
-from bench import http_clients, procs, server
+from bench import http_clients, measure, procs, server
 from bench.results import RESULTS_DIR, percentile
 from bench.sqlfiles import q
 
@@ -277,8 +277,7 @@ def latency(
                     owed -= k
                     if k:
                         ids = [r[0] for r in conn.execute(q("latency", "produce"), {"k": k})]
-                        conn.commit()
-                        stamp = time.time()
+                        stamp = measure.stamp_and_commit(conn, time.time)
                         committed.update((f"{ROUTE}:{i}", stamp) for i in ids)
                     next_at += tick
                     time.sleep(max(0.0, next_at - time.perf_counter()))

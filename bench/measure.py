@@ -12,7 +12,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,6 +201,20 @@ def http_receiver() -> Any:
 # ---------------------------------------------------------------------------
 # 5. Pickup latency
 # ---------------------------------------------------------------------------
+def stamp_and_commit(conn: psycopg.Connection[Any], clock: Callable[[], float] = time.perf_counter) -> float:
+    """Commit and return the moment the commit was sent.
+
+    The events become visible somewhere inside the commit's round trip. A stamp
+    taken after ``commit()`` returns can be later than the delivery itself when
+    this thread is descheduled (a busy 2-core machine), giving a negative
+    latency; a stamp taken before can only overstate it by the commit's own
+    round trip, so the figure is an upper bound.
+    """
+    stamp = clock()
+    conn.commit()
+    return stamp
+
+
 class _Observer(threading.Thread):
     """LISTENs on iu_bench_delivered and stamps each delivered event's arrival."""
 
@@ -314,8 +328,7 @@ def pickup_latency(
                 if rate is None:
                     for _ in range(idle_events):
                         ids = [r[0] for r in conn.execute(q("latency", "produce"), {"k": 1})]
-                        conn.commit()
-                        stamp = time.perf_counter()
+                        stamp = stamp_and_commit(conn)
                         committed.update(dict.fromkeys(ids, stamp))
                         time.sleep(0.05)  # idle between events: each one wakes the worker
                 else:
@@ -330,8 +343,7 @@ def pickup_latency(
                         owed -= k
                         if k:
                             ids = [r[0] for r in conn.execute(q("latency", "produce"), {"k": k})]
-                            conn.commit()
-                            stamp = time.perf_counter()
+                            stamp = stamp_and_commit(conn)
                             committed.update(dict.fromkeys(ids, stamp))
                         next_at += tick
                         time.sleep(max(0.0, next_at - time.perf_counter()))
