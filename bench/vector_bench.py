@@ -1,7 +1,7 @@
 """Vector index benchmark: indexing throughput, search latency and recall at scale, quality, memory.
 
     .venv/bin/python -m bench.vector_bench                 # full run (100,000 pieces)
-    .venv/bin/python -m bench.vector_bench --pieces 5000 --e5-copies 1 --queries 20   # quick
+    .venv/bin/python -m bench.vector_bench --parts search --pieces 5000 --ef-construction 64  # quick
 
 One dedicated durable embedded server (bench.server). Prints a JSON report.
 
@@ -18,11 +18,13 @@ One dedicated durable embedded server (bench.server). Prints a JSON report.
 - query: one question embedded at a time (the search's own cost before the
   index), p50 and p90 over the question sets, with the session on one thread
   and on two (``IU_CORE_EMBED_THREADS``), interleaved;
-- scale: N synthetic pieces (hashing vectors of random 12-word texts; the
-  hashing embedder is linear in its words, so per-word vectors are summed),
-  loaded with binary COPY, HNSW built afterwards; the ``search`` named query
-  timed with the HNSW index and with an exact scan, recall@10 of HNSW
-  against the exact scan;
+- search: N passages of real law text embedded by ``e5`` (see
+  bench/vector_corpus.py: windows of the statutes, half renumbered; vectors
+  cached), loaded with binary COPY; for each ``ef_construction`` the HNSW
+  index is built (m = 16) and, for each ``ef_search``, the ``search`` named
+  query is timed for every natural question of the question sets (filtered by
+  the question's language, as ``iu-core search`` does), recall@10 against the
+  exact top 10 of that language; an exact scan's latency beside;
 - quality: bench/vector_questions.json against the samples with e5, hit@1 and
   hit@5 (a hit is the expected article or a piece under it);
 - memory: peak RSS of a process that reindexed the samples with e5 loaded,
@@ -50,10 +52,10 @@ import numpy as np
 import psycopg
 
 from bench import server as bench_server
+from bench import vector_corpus
 from iu_core import domain, vector
 from iu_core.sqlfiles import queries
 from iu_core.vector.embedder import vector_literal
-from iu_core.vector.hashing import HashingEmbedder
 from iu_core.vector.search import search as search_pieces
 
 QUESTIONS = Path(__file__).with_name("vector_questions.json")
@@ -132,38 +134,35 @@ def worker_indexing(url: str, embedder_name: str) -> dict[str, Any]:
     }
 
 
-def _synthetic(
-    conn: psycopg.Connection[Any], pieces: int, rng: np.random.Generator
-) -> tuple[float, list[str], np.ndarray]:
-    """Load ``pieces`` synthetic rows, build HNSW; (build seconds, vocabulary, its word vectors)."""
+def _load_corpus(conn: psycopg.Connection[Any], corpus: vector_corpus.Corpus) -> list[Any]:
+    """One unit a 100 passages, one piece a passage, the vectors COPYed in; the piece ids in order."""
     from pgvector.psycopg import register_vector
 
     per_unit = 100
-    units = max(pieces // per_unit, 1)
+    count = len(corpus.texts)
+    units = -(-count // per_unit)
     conn.execute(
-        "INSERT INTO information_unit (code, title) SELECT 'SYN-' || g, 'Synthetic ' || g"
+        "INSERT INTO information_unit (code, title) SELECT 'SCALE-' || g, 'Scale ' || g"
         " FROM generate_series(1, %s) g",
         (units,),
     )
     conn.execute(
         "INSERT INTO iu_piece (iu_id, parent_piece_id, position, kind, heading)"
-        " SELECT iu_id, NULL, 0, 'document', title FROM information_unit WHERE code LIKE 'SYN-%%'"
+        " SELECT iu_id, NULL, 0, 'document', title FROM information_unit WHERE code LIKE 'SCALE-%%'"
     )
     conn.execute(
         "INSERT INTO iu_piece (iu_id, parent_piece_id, position, kind, label, text)"
-        " SELECT p.iu_id, p.piece_id, g - 1, 'clause', g || '.', 'synthetic'"
+        " SELECT p.iu_id, p.piece_id, g - 1, 'clause', g || '.', 'passage'"
         " FROM iu_piece p JOIN information_unit u USING (iu_id), generate_series(1, %s) g"
-        " WHERE p.parent_piece_id IS NULL AND u.code LIKE 'SYN-%%'",
-        (per_unit - 1,),
+        " WHERE p.parent_piece_id IS NULL AND u.code LIKE 'SCALE-%%'",
+        (per_unit,),
     )
     ids = conn.execute(
         "SELECT p.piece_id, p.iu_id FROM iu_piece p JOIN information_unit u USING (iu_id)"
-        " WHERE u.code LIKE 'SYN-%%' LIMIT %s",
-        (pieces,),
+        " WHERE u.code LIKE 'SCALE-%%' AND p.parent_piece_id IS NOT NULL"
+        " ORDER BY u.code, p.position LIMIT %s",
+        (count,),
     ).fetchall()
-    hashing = HashingEmbedder()
-    vocabulary = ["".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), 7)) for _ in range(5000)]
-    word_vectors = np.stack([hashing.embed_passages([w])[0] for w in vocabulary])
     register_vector(conn)
     conn.execute("DROP INDEX iu_vector_piece_hnsw_idx")
     with (
@@ -174,88 +173,125 @@ def _synthetic(
         ) as copy,
     ):
         copy.set_types(["text", "uuid", "uuid", "text", "text", "text", "text", "text", "vector"])
-        for piece_id, iu_id in ids:
-            words = rng.integers(0, len(vocabulary), 12)
-            v = word_vectors[words].sum(axis=0)
-            v = (v / np.linalg.norm(v)).astype(np.float32)
-            copy.write_row(["bench", piece_id, iu_id, "en", "hashing", "1", "-", "synthetic", v])
-    conn.execute("SET maintenance_work_mem = '512MB'")
+        for (piece_id, iu_id), language, v in zip(ids, corpus.languages, corpus.vectors, strict=True):
+            copy.write_row(["bench", piece_id, iu_id, language, corpus.model, "1", "-", "passage", v])
+    conn.execute("ANALYZE iu_vector_piece")
+    return [piece_id for piece_id, _ in ids]
+
+
+def _build_hnsw(conn: psycopg.Connection[Any], ef_construction: int) -> tuple[float, float]:
+    """(build seconds, index MB) of the HNSW index at m = 16 and this ef_construction."""
+    conn.execute("DROP INDEX IF EXISTS iu_vector_piece_hnsw_idx")
+    conn.execute("SET maintenance_work_mem = '1GB'")
     started = time.perf_counter()
     conn.execute(
         "CREATE INDEX iu_vector_piece_hnsw_idx ON iu_vector_piece USING hnsw (embedding vector_cosine_ops)"
+        f" WITH (m = 16, ef_construction = {int(ef_construction)})"
     )
-    build = time.perf_counter() - started
-    conn.execute("ANALYZE iu_vector_piece")
-    return build, vocabulary, word_vectors
+    seconds = time.perf_counter() - started
+    (size,) = conn.execute("SELECT pg_relation_size('iu_vector_piece_hnsw_idx')").fetchone() or (0,)
+    return seconds, int(size) / 2**20
 
 
-def _timed_search(conn: psycopg.Connection[Any], query: np.ndarray, exact: bool) -> tuple[float, list[Any]]:
+def _timed_search(
+    conn: psycopg.Connection[Any], query: np.ndarray, language: str, model: str, ef_search: int | None
+) -> tuple[float, list[Any]]:
+    """(ms, piece ids) of the ``search`` named query; ``ef_search`` None: an exact scan."""
     params = {
         "query": vector_literal(query),
-        "model_name": "hashing",
+        "model_name": model,
         "collection": "bench",
         "iu_id": None,
-        "language": "en",
+        "language": language,
         "limit": 10,
     }
     with conn.transaction():
-        if exact:
+        if ef_search is None:
             conn.execute("SET LOCAL enable_indexscan = off")
             conn.execute("SET LOCAL enable_bitmapscan = off")
         else:
             conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            conn.execute("SET LOCAL hnsw.ef_search = 100")
+            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef_search),))
         started = time.perf_counter()
         rows = conn.execute(queries("vector")["search"], params).fetchall()
         elapsed = time.perf_counter() - started
     return elapsed * 1000, [r[1] for r in rows]
 
 
-def scale(url: str, pieces: int, n_queries: int) -> dict[str, Any]:
-    rng = np.random.default_rng(7)
+def _plan_uses_hnsw(conn: psycopg.Connection[Any], query: np.ndarray, model: str) -> bool:
+    plan = conn.execute(
+        "EXPLAIN " + queries("vector")["search"],
+        {
+            "query": vector_literal(query),
+            "model_name": model,
+            "collection": "bench",
+            "iu_id": None,
+            "language": "vi",
+            "limit": 10,
+        },
+    ).fetchall()
+    return any("iu_vector_piece_hnsw_idx" in row[0] for row in plan)
+
+
+def scale(
+    url: str,
+    pieces: int,
+    ef_constructions: list[int],
+    ef_searches: list[int],
+    repeats: int = 3,
+) -> dict[str, Any]:
+    """Recall@10 and latency of the HNSW index over real e5 vectors of law text, per setting."""
+    corpus = vector_corpus.embedded(pieces, log=_log)
+    embedder = vector.get_embedder("e5")
+    asked = vector_corpus.questions()
+    query_vectors = [embedder.embed_query(q) for _, q in asked]
+    out: dict[str, Any] = {"pieces": pieces, "questions": len(asked), "repeats": repeats, "settings": []}
     with psycopg.connect(url, autocommit=True) as conn:
-        build_seconds, vocabulary, word_vectors = _synthetic(conn, pieces, rng)
-        plan = conn.execute(
-            "EXPLAIN " + queries("vector")["search"],
-            {
-                "query": vector_literal(word_vectors[0]),
-                "model_name": "hashing",
-                "collection": "bench",
-                "iu_id": None,
-                "language": "en",
-                "limit": 10,
-            },
-        ).fetchall()
-        uses_hnsw = any("iu_vector_piece_hnsw_idx" in r[0] for r in plan)
-        hnsw_ms: list[float] = []
-        exact_ms: list[float] = []
-        recalls: list[float] = []
-        for _ in range(n_queries):
-            words = rng.integers(0, len(vocabulary), 4)
-            q = word_vectors[words].sum(axis=0)
-            q = (q / np.linalg.norm(q)).astype(np.float32)
-            t_h, got = _timed_search(conn, q, exact=False)
-            t_e, truth = _timed_search(conn, q, exact=True)
-            hnsw_ms.append(t_h)
-            exact_ms.append(t_e)
-            recalls.append(len(set(got) & set(truth)) / max(len(truth), 1))
-        size = conn.execute("SELECT pg_relation_size('iu_vector_piece_hnsw_idx')").fetchone()
+        ids = _load_corpus(conn, corpus)
+        # The exact top 10 of each question among the pieces of its language (the filter
+        # the search applies), by the same cosine distance pgvector computes.
+        languages = np.array(corpus.languages)
+        truth = []
+        for (language, _), q in zip(asked, query_vectors, strict=True):
+            scores = np.where(languages == language, corpus.vectors @ q, -np.inf)
+            truth.append({ids[i] for i in np.argsort(-scores)[:10]})
+        exact_ms = [
+            _timed_search(conn, q, lang, corpus.model, None)[0]
+            for (lang, _), q in zip(asked, query_vectors, strict=True)
+        ]
+        out["exact_p50_ms"] = round(float(np.percentile(exact_ms, 50)), 2)
+        out["exact_p99_ms"] = round(float(np.percentile(exact_ms, 99)), 2)
+        for ef_construction in ef_constructions:
+            build_s, size_mb = _build_hnsw(conn, ef_construction)
+            out.setdefault("plan_uses_hnsw", _plan_uses_hnsw(conn, query_vectors[0], corpus.model))
+            _log(f"HNSW ef_construction {ef_construction}: built in {build_s:.1f} s, {size_mb:.0f} MB")
+            for ef_search in ef_searches:
+                for (lang, _), q in zip(asked, query_vectors, strict=True):  # warm the index pages once
+                    _timed_search(conn, q, lang, corpus.model, ef_search)
+                times: list[float] = []
+                recalls: list[float] = []
+                for _ in range(repeats):
+                    for (lang, _), q, expected in zip(asked, query_vectors, truth, strict=True):
+                        ms, got = _timed_search(conn, q, lang, corpus.model, ef_search)
+                        times.append(ms)
+                        recalls.append(len(expected & set(got)) / len(expected))
+                setting = {
+                    "ef_construction": ef_construction,
+                    "ef_search": ef_search,
+                    "build_s": round(build_s, 1),
+                    "index_mb": round(size_mb, 1),
+                    "recall_at_10": round(statistics.mean(recalls), 4),
+                    "recall_at_10_min": round(min(recalls), 2),
+                    "p50_ms": round(float(np.percentile(times, 50)), 2),
+                    "p99_ms": round(float(np.percentile(times, 99)), 2),
+                }
+                _log(json.dumps(setting))
+                out["settings"].append(setting)
+    return out
 
-    def pct(values: list[float], p: float) -> float:
-        return round(float(np.percentile(values, p)), 2)
 
-    return {
-        "pieces": pieces,
-        "queries": n_queries,
-        "plan_uses_hnsw": uses_hnsw,
-        "hnsw_build_s": round(build_seconds, 1),
-        "hnsw_index_mb": round(int(size[0]) / 2**20, 1) if size else None,
-        "hnsw_p50_ms": pct(hnsw_ms, 50),
-        "hnsw_p99_ms": pct(hnsw_ms, 99),
-        "exact_p50_ms": pct(exact_ms, 50),
-        "exact_p99_ms": pct(exact_ms, 99),
-        "recall_at_10": round(statistics.mean(recalls), 4),
-    }
+def _log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def quality(url: str) -> dict[str, Any]:
@@ -430,7 +466,8 @@ def _wait_indexed(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pieces", type=int, default=100_000)
-    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--ef-construction", default="64,128,200", help="HNSW build settings to measure")
+    parser.add_argument("--ef-search", default="40,64,100,200", help="HNSW search settings to measure")
     parser.add_argument("--e5-copies", type=int, default=3, help="sample copies indexed with e5")
     parser.add_argument("--hashing-copies", type=int, default=20, help="sample copies indexed with hashing")
     parser.add_argument("--edits", type=int, default=20, help="clause edits timed by the freshness part")
@@ -462,7 +499,12 @@ def main() -> None:
                 report["quality"] = quality(url)
         if "search" in parts:
             with srv.database() as url:
-                report["search"] = scale(url, args.pieces, args.queries)
+                report["search"] = scale(
+                    url,
+                    args.pieces,
+                    [int(v) for v in args.ef_construction.split(",")],
+                    [int(v) for v in args.ef_search.split(",")],
+                )
         if "query" in parts:
             report["query"] = query_latency()
         if "freshness" in parts:
