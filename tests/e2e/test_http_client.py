@@ -1,4 +1,4 @@
-"""The HTTP targets' one client against raw servers on 127.0.0.1: what h11 parses, and the bounds.
+"""The HTTP targets' one client against raw servers on 127.0.0.1: what the parser reads, and the bounds.
 
 Each server here writes its answer byte for byte (chunked bodies, trailers,
 interim answers, broken framing, oversized heads), so the client's reading is
@@ -113,7 +113,7 @@ def test_close_delimited_body_and_interim_answers(post: Callable[..., HttpResult
         (b"HTTP/1.1 abc OK\r\nContent-Length: 0\r\n\r\n", "malformed response"),
         (b"SMTP ready\r\n\r\n", "malformed response"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nBad Header Line\r\n\r\nok", "malformed response"),
-        # h11 checks the cap whenever it needs more bytes: a head still incomplete past it is refused.
+        # The cap is checked after every read: a head still incomplete past it is refused.
         (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (2 * HEADER_CAP) + b"\r\n\r\n", f"exceed {HEADER_CAP}"),
     ],
     ids=["status-not-a-number", "not-http", "header-without-colon", "headers-over-the-cap"],
@@ -194,3 +194,23 @@ def test_chunk_sizes_are_read_as_hex(post: Callable[..., Any]) -> None:
     with RawServer(_answering(answer)) as srv:
         result = post(srv.url)
     assert result.body == b"z" * 26 and result.truncated is False
+
+
+def test_bytes_after_the_answer_keep_its_connection_out_of_the_pool(post: Callable[..., Any]) -> None:
+    # An answer followed at once by a second, unasked one: the first is the answer; the
+    # connection is not reused, so the stray one can never be read as the next request's.
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    stray = b"HTTP/1.1 500 Stray\r\nContent-Length: 5\r\n\r\nstray"
+    with RawServer(_answering(ok + stray, ok + stray)) as srv:
+        results = [post(srv.url) for _ in range(2)]
+    assert [(r.status, r.body) for r in results] == [(200, b"ok"), (200, b"ok")]
+    assert srv.accepted == 2
+
+
+def test_an_http_1_0_answer_or_connection_close_is_not_kept_alive(post: Callable[..., Any]) -> None:
+    old = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    closing = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
+    with RawServer(_answering(old, old)) as one, RawServer(_answering(closing, closing)) as two:
+        results = [post(one.url), post(one.url), post(two.url), post(two.url)]
+    assert [r.body for r in results] == [b"ok"] * 4
+    assert one.accepted == 2 and two.accepted == 2

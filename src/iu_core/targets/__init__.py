@@ -33,7 +33,7 @@ __all__ = [
 
 HTTP_TARGET_KINDS = tuple(kind.value for kind in kinds_on(DeliveryPath.ASYNC_HTTP))
 
-# Imported on first use: the HTTP stack (h11, the client) loads only for the
+# Imported on first use: the HTTP stack (httptools, the client) loads only for the
 # commands and workers that deliver over HTTP.
 _HOME = {
     "AddressDecision": "iu_core.targets.address_policy",

@@ -1,6 +1,6 @@
 """The one HTTP path of the HTTP targets: a keep-alive asyncio client, a per-route sender, a sync face.
 
-``client.AsyncHttpClient`` posts over pooled HTTP/1.1 connections (``h11``)
+``client.AsyncHttpClient`` posts over pooled HTTP/1.1 connections (``httptools``)
 to checked addresses; ``sender.RoutePlan`` turns a route's settings into what
 every delivery of the route shares (parsed URL, decoded signing keys, token,
 timeouts) and ``sender.send`` delivers one event with it. The worker's
