@@ -22,6 +22,7 @@ once with the counters and without the gauges, and says so:
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 from collections.abc import Iterator, Sequence
@@ -233,6 +234,15 @@ def register_database(database_url: str) -> DatabaseCollector:
         REGISTRY.register(collector)
         _registered.append(collector)
         return collector
+
+
+@atexit.register
+def _close_registered() -> None:
+    # The last database's collector holds its connection until the process ends:
+    # close it then, so no open connection is left to the garbage collector.
+    with _register_lock:
+        for collector in _registered:
+            collector.close()
 
 
 def exposition() -> bytes:
