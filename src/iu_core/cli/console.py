@@ -106,6 +106,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _refuse_on_command_line(value: str | None, option: str, what: str, file_env: str, env: str) -> None:
+    """A credential given as OPTION VALUE is refused (the process list shows it), never echoed."""
+    if value is not None:
+        raise IuCoreError(
+            f"{option} would show {what} in the process list; put it in a file and use "
+            f"{option}-file FILE ({file_env}), or set {env}"
+        )
+
+
 @click.group("console", invoke_without_command=True)
 @click.option(
     "--host",
@@ -198,16 +207,14 @@ def console_group(
 
     Without a subcommand: serve it until interrupted.
     """
-    if secret_on_command_line is not None:
-        raise IuCoreError(
-            f"--secret would show the key in the process list; put it in a file and use --secret-file FILE "
-            f"({SECRET_FILE_ENV}), or set {SECRET_ENV}"
-        )
-    if metrics_token_on_command_line is not None:
-        raise IuCoreError(
-            f"--metrics-token would show the token in the process list; put it in a file and use "
-            f"--metrics-token-file FILE ({METRICS_TOKEN_FILE_ENV}), or set {METRICS_TOKEN_ENV}"
-        )
+    _refuse_on_command_line(secret_on_command_line, "--secret", "the key", SECRET_FILE_ENV, SECRET_ENV)
+    _refuse_on_command_line(
+        metrics_token_on_command_line,
+        "--metrics-token",
+        "the token",
+        METRICS_TOKEN_FILE_ENV,
+        METRICS_TOKEN_ENV,
+    )
     if ctx.invoked_subcommand is not None:
         return
     app = ctx.find_object(AppContext)
