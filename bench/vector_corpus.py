@@ -41,7 +41,10 @@ from iu_core import domain
 ROOT = Path(__file__).resolve().parents[1]
 STATUTES = ROOT / "tests/data/statutes"
 SAMPLES = ("regulation_en.md", "quy_che_vi.md")
-NATURAL_SETS = ("en", "vi", "vi_plain", "cross_vi_en")
+# The questions as the search embeds them: a plain Vietnamese question has its
+# marks restored before it is embedded (vector/diacritics.py), so the marked
+# set stands for the plain one here; the identifier set is answered by name.
+NATURAL_SETS = ("en", "vi", "cross_vi_en")
 _NUMBER = re.compile(r"\d+")
 
 
@@ -84,7 +87,7 @@ def passages(count: int, seed: int = 7) -> list[tuple[str, str]]:
 
 
 def questions() -> list[tuple[str, str]]:
-    """(language, question) of every natural question set (not the identifier set)."""
+    """(language, question) of the question sets, as the search embeds them (``NATURAL_SETS``)."""
     from bench.search_quality import question_sets
 
     sets = question_sets()
