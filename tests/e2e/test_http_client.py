@@ -113,10 +113,17 @@ def test_close_delimited_body_and_interim_answers(post: Callable[..., HttpResult
         (b"HTTP/1.1 abc OK\r\nContent-Length: 0\r\n\r\n", "malformed response"),
         (b"SMTP ready\r\n\r\n", "malformed response"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nBad Header Line\r\n\r\nok", "malformed response"),
+        (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", "101"),
         # The cap is checked after every read: a head still incomplete past it is refused.
         (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (2 * HEADER_CAP) + b"\r\n\r\n", f"exceed {HEADER_CAP}"),
     ],
-    ids=["status-not-a-number", "not-http", "header-without-colon", "headers-over-the-cap"],
+    ids=[
+        "status-not-a-number",
+        "not-http",
+        "header-without-colon",
+        "switching-protocols",
+        "headers-over-the-cap",
+    ],
 )
 def test_malformed_or_oversized_heads_are_protocol_errors(
     post: Callable[..., HttpResult], answer: bytes, expected: str

@@ -294,6 +294,8 @@ class _Reading:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
             raise _ProtocolError(f"malformed response: {exc}") from None
+        except httptools.HttpParserUpgrade:  # 101: the request asked for no upgrade
+            raise _ProtocolError("malformed response: 101 Switching Protocols to a plain POST") from None
         if self.answer.status is None and self.head_bytes > HEADER_CAP:
             raise _ProtocolError(f"response headers exceed {HEADER_CAP} bytes")
 
