@@ -218,7 +218,19 @@ def _timed_search(
     return elapsed * 1000, [r[1] for r in rows]
 
 
-def _plan_uses_hnsw(conn: psycopg.Connection[Any], query: np.ndarray, model: str) -> bool:
+def _plan_uses_hnsw(
+    conn: psycopg.Connection[Any], query: np.ndarray, model: str, *, seqscan: bool = True
+) -> bool:
+    """Whether the ``search`` query's plan reads the HNSW index (``seqscan`` False: when it may not
+    read the table and sort instead, i.e. whether the index can answer the query at all)."""
+    with conn.transaction():
+        if not seqscan:
+            for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
+                conn.execute(f"SET LOCAL {setting} = off")
+        return _plan_names_hnsw(conn, query, model)
+
+
+def _plan_names_hnsw(conn: psycopg.Connection[Any], query: np.ndarray, model: str) -> bool:
     plan = conn.execute(
         "EXPLAIN " + queries("vector")["search"],
         {
@@ -263,7 +275,13 @@ def scale(
         out["exact_p99_ms"] = round(float(np.percentile(exact_ms, 99)), 2)
         for ef_construction in ef_constructions:
             build_s, size_mb = _build_hnsw(conn, ef_construction)
+            # The planner's own choice (a small table is scanned: cheaper), and whether the
+            # index can answer the query when a scan is not allowed.
             out.setdefault("plan_uses_hnsw", _plan_uses_hnsw(conn, query_vectors[0], corpus.model))
+            out.setdefault(
+                "hnsw_serves_the_query",
+                _plan_uses_hnsw(conn, query_vectors[0], corpus.model, seqscan=False),
+            )
             _log(f"HNSW ef_construction {ef_construction}: built in {build_s:.1f} s, {size_mb:.0f} MB")
             for ef_search in ef_searches:
                 for (lang, _), q in zip(asked, query_vectors, strict=True):  # warm the index pages once

@@ -34,7 +34,8 @@ def test_quick_benchmark_command_reports_every_figure() -> None:
     report = json.loads(stdout)
     assert report["indexing_e5"]["pieces"] > 0 and report["indexing_hashing"]["pieces_per_s"] > 0
     search = report["search"]
-    assert search["plan_uses_hnsw"] is True and search["pieces"] == 1000
+    # At 1,000 pieces the planner may rightly scan the table; the index must still serve the query.
+    assert search["hnsw_serves_the_query"] is True and search["pieces"] == 1000
     assert [(s["ef_construction"], s["ef_search"]) for s in search["settings"]] == [(64, 40), (64, 100)]
     assert all(0.0 < s["recall_at_10"] <= 1.0 and s["p99_ms"] > 0 for s in search["settings"])
     assert set(report["quality"]) >= {"en", "vi"}

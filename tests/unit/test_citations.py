@@ -323,3 +323,14 @@ def test_the_locator_finds_what_locate_finds() -> None:
         assert find(eid) == locate(eid, stored), eid
     assert find("chp_3__art_16__para_1") == "chp_III__art_16__para_1"
     assert find("art_5") is None  # two pieces end with it
+
+
+def test_a_title_too_short_to_be_a_name_is_never_looked_for() -> None:
+    # A unit whose heading was renamed to "a" (or "1.") is not cited by every "a" in the hub.
+    text = "Theo quy định tại Điều 5 của a và khoản 2 của 1. thì a được áp dụng."
+    units = {"short": "a", "number": "1.", "ldn": "Luật Doanh nghiệp"}
+    citations = detect(text, language="vi", unit_titles=units)
+    assert [c.unit for c in citations if c.unit is not None] == []
+    assert detect("the a Act", language="en", unit_titles={"short": "a"}) == detect(
+        "the a Act", language="en", unit_titles={}
+    )

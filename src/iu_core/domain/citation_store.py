@@ -39,7 +39,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from iu_core.domain import store
-from iu_core.domain.citations import NO_UNIT, detect, locator
+from iu_core.domain.citations import NO_UNIT, can_name_a_unit, detect, locator
 from iu_core.domain.model import IU_CITATION_IMPACTED
 from iu_core.sqlfiles import queries
 
@@ -311,9 +311,10 @@ def refresh(
     title = next((t for code, t in resolver.titles.items() if resolver.code_to_id[code] == iu_id), "")
     title = short_title(title) or title  # a piece naming the title names its short title too
     again: list[Row] = [r for r in before if r.iu_id == iu_id and redo is not None and r.piece_id not in redo]
-    if title_changed and title.strip():
-        naming = _all(conn, "pieces_naming", {"iu_id": iu_id, "pattern": title_pattern(title)})
-        pointing |= {r["piece_id"] for r in naming}
+    if title_changed:
+        if can_name_a_unit(title):
+            naming = _all(conn, "pieces_naming", {"iu_id": iu_id, "pattern": title_pattern(title)})
+            pointing |= {r["piece_id"] for r in naming}
         if pointing:
             pieces = _all(conn, "pieces_by_id", {"ids": list(pointing)})
             with conn.cursor() as cur:

@@ -154,6 +154,17 @@ def _items_span(items: list[_Item], first_start: int, chain_end: int) -> list[tu
 # ---------------------------------------------------------------- titles
 
 
+# A title names a unit in a reference only when it has letters enough to be a
+# name: a unit whose heading is renamed to "a" or "1." must not make every
+# text in the hub cite it (nor make every piece a candidate to detect again).
+MIN_TITLE_LETTERS = 4
+
+
+def can_name_a_unit(title: str) -> bool:
+    """Whether ``title`` is long enough to be looked for as a unit's name in references."""
+    return sum(ch.isalpha() for ch in title) >= MIN_TITLE_LETTERS
+
+
 def _names(value: str | tuple[str, ...]) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else value
 
@@ -165,7 +176,7 @@ def _title_pattern(unit_titles: UnitTitles, language: str) -> re.Pattern[str] | 
 @lru_cache(maxsize=64)
 def _titles_pattern(values: tuple[str, ...], language: str) -> re.Pattern[str] | None:
     """The pattern of a set of titles, built once for the many pieces detected with the same titles."""
-    titles = sorted({t.strip() for t in values if t.strip()}, key=len, reverse=True)
+    titles = sorted({t.strip() for t in values if can_name_a_unit(t)}, key=len, reverse=True)
     if not titles:
         return None
     alternatives = "|".join(re.escape(t).replace(r"\ ", r"\s+") for t in titles)
