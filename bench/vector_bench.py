@@ -193,11 +193,9 @@ def _build_hnsw(conn: psycopg.Connection[Any], ef_construction: int) -> tuple[fl
     return seconds, int(size) / 2**20
 
 
-def _timed_search(
-    conn: psycopg.Connection[Any], query: np.ndarray, language: str, model: str, ef_search: int | None
-) -> tuple[float, list[Any]]:
-    """(ms, piece ids) of the ``search`` named query; ``ef_search`` None: an exact scan."""
-    params = {
+def _search_params(query: np.ndarray, language: str, model: str) -> dict[str, Any]:
+    """The ``search`` named query's parameters for one question over the bench collection."""
+    return {
         "query": vector_literal(query),
         "model_name": model,
         "collection": "bench",
@@ -205,6 +203,13 @@ def _timed_search(
         "language": language,
         "limit": 10,
     }
+
+
+def _timed_search(
+    conn: psycopg.Connection[Any], query: np.ndarray, language: str, model: str, ef_search: int | None
+) -> tuple[float, list[Any]]:
+    """(ms, piece ids) of the ``search`` named query; ``ef_search`` None: an exact scan."""
+    params = _search_params(query, language, model)
     with conn.transaction():
         if ef_search is None:
             conn.execute("SET LOCAL enable_indexscan = off")
@@ -227,22 +232,8 @@ def _plan_uses_hnsw(
         if not seqscan:
             for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
                 conn.execute(f"SET LOCAL {setting} = off")
-        return _plan_names_hnsw(conn, query, model)
-
-
-def _plan_names_hnsw(conn: psycopg.Connection[Any], query: np.ndarray, model: str) -> bool:
-    plan = conn.execute(
-        "EXPLAIN " + queries("vector")["search"],
-        {
-            "query": vector_literal(query),
-            "model_name": model,
-            "collection": "bench",
-            "iu_id": None,
-            "language": "vi",
-            "limit": 10,
-        },
-    ).fetchall()
-    return any("iu_vector_piece_hnsw_idx" in row[0] for row in plan)
+        plan = conn.execute("EXPLAIN " + queries("vector")["search"], _search_params(query, "vi", model))
+        return any("iu_vector_piece_hnsw_idx" in row[0] for row in plan.fetchall())
 
 
 def scale(
