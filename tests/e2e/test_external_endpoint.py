@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 import time
 from typing import Any
 
@@ -29,6 +28,7 @@ from tests.support.receivers import (
     outbox_event,
     read_request,
     request_for,
+    self_signed_certificate,
     set_secret,
     targets,
 )
@@ -399,22 +399,12 @@ def test_connects_to_the_checked_address_without_a_second_lookup(
     assert rx.seen[0].headers["host"] == f"receiver.test:{rx.port}"
 
 
-def _self_signed(tmp_path: Any, name: str) -> tuple[str, str]:
-    cert, key = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={name}",
-         "-addext", f"subjectAltName=DNS:{name}", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return str(cert), str(key)
-
-
 def test_https_verifies_the_name_while_connecting_to_the_pinned_address(
     conn: psycopg.Connection[Any], database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
     import ssl
 
-    cert, key = _self_signed(tmp_path, "receiver.test")
+    cert, key = self_signed_certificate(tmp_path, "receiver.test")
     real = socket.getaddrinfo
 
     def fake(host: str, port: int, *args: Any, **kwargs: Any) -> Any:  # simulated DNS, loopback only

@@ -9,15 +9,17 @@ runs as every synchronous caller runs it: the same coroutine on a loop thread.
 from __future__ import annotations
 
 import socket
+import ssl
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from iu_core.targets.address_policy import parse_networks
-from iu_core.targets.http.client import BODY_CAP, HEADER_CAP, HttpResult, parse_endpoint
+from iu_core.targets.http.client import BODY_CAP, CA_BUNDLE_ENV, HEADER_CAP, HttpResult, parse_endpoint
 from iu_core.targets.http.sync import LoopThread
-from tests.support.receivers import RawServer, read_request
+from tests.support.receivers import RawServer, read_request, self_signed_certificate
 
 LOOPBACK = parse_networks(["127.0.0.0/8"])
 BODY = b'{"id":"r:1","type":"t","timestamp":"2026-01-01T00:00:00Z","data":{}}'
@@ -221,3 +223,38 @@ def test_an_http_1_0_answer_or_connection_close_is_not_kept_alive(post: Callable
         results = [post(one.url), post(one.url), post(two.url), post(two.url)]
     assert [r.body for r in results] == [b"ok"] * 4
     assert one.accepted == 2 and two.accepted == 2
+
+
+def test_a_tls_connection_is_closed_with_its_peer_before_the_loop_closes(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing a TLS connection waits for the peer's close_notify; closing the loop first
+    would leak the socket (uvloop refuses with EBUSY). The receiver here answers late."""
+    cert, key = self_signed_certificate(tmp_path, "127.0.0.1")
+    monkeypatch.setenv(CA_BUNDLE_ENV, cert)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+
+    def handle(conn: socket.socket, n: int) -> None:
+        with server_ctx.wrap_socket(conn, server_side=True) as tls:
+            read_request(tls)
+            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            tls.settimeout(5)
+            while tls.recv(65536):  # the connection idles in the client's pool until its close_notify
+                pass
+            srv.stats["close_notify"] = True
+            time.sleep(0.3)  # the reply comes late, as from a busy receiver
+            tls.unwrap()
+
+    loop = LoopThread("iu-core-http-tls-test")
+    with RawServer(handle) as srv:
+        url = srv.url.replace("http://", "https://")
+        result = loop.run(
+            lambda client: client.post(
+                parse_endpoint(url), BODY, {}, allow_networks=LOOPBACK, timeout_s=3.0, connect_timeout_s=3.0
+            ),
+            8,
+        )
+        assert result.status == 200 and result.body == b"ok"
+        loop.close()  # raised OSError (EBUSY) when the loop closed before the TLS close ended
+        assert srv.stats.get("close_notify") is True

@@ -6,6 +6,7 @@ Every server binds 127.0.0.1 on a free port: the tests never send anything elsew
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -118,6 +119,7 @@ class RawServer:
         self.stats: dict[str, Any] = {}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._conns: list[socket.socket] = []
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
     def _serve(self) -> None:
@@ -129,6 +131,7 @@ class RawServer:
             except OSError:
                 return
             self.accepted += 1
+            self._conns.append(conn)
             t = threading.Thread(target=self._run, args=(conn, self.accepted), daemon=True)
             self._threads.append(t)
             t.start()
@@ -145,8 +148,23 @@ class RawServer:
         self._stop.set()
         self._thread.join(2)
         self.sock.close()
+        for conn in self._conns:  # a handler waiting for the client to hang up stops now
+            with suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
         for t in self._threads:
             t.join(5)
+
+
+def self_signed_certificate(directory: Any, name: str) -> tuple[str, str]:
+    """A one-day certificate and key for ``name`` (a host name or an IP literal), made by openssl."""
+    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
+    kind = "IP" if name.replace(".", "").isdigit() else "DNS"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={name}",
+         "-addext", f"subjectAltName={kind}:{name}", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return str(cert), str(key)
 
 
 def read_request(conn: socket.socket) -> bytes:

@@ -8,11 +8,13 @@ the page needs no packaged template file.
 from __future__ import annotations
 
 from functools import cache
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from iu_core.report.model import Report
 from iu_core.report.render_md import TOUCHED_SHOWN, short, when
+
+if TYPE_CHECKING:
+    import jinja2
 
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
@@ -158,6 +160,8 @@ footer { margin-top: 2rem; color: #57606a; font-size: .85em; }
 
 @cache
 def _template() -> jinja2.Template:
+    import jinja2  # loaded with the first HTML report, not with every command
+
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     return env.from_string(TEMPLATE)
 

@@ -160,7 +160,7 @@ class HttpDispatcher:
                 if late:
                     log.warning("drain: %d deliveries still running were cancelled", len(late))
                     await asyncio.gather(*late, return_exceptions=True)
-            self._client.close()
+            await self._client.aclose()
 
         future = asyncio.run_coroutine_threadsafe(finish(), self._loop)
         with contextlib.suppress(Exception):

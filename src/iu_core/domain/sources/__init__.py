@@ -21,10 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from iu_core.domain.sources.html import extract_html
-from iu_core.domain.sources.pdf import extract_pdf
 from iu_core.domain.sources.result import FIELDS, Extracted, Lines, clean_line, plain_text
-from iu_core.domain.sources.word import extract_docx
 from iu_core.errors import IuCoreError
 
 __all__ = [
@@ -75,11 +72,19 @@ def sniff(data: bytes, name: str) -> str:
 def extract(data: bytes, name: str) -> Extracted:
     """The text autocut cuts, from a file's bytes."""
     fmt = sniff(data, name)
+    # Each format's parser (pypdf, python-docx, lexbor) is imported when a file of that format
+    # arrives: together they cost every command ~0.2 s of start-up, and most never ingest.
     if fmt == "pdf":
+        from iu_core.domain.sources.pdf import extract_pdf
+
         result = extract_pdf(data, name)
     elif fmt == "docx":
+        from iu_core.domain.sources.word import extract_docx
+
         result = extract_docx(data, name)
     elif fmt == "html":
+        from iu_core.domain.sources.html import extract_html
+
         result = extract_html(data, name)
     else:
         result = plain_text(_utf8(data, name))

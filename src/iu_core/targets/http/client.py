@@ -74,6 +74,7 @@ _USER_AGENT = b"iu-core-webhooks/1"
 _READ_SIZE = 64 * 1024
 _IDLE_KEEP_S = 5.0  # an idle pooled connection older than this is closed, not reused
 _MAX_IDLE_PER_POOL = 256
+_CLOSE_GRACE_S = 1.0  # a TLS close waits for the peer's close_notify this long, then the socket is dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,25 +157,57 @@ class _ClosedEarly(Exception):
     """The server closed the connection before the first byte of an answer."""
 
 
-class _Conn:
-    __slots__ = ("address", "idle_since", "reader", "writer")
+class _Closing:
+    """Connections on their way out. Closing a TLS connection sends close_notify and waits for
+    the peer's, so it ends on a later loop turn; a loop closed under it leaks the socket
+    (uvloop: ``EBUSY`` and "Event loop is closed"). Each close is therefore a small task that
+    waits ``_CLOSE_GRACE_S`` and then aborts, and ``drain`` waits for all of them."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, address: str) -> None:
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def close(self, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+        task = asyncio.get_running_loop().create_task(self._finish(writer))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _finish(writer: asyncio.StreamWriter) -> None:
+        try:
+            await asyncio.wait_for(writer.wait_closed(), _CLOSE_GRACE_S)
+        except Exception:  # the peer never answered the close, or reset it: drop the socket
+            writer.transport.abort()
+            await asyncio.sleep(0)  # the abort's connection_lost runs on the next turn
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class _Conn:
+    __slots__ = ("address", "closing", "idle_since", "reader", "writer")
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, address: str, closing: _Closing
+    ) -> None:
         self.reader = reader
         self.writer = writer
         self.address = address
+        self.closing = closing
         self.idle_since = 0.0
 
     def close(self) -> None:
-        self.writer.close()
+        self.closing.close(self.writer)
 
 
 class _Pool:
     """Idle keep-alive connections to one (scheme, host, port) under one address policy."""
 
-    def __init__(self, endpoint: Endpoint, allow: Sequence[IPNetwork]) -> None:
+    def __init__(self, endpoint: Endpoint, allow: Sequence[IPNetwork], closing: _Closing) -> None:
         self.endpoint = endpoint
         self.allow = tuple(allow)
+        self.closing = closing
         self.idle: list[_Conn] = []
 
     def take(self) -> _Conn | None:
@@ -217,7 +250,7 @@ class _Pool:
             sock = writer.get_extra_info("socket")
             if sock is not None:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return _Conn(reader, writer, ip)
+            return _Conn(reader, writer, ip, self.closing)
         assert last is not None
         raise last
 
@@ -382,12 +415,13 @@ class AsyncHttpClient:
 
     def __init__(self) -> None:
         self._pools: dict[tuple[Endpoint, frozenset[IPNetwork]], _Pool] = {}
+        self._closing = _Closing()
 
     def _pool(self, ep: Endpoint, allow: Sequence[IPNetwork]) -> _Pool:
         key = (ep, frozenset(allow))
         pool = self._pools.get(key)
         if pool is None:
-            pool = self._pools[key] = _Pool(ep, allow)
+            pool = self._pools[key] = _Pool(ep, allow, self._closing)
         return pool
 
     async def post(
@@ -449,6 +483,9 @@ class AsyncHttpClient:
             answer.truncated = True  # a status arrived; a body that breaks off is cut there
         except AddressRefused as refusal:
             return HttpResult(status=None, refused=refusal, latency_ms=_ms(started))
+        except asyncio.CancelledError:
+            conn.close()  # a drain cancelled this delivery: its connection is not left open
+            raise
         except OSError as exc:
             conn.close()
             if answer.status is None:
@@ -469,7 +506,10 @@ class AsyncHttpClient:
             address=conn.address,
         )
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
+        """Close every pooled connection and wait (bounded) until each one closed, also those
+        dropped earlier; call it before the loop is closed."""
         for pool in self._pools.values():
             pool.close()
         self._pools.clear()
+        await self._closing.drain()

@@ -71,11 +71,7 @@ class LoopThread:
         if loop is None or thread is None or client is None or self._pid != os.getpid():
             return
 
-        async def shut() -> None:
-            client.close()
-            await asyncio.sleep(0)  # let the transports' close callbacks run
-
-        asyncio.run_coroutine_threadsafe(shut(), loop).result(5)
+        asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(5)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()
