@@ -83,14 +83,17 @@ for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
 sys.stdin.buffer.read()  # returns when the starter closes the pipe or dies
 from iu_core.embedded import stop_server
 stop_server(Path(sys.argv[1]))
+if len(sys.argv) > 2:
+    import shutil
+    shutil.rmtree(sys.argv[2], ignore_errors=True)
 """
 
 
-def guard_server(data_dir: Path) -> subprocess.Popen[bytes]:
+def guard_server(data_dir: Path, remove: Path | None = None) -> subprocess.Popen[bytes]:
     """A guard that stops the embedded server of ``data_dir`` when this process dies or calls
-    ``release_guard`` (which waits for the server to be stopped)."""
+    ``release_guard`` (which waits for the server to be stopped), then deletes ``remove``."""
     return subprocess.Popen(
-        [sys.executable, "-c", _GUARD, str(data_dir)],
+        [sys.executable, "-c", _GUARD, str(data_dir), *([str(remove)] if remove else [])],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

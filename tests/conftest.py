@@ -85,6 +85,20 @@ def _with_db(url: str, dbname: str) -> str:
     return psycopg.conninfo.make_conninfo(url, dbname=dbname)
 
 
+def _memory_dir() -> str | None:
+    """/dev/shm when it is a tmpfs with room, else the default temporary directory.
+
+    Every test clones the template database: about 2,000 file creations, which take
+    30 ms on tmpfs and 50-500 ms on a busy virtual disk. The test data need not last.
+    """
+    shm = Path("/dev/shm")
+    try:
+        room = shutil.disk_usage(shm).free
+    except OSError:
+        return None
+    return str(shm) if room > 4 * 1024**3 and os.access(shm, os.W_OK) else None
+
+
 @pytest.fixture(scope="session")
 def pg_admin_url() -> Iterator[str]:
     """URL of the test server's maintenance database."""
@@ -96,15 +110,17 @@ def pg_admin_url() -> Iterator[str]:
 
     # Not under pytest's basetemp: pytest prunes older basetemp folders when
     # another session starts, which would pull a live server's files away.
-    base = Path(tempfile.mkdtemp(prefix="iu_core_pg_"))
+    base = Path(tempfile.mkdtemp(prefix="iu_core_pg_", dir=_memory_dir()))
     data_dir = base / "data"
     server = _wheel().get_server(data_dir, cleanup_mode=None)
-    guard = guard_server(data_dir)  # stops it should this process be killed before the teardown
+    # Stops it, and deletes its files, should this process be killed before the teardown.
+    guard = guard_server(data_dir, remove=base)
     url = str(server.get_uri())
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ALTER SYSTEM SET fsync = off")
         conn.execute("ALTER SYSTEM SET synchronous_commit = off")
         conn.execute("ALTER SYSTEM SET full_page_writes = off")
+        conn.execute("ALTER SYSTEM SET max_wal_size = '256MB'")  # in memory: keep the WAL small
         conn.execute("SELECT pg_reload_conf()")
     try:
         yield url

@@ -93,6 +93,7 @@ def test_readme_commands_after_the_quick_start_work_in_order(data_dir: Path) -> 
     assert lines[-1] == f"done: {queued} job(s) recorded in workflow_consumer_event"
 
 
+@pytest.mark.slow
 def test_a_database_the_user_names_is_not_migrated_behind_their_back(empty_database_url: str) -> None:
     for args in (["status"], ["samples", "seed"], ["gate", "open"]):
         result = run_iu_core(args, database_url=empty_database_url)

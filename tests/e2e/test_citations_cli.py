@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import CliRunner
 from tests.integration.test_citation_store import ACT
 
 LAW = Path(__file__).resolve().parents[1] / "data" / "statutes" / "vn_luat_an_ninh_mang_2018_full.txt"
 
 
+@pytest.mark.slow
 def test_the_commands_list_what_the_text_cites(cli: CliRunner, tmp_path: Path) -> None:
     (tmp_path / "act.txt").write_text(ACT, encoding="utf-8")
     assert cli("ingest", str(tmp_path / "act.txt"), "--code", "ACT").returncode == 0
@@ -31,6 +34,7 @@ def test_the_commands_list_what_the_text_cites(cli: CliRunner, tmp_path: Path) -
     assert "sec_4" in cli("cited-by", "ACT", "sec_3").stdout
 
 
+@pytest.mark.slow
 def test_unknown_names_are_one_error_line(cli: CliRunner, tmp_path: Path) -> None:
     (tmp_path / "act.txt").write_text(ACT, encoding="utf-8")
     assert cli("ingest", str(tmp_path / "act.txt"), "--code", "ACT").returncode == 0

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import CliRunner, run_iu_core
 
 
+@pytest.mark.slow
 def test_db_verify_exit_codes_through_cli(empty_database_url: str) -> None:
     before = run_iu_core(["db", "verify"], database_url=empty_database_url)
     assert before.returncode == 1

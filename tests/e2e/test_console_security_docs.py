@@ -8,6 +8,7 @@ from typing import Any
 import click
 import httpx
 import psycopg
+import pytest
 
 from iu_core.cli import cli as iu_core_cli
 from tests.conftest import CliRunner
@@ -42,6 +43,7 @@ def test_every_command_on_the_page_exists() -> None:
             resolve(args)
 
 
+@pytest.mark.slow
 def test_the_users_story_runs_as_written(cli: CliRunner, conn: psycopg.Connection[Any]) -> None:
     story = shell_blocks()[0]
     assert [args[:3] for args in story[:3]] == [
@@ -59,6 +61,7 @@ def test_the_users_story_runs_as_written(cli: CliRunner, conn: psycopg.Connectio
     assert result.stdout.count("console_user alice") == 3  # what `iu-core audit --key alice` printed
 
 
+@pytest.mark.slow
 def test_the_serving_commands_run_as_written(
     database_url: str, conn: psycopg.Connection[Any], tmp_path: Path
 ) -> None:

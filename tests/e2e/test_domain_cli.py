@@ -76,6 +76,7 @@ def test_new_user_story_ingest_tree_operate_events(cli: CliRunner, conn: psycopg
     assert domain.tree_problems(conn, "REG-EN") == []
 
 
+@pytest.mark.slow
 def test_reingest_through_cli(cli: CliRunner, tmp_path: Path) -> None:
     _ok(cli("ingest", "sample:regulation_en.md", "--code", "REG"))
     refused = cli("ingest", "sample:regulation_en_v2.md", "--code", "REG")
@@ -110,6 +111,7 @@ DOC = "# R\n\n## Article 1. A\n\n1. one\n2. two\n\n## Article 2. B\n\ntext\n"
         (lambda c, d: ["relate", "R", "cites", "NOPE"], "unknown information unit 'NOPE'"),
     ],
 )
+@pytest.mark.slow
 def test_bad_input_is_one_line_non_zero_and_writes_nothing(
     cli: CliRunner, conn: psycopg.Connection[Any], tmp_path: Path, args: Any, message: str
 ) -> None:

@@ -129,6 +129,7 @@ def pg15_url() -> Iterator[str]:
 
 
 @pytest.mark.pg15
+@pytest.mark.slow
 def test_schema_migrates_cleanly_on_postgresql_15(pg15_url: str) -> None:
     with psycopg.connect(pg15_url, autocommit=True) as conn:
         assert conn.info.server_version // 10000 == 15

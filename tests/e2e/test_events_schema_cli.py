@@ -8,6 +8,8 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from iu_core import events
 from tests.conftest import run_iu_core
 
@@ -44,6 +46,7 @@ def test_an_unknown_type_is_one_error_line_and_a_failure() -> None:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_the_pages_commands_run_as_written(cli: Any) -> None:
     text = PAGE.read_text(encoding="utf-8")
     (block,) = re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL)

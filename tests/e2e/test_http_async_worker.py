@@ -41,6 +41,7 @@ def _states(conn: psycopg.Connection[Any], route: str) -> dict[str, int]:
     return {r[0]: r[1] for r in rows}
 
 
+@pytest.mark.slow
 def test_async_path_delivers_2000_events_exactly_once_with_valid_signatures(
     conn: psycopg.Connection[Any], database_url: str
 ) -> None:
@@ -171,6 +172,7 @@ def test_no_request_reaches_the_receiver_after_a_410(
     assert _states(conn, "gone").get("dead", 0) == total  # the unsent ones wait, no attempt counted
 
 
+@pytest.mark.slow
 def test_route_failing_for_its_window_is_disabled_and_enable_brings_it_back(
     conn: psycopg.Connection[Any], database_url: str, cli: Any
 ) -> None:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import psycopg
+import pytest
 from standardwebhooks import Webhook
 
 from tests.support.receivers import Receiver, Reply, add_route
@@ -27,6 +28,7 @@ def _all_text_outside_credentials(conn: psycopg.Connection[Any]) -> str:
     return "\n".join(chunks)
 
 
+@pytest.mark.slow
 def test_rotate_prints_the_secret_once_and_deliver_test_signs_with_it(
     conn: psycopg.Connection[Any], cli: Any
 ) -> None:
@@ -65,6 +67,7 @@ def test_rotate_prints_the_secret_once_and_deliver_test_signs_with_it(
     assert rotated.stdout.count(secret) == 1
 
 
+@pytest.mark.slow
 def test_deliver_test_refuses_a_route_that_may_not_deliver(conn: psycopg.Connection[Any], cli: Any) -> None:
     with Receiver() as rx:
         add_route(conn, "hook.dry", rx.url, live=False)
@@ -93,6 +96,7 @@ def test_deliver_test_reports_a_failure_with_exit_1(conn: psycopg.Connection[Any
     assert "failed (permanent): HTTP 400" in done.stdout and "bad event" in done.stdout
 
 
+@pytest.mark.slow
 def test_enable_disable(conn: psycopg.Connection[Any], cli: Any) -> None:
     add_route(conn, "hook.x", "http://127.0.0.1:9/hook")
     off = cli("route", "disable", "hook.x", "--reason", "receiver migrating", "--json")
@@ -136,6 +140,7 @@ def test_enable_disable(conn: psycopg.Connection[Any], cli: Any) -> None:
     assert missing.returncode == 1 and "no such route: nope" in missing.stderr
 
 
+@pytest.mark.slow
 def test_token_set_reads_stdin_or_env_never_argv(conn: psycopg.Connection[Any], cli: Any) -> None:
     add_route(
         conn,

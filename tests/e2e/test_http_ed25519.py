@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 import psycopg
+import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from standardwebhooks import Webhook
@@ -69,6 +70,7 @@ def _ed25519_route(conn: psycopg.Connection[Any], cli: Any, url: str) -> str:
     return public
 
 
+@pytest.mark.slow
 def test_an_ed25519_signed_webhook_verifies_with_the_published_public_key(
     conn: psycopg.Connection[Any], cli: Any
 ) -> None:
@@ -119,6 +121,7 @@ def test_an_ed25519_signed_webhook_verifies_with_the_published_public_key(
     assert [n[0]["fingerprint"] for n in notes] == [listed["fingerprint"]]
 
 
+@pytest.mark.slow
 def test_during_a_key_rotation_both_public_keys_verify(conn: psycopg.Connection[Any], cli: Any) -> None:
     with Receiver() as rx:
         old = _ed25519_route(conn, cli, rx.url)
@@ -152,6 +155,7 @@ def test_during_a_key_rotation_both_public_keys_verify(conn: psycopg.Connection[
     assert audited[-2:] == [rotated["fingerprint"], newest["fingerprint"]] and len(audited) == 3
 
 
+@pytest.mark.slow
 def test_back_to_hmac_signs_v1_with_the_routes_secret(conn: psycopg.Connection[Any], cli: Any) -> None:
     with Receiver() as rx:
         public = _ed25519_route(conn, cli, rx.url)
@@ -167,6 +171,7 @@ def test_back_to_hmac_signs_v1_with_the_routes_secret(conn: psycopg.Connection[A
     assert _ok(cli("route", "key", "public", ROUTE)).strip() == public
 
 
+@pytest.mark.slow
 def test_bad_signature_requests_are_one_error_line(conn: psycopg.Connection[Any], cli: Any) -> None:
     add_route(conn, ROUTE, "http://127.0.0.1:9/hook")
     workflow = "structure_op_applied.workflow"

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.support.docs import page_commands
 from tests.support.receivers import add_route, set_secret
@@ -20,6 +21,7 @@ def section_commands() -> list[list[str]]:
     return page_commands(PAGE, "Ed25519 signatures")
 
 
+@pytest.mark.slow
 def test_the_sections_commands_run_as_written(conn: psycopg.Connection[Any], cli: Any) -> None:
     commands = section_commands()
     assert [c[:3] for c in commands] == [

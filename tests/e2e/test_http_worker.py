@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import psycopg
+import pytest
 from standardwebhooks import Webhook
 
 from tests.support.receivers import (
@@ -31,6 +32,7 @@ def _live_route(conn: psycopg.Connection[Any], code: str, url: str) -> None:
     set_secret(conn, code, SECRET)
 
 
+@pytest.mark.slow
 def test_retry_then_sent_through_the_worker(conn: psycopg.Connection[Any], cli: Any) -> None:
     with Receiver() as rx:
         _live_route(conn, "hook.e2e", rx.url)
@@ -60,6 +62,7 @@ def test_retry_then_sent_through_the_worker(conn: psycopg.Connection[Any], cli: 
     assert SECRET not in written and SECRET.removeprefix("whsec_") not in written
 
 
+@pytest.mark.slow
 def test_400_dead_letters_and_410_disables_through_the_worker(
     conn: psycopg.Connection[Any], cli: Any
 ) -> None:

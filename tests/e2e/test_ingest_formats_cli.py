@@ -45,6 +45,7 @@ def _count(conn: psycopg.Connection[Any], sql: str) -> int:
 
 
 @needs_font
+@pytest.mark.slow
 def test_the_commands_of_the_formats_page_run(cli: CliRunner, tmp_path: Path) -> None:
     _write_page_files(tmp_path)
     commands = _page_commands()

@@ -74,6 +74,7 @@ def test_a_spawned_server_gets_sigterm_when_its_starter_is_killed() -> None:
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.slow
 def test_a_run_that_times_out_ends_its_whole_process_group(tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     script = f"sleep 300 & echo $! > {pids}; echo $$ >> {pids}; wait"

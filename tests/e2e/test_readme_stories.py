@@ -48,6 +48,7 @@ def test_going_live_the_way_an_operator_does_it(cli: CliRunner, conn: psycopg.Co
     assert route["mode"] == "live" and route["backlog"] == 0 and route["dead_letters"] == 0
 
 
+@pytest.mark.slow
 def test_the_tour_after_the_quick_start(cli: CliRunner) -> None:
     """README's tour: every command runs on the demo's data and shows it."""
     assert cli("samples", "seed").returncode == 0  # the demo's documents and operations

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from iu_core.domain import build_demo_corpus
 from iu_core.report import regenerate
@@ -15,6 +16,7 @@ from tests.support.browser import CHROMIUM_ARGS, chromium_executable
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 
+@pytest.mark.slow
 def test_html_report_renders_outline_and_history_in_chromium(
     conn: psycopg.Connection[Any], tmp_path: Path
 ) -> None:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from tests.conftest import CliRunner
 
@@ -21,6 +22,7 @@ def _one_error_line(stderr: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_a_filtered_route_from_the_command_line(
     cli: CliRunner, conn: psycopg.Connection[object], tmp_path: Path
 ) -> None:
@@ -62,6 +64,7 @@ def test_a_filtered_route_from_the_command_line(
     }  # fmt: skip
 
 
+@pytest.mark.slow
 def test_bad_filters_and_tags_are_one_line_and_write_nothing(
     cli: CliRunner, conn: psycopg.Connection[object]
 ) -> None:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.leftovers import GRACE_ENV
+
 ROOT = Path(__file__).resolve().parents[2]
 
 _INNER = textwrap.dedent(
@@ -42,6 +44,7 @@ def _inner_session(tmp_path: Path, *, stop: bool) -> tuple[subprocess.CompletedP
         text=True,
         timeout=60,
         check=False,
+        env={**os.environ, GRACE_ENV: "0.5"},  # the server is never told to stop: no need to wait 5 s
     )
     return result, int(pid_file.read_text())
 

@@ -12,6 +12,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.support.receivers import Receiver, Reply
@@ -36,6 +37,7 @@ def _piece(cli: Any, code: str) -> str:
     raise AssertionError("no article with text")
 
 
+@pytest.mark.slow
 def test_the_pages_commands_export_their_spans(cli: Any) -> None:
     lines = _lines()
     exports = dict(line.removeprefix("export ").split("=", 1) for line in lines if line.startswith("export "))

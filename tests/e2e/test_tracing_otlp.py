@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.support.receivers import Receiver, Reply, add_route, set_secret
@@ -38,6 +39,7 @@ def _exported(collector: Receiver) -> list[tuple[str, str, bytes, bytes, bytes]]
     return found
 
 
+@pytest.mark.slow
 def test_op_and_worker_export_one_trace_over_otlp(
     cli: Any, conn: psycopg.Connection[Any], tmp_path: Path
 ) -> None:

@@ -76,6 +76,7 @@ def test_reindex_status_and_search_with_the_hashing_embedder(
     assert "REG-EN" in shown and "Article 3" in shown
 
 
+@pytest.mark.slow
 def test_user_mistakes_are_one_line(samples: CliRunner) -> None:
     cli = samples
     for args, message in [
@@ -90,6 +91,7 @@ def test_user_mistakes_are_one_line(samples: CliRunner) -> None:
         assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_install_is_idempotent(samples: CliRunner) -> None:
     assert "vector index ready" in _ok(samples("vector", "install")).stdout
 
@@ -124,6 +126,7 @@ def test_the_bundled_model_answers_plain_questions_in_both_languages(
         assert article in hit["heading_path"].split(" > "), (question, hit)
 
 
+@pytest.mark.slow
 def test_the_documented_identifier_search_puts_the_named_clause_first(samples: CliRunner) -> None:
     cli = samples
     _ok(cli("vector", "reindex", "docs", "--json", env=HASHING))

@@ -39,6 +39,7 @@ def _events(conn: psycopg.Connection[Any], n: int, units: int) -> None:
     )
 
 
+@pytest.mark.slow
 def test_one_once_run_drains_two_busy_http_routes(database_url: str, conn: psycopg.Connection[Any]) -> None:
     with Receiver() as rx:
         for code, event_type in ROUTES.items():

@@ -156,6 +156,7 @@ def _step(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=st.data())
+@pytest.mark.slow
 def test_stored_citations_equal_a_fresh_detection_after_every_operation(
     conn: psycopg.Connection[Any], data: st.DataObject
 ) -> None:

@@ -45,6 +45,7 @@ def failed_logins(c: httpx.Client, n: int, *, forwarded: list[str] | None = None
     return codes
 
 
+@pytest.mark.slow
 def test_a_forged_forwarded_for_does_not_escape_the_login_limit(
     database_url: str, conn: psycopg.Connection[Any]
 ) -> None:
@@ -56,6 +57,7 @@ def test_a_forged_forwarded_for_does_not_escape_the_login_limit(
     assert codes[:5] == [401] * 5 and codes[5:] == [429, 429], codes
 
 
+@pytest.mark.slow
 def test_a_trusted_proxy_names_the_client(database_url: str, conn: psycopg.Connection[Any]) -> None:
     make_user(conn)
     args = ["--trusted-proxy", "127.0.0.1"]

@@ -246,6 +246,7 @@ def test_logout_ends_the_session_even_for_a_copied_cookie(
         assert c.get("/", headers={"HX-Request": "true"}).status_code == 401
 
 
+@pytest.mark.slow
 def test_a_session_expires(database_url: str, conn: psycopg.Connection[Any]) -> None:
     make_user(conn)
     with client(database_url, session_max_age_s=1) as c:

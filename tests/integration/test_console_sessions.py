@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 
 from iu_core.console.users import add_user, remove_user
 from tests.support.cli import invoke
@@ -54,6 +55,7 @@ def test_a_user_removed_and_added_again_gets_none_of_its_old_sessions_back(
         assert live(c, c.cookies.get("iu_core_session") or "")
 
 
+@pytest.mark.slow
 def test_passwd_changes_the_password_and_ends_every_session_of_that_user(
     database_url: str, conn: psycopg.Connection[Any]
 ) -> None:
@@ -150,6 +152,7 @@ def test_the_metrics_token_comes_from_a_file_never_the_command_line(
         assert shown.status_code == 200 and "iu_delivery_gate_open" in shown.text
 
 
+@pytest.mark.slow
 def test_a_secret_file_signs_sessions_that_outlive_a_restart(
     database_url: str, conn: psycopg.Connection[Any], tmp_path: Path
 ) -> None:

@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 import psycopg
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -127,6 +128,7 @@ def test_ingest_of_generated_documents_is_lossless(conn: psycopg.Connection[Any]
     assert domain.unit_event_problems(conn, result.unit.iu_id) == []
 
 
+@pytest.mark.slow
 @DB
 @given(data=st.data(), source=st.sampled_from([SMALL, *domain.SAMPLES]))
 def test_random_operation_sequences_keep_tree_and_events_consistent(

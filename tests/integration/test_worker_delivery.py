@@ -280,6 +280,7 @@ def test_a_worker_that_lost_its_lease_cannot_record_a_late_result(
     assert attempts == [(1, "failed", "true"), (2, "sent", None)]
 
 
+@pytest.mark.slow
 def test_circuit_opens_after_consecutive_failures_and_a_probe_closes_it(
     conn: psycopg.Connection[Any], database_url: str
 ) -> None:
@@ -432,6 +433,7 @@ def test_every_statement_of_a_batch_costs_the_batch_not_the_backlog(conn: psycop
             ), plan
 
 
+@pytest.mark.slow
 def test_releasing_held_deliveries_costs_the_released_streams_not_every_held_row(
     conn: psycopg.Connection[Any],
 ) -> None:

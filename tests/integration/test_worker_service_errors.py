@@ -76,6 +76,7 @@ def _one_line_logged(caplog: pytest.LogCaptureFixture, service: str, kind: str) 
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.slow
 def test_the_rescuer_survives_and_keeps_sweeping(
     conn: Conn, database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -98,6 +99,7 @@ def test_the_rescuer_survives_and_keeps_sweeping(
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.slow
 def test_a_statement_the_database_refuses_backs_off_its_duty_alone(
     conn: Conn, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -173,6 +175,7 @@ def test_the_pool_dispatcher_survives_a_delivery_it_could_not_hand_on(
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.slow
 def test_the_notifier_survives_a_wake_up_that_raised(
     conn: Conn, database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

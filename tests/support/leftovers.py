@@ -28,6 +28,7 @@ import pytest
 
 SESSION_ENV = "IU_TEST_SESSION"  # not IU_CORE_*: helpers pass the environment on without those
 GRACE_S = 5.0  # servers told to stop during teardown may take a moment to exit
+GRACE_ENV = "IU_TEST_LEFTOVER_GRACE_S"  # a shorter grace, for the test of this plugin itself
 _SERVER = re.compile(r"(^|/)(postgres|postmaster|node|uvicorn|iu-core)(:|$)")
 
 
@@ -78,13 +79,22 @@ def leftovers(token: str) -> list[Leftover]:
     return found
 
 
+def _alive(pid: int) -> bool:
+    """Running: a zombie (ended, its parent has not reaped it yet) counts as gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
 def end(found: list[Leftover]) -> None:
     """SIGTERM, a moment, then SIGKILL to each (by process id)."""
     for item in found:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(item.pid, signal.SIGTERM)
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(Path(f"/proc/{i.pid}").exists() for i in found):
+    while time.monotonic() < deadline and any(_alive(i.pid) for i in found):
         time.sleep(0.1)
     for item in found:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -101,7 +111,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     token = os.environ.get(SESSION_ENV)
     if hasattr(session.config, "workerinput") or not token:
         return  # the controller checks once every worker has finished
-    deadline = time.monotonic() + GRACE_S
+    deadline = time.monotonic() + float(os.environ.get(GRACE_ENV) or GRACE_S)
     found = leftovers(token)
     while found and time.monotonic() < deadline:
         time.sleep(0.2)
