@@ -17,25 +17,18 @@ import pytest
 from bench import procs
 
 from iu_core.embedded import server_status, stop_server
+from tests.support.leftovers import alive
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-    return "zombie" not in status
 
 
 def _gone_within(pid: int, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not alive(pid):
             return True
         time.sleep(0.1)
-    return not _alive(pid)
+    return not alive(pid)
 
 
 def _starter(code: str, *args: str) -> subprocess.Popen[str]:

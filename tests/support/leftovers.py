@@ -79,13 +79,13 @@ def leftovers(token: str) -> list[Leftover]:
     return found
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     """Running: a zombie (ended, its parent has not reaped it yet) counts as gone."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return False
-    return "\nState:\tZ" not in status
+    return "zombie" not in status
 
 
 def end(found: list[Leftover]) -> None:
@@ -94,7 +94,7 @@ def end(found: list[Leftover]) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(item.pid, signal.SIGTERM)
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(_alive(i.pid) for i in found):
+    while time.monotonic() < deadline and any(alive(i.pid) for i in found):
         time.sleep(0.1)
     for item in found:
         with contextlib.suppress(ProcessLookupError, PermissionError):
