@@ -223,6 +223,7 @@ def test_restore_brings_back_only_what_was_deprecated_together(
         (lambda c, t: domain.rename_piece(c, _find(t, "a)").piece_id), "needs a new label"),
         (lambda c, t: domain.rename_piece(c, _find(t, "a)").piece_id, heading="two\nlines"), "one line"),
         (lambda c, t: domain.rename_piece(c, _find(t, "a)").piece_id, label="nul\x00"), "one line"),
+        (lambda c, t: domain.rename_piece(c, _find(t, "a)").piece_id, heading="\udcff"), "valid UTF-8"),
         (lambda c, t: domain.deprecate_piece(c, uuid.uuid4()), "unknown piece"),
         (
             lambda c, t: domain.apply_operation(c, "explode", piece=t.root.piece_id),

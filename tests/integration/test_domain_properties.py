@@ -107,7 +107,8 @@ def _apply(conn: psycopg.Connection[Any], data: st.DataObject, tree: Tree) -> do
         return domain.move_piece(conn, choice["piece"], parent=choice["parent"], position=position)
     if kind == "rename":
         heading = data.draw(
-            st.text(st.characters(exclude_characters="\x00\r\n"), max_size=12), label="heading"
+            st.text(st.characters(exclude_characters="\x00\r\n", exclude_categories=("Cs",)), max_size=12),
+            label="heading",
         )
         return domain.rename_piece(conn, choice["piece"], heading=heading)
     return domain.apply_operation(conn, kind, piece=choice["piece"])

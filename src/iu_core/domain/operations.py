@@ -240,6 +240,15 @@ def move_piece(
 # ---------------------------------------------------------------------------
 # rename
 # ---------------------------------------------------------------------------
+def _is_utf8(text: str) -> bool:
+    """False for a lone surrogate: a byte that was not UTF-8 on the command line, never storable."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def rename_piece(
     conn: Conn,
     piece: PieceRef,
@@ -254,6 +263,8 @@ def rename_piece(
     for name, value in (("label", label), ("heading", heading)):
         if value is not None and any(c in value for c in "\x00\r\n"):
             raise Refused(f"a {name} is one line of text (no line breaks or NUL characters)")
+        if value is not None and not _is_utf8(value):
+            raise Refused(f"a {name} must be valid UTF-8 text")
 
     def apply(conn: Conn, tree: Tree, piece_id: uuid.UUID, operation_id: uuid.UUID, change: Change) -> None:
         p = require_active(tree, piece_id)
